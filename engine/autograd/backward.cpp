@@ -1,0 +1,98 @@
+// The backward pass. Two steps:
+//  1. Walk the graph from the root and count, for every Node, how many input edges of other
+//     Nodes point at it ("dependencies"): its output gradient is complete only when all those
+//     consumers have run.
+//  2. Start at the root with d(root)/d(root); run a Node when its count falls to zero; add each
+//     gradient it gives into its input's Node (or, for a leaf that requires one, into `grad`).
+// Gradients are never modified in place: a sum makes a new tensor, so a gradient tensor may be
+// shared (add passes the same one to both inputs) without harm.
+#include <unordered_map>
+#include <vector>
+
+#include "engine/autograd/node.h"
+#include "engine/backend.h"
+
+namespace sire {
+namespace {
+
+Tensor sum_of(const Tensor& a, const Tensor& b) {
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  backend_for(a.device()).add(a, b, out);
+  return out;
+}
+
+void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? sum_of(slot, g) : g; }
+
+}  // namespace
+
+void Variable::backward(bool retain_graph) const {
+  SIRE_CHECK(defined() && data().numel() == 1, "backward() without an output gradient needs a "
+             "1-element variable; this one has shape ", defined() ? to_string(shape()) : "none",
+             ": pass its gradient to backward(grad)");
+  backward(Tensor::full(shape(), 1.0, dtype(), device()), retain_graph);
+}
+
+void Variable::backward(const Tensor& grad_output, bool retain_graph) const {
+  SIRE_CHECK(requires_grad(), "backward() on a variable that does not require a gradient: no "
+             "input of its computation requires one, or it was computed under NoGradGuard");
+  SIRE_CHECK(grad_output.shape() == shape() && grad_output.dtype() == dtype(),
+             "backward(): output gradient ", grad_output.describe(), " for a variable ",
+             data().describe());
+  if (is_leaf()) {  // nothing recorded: the variable is its own gradient's destination
+    Variable self = *this;
+    Tensor g = self.grad();
+    accumulate(g, grad_output);
+    self.set_grad(g);
+    return;
+  }
+
+  // 1. Count dependencies with an explicit stack (deep networks would overflow recursion).
+  Node* root = grad_fn().get();
+  std::unordered_map<Node*, int> dependencies{{root, 0}};
+  std::vector<Node*> stack{root};
+  while (!stack.empty()) {
+    Node* node = stack.back();
+    stack.pop_back();
+    for (const Variable& input : node->inputs()) {
+      Node* next = input.grad_fn().get();
+      if (!next) continue;
+      auto [it, first_visit] = dependencies.emplace(next, 0);
+      ++it->second;
+      if (first_visit) stack.push_back(next);
+    }
+  }
+
+  // 2. Run every Node once its output gradient is complete.
+  std::unordered_map<Node*, Tensor> pending{{root, grad_output}};
+  std::vector<Node*> ready{root};
+  std::vector<std::shared_ptr<Node>> done;  // keeps nodes alive until all are released
+  while (!ready.empty()) {
+    Node* node = ready.back();
+    ready.pop_back();
+    Tensor grad = std::move(pending[node]);
+    pending.erase(node);
+    std::vector<Tensor> grads = node->apply(grad);
+    grad = Tensor();  // free the output gradient as early as possible
+    const std::vector<Variable>& inputs = node->inputs();
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Variable& input = inputs[i];
+      if (!input.requires_grad()) continue;
+      if (Node* next = input.grad_fn().get()) {
+        accumulate(pending[next], grads[i]);
+        if (--dependencies[next] == 0) ready.push_back(next);
+      } else {
+        Variable leaf = input;
+        Tensor g = leaf.grad();
+        accumulate(g, grads[i]);
+        leaf.set_grad(g);
+      }
+    }
+    if (!retain_graph) {
+      for (const Variable& input : inputs)
+        if (input.grad_fn()) done.push_back(input.grad_fn());
+      node->release();
+    }
+  }
+}
+
+}  // namespace sire

@@ -1,0 +1,63 @@
+#include "engine/autograd/node.h"
+
+namespace sire {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+}  // namespace
+
+bool GradMode::enabled() { return g_grad_enabled; }
+void GradMode::set_enabled(bool on) { g_grad_enabled = on; }
+
+std::vector<Tensor> Node::apply(const Tensor& grad_output) {
+  SIRE_CHECK(!released_, "backward through the graph a second time: op '", op_,
+             "' already freed its saved tensors in the first backward pass (call "
+             "backward(retain_graph=true) the first time to keep them)");
+  std::vector<bool> needed(inputs_.size());
+  for (size_t i = 0; i < inputs_.size(); ++i) needed[i] = inputs_[i].requires_grad();
+  std::vector<Tensor> grads(inputs_.size());
+  fn_(grad_output, grads, needed);
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    if (!needed[i]) continue;
+    SIRE_CHECK(grads[i].defined(), "backward of '", op_, "' gave no gradient for input ", i);
+    SIRE_CHECK(grads[i].shape() == inputs_[i].shape(), "backward of '", op_, "' gave a gradient ",
+               grads[i].describe(), " for input ", i, " of shape ", inputs_[i].shape());
+  }
+  return grads;
+}
+
+void Node::steal_unique_inputs(std::vector<std::shared_ptr<Node>>& out) {
+  for (Variable& v : inputs_) {
+    if (v.impl_ && v.impl_.use_count() == 1 && v.impl_->grad_fn &&
+        v.impl_->grad_fn.use_count() == 1)
+      out.push_back(std::move(v.impl_->grad_fn));
+  }
+  inputs_.clear();
+}
+
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> stack;
+  steal_unique_inputs(stack);
+  while (!stack.empty()) {
+    std::shared_ptr<Node> node = std::move(stack.back());
+    stack.pop_back();
+    node->steal_unique_inputs(stack);
+  }  // each node dies here with no inputs left, so its own destructor does not recurse
+}
+
+void Node::release() {
+  fn_ = nullptr;
+  inputs_.clear();
+  released_ = true;
+}
+
+Variable record(const char* op, Tensor output, std::vector<Variable> inputs, Node::BackwardFn fn) {
+  bool any = false;
+  for (const Variable& v : inputs) any = any || v.requires_grad();
+  if (!any || !GradMode::enabled()) return Variable(std::move(output), false);
+  Shape shape = output.shape();
+  return Variable::from_node(
+      std::move(output), std::make_shared<Node>(op, std::move(inputs), shape, std::move(fn)));
+}
+
+}  // namespace sire

@@ -1,0 +1,75 @@
+// Node: one op recorded in the forward pass, as the backward pass needs it.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/autograd/variable.h"
+
+namespace sire {
+
+class Node {
+ public:
+  // Given d(loss)/d(output), fills grad_inputs[i] with d(loss)/d(inputs[i]) for each i where
+  // needed[i]; the others may stay undefined (e.g. the gradient of an image input).
+  using BackwardFn = std::function<void(const Tensor& grad_output, std::vector<Tensor>& grad_inputs,
+                                        const std::vector<bool>& needed)>;
+
+  Node(std::string op, std::vector<Variable> inputs, Shape output_shape, BackwardFn fn)
+      : op_(std::move(op)),
+        inputs_(std::move(inputs)),
+        output_shape_(std::move(output_shape)),
+        fn_(std::move(fn)) {}
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  const std::string& op() const { return op_; }
+  const std::vector<Variable>& inputs() const { return inputs_; }
+  const Shape& output_shape() const { return output_shape_; }
+  bool released() const { return released_; }
+
+  // Runs the closure; checks that every gradient it gives has its input's shape.
+  std::vector<Tensor> apply(const Tensor& grad_output);
+
+  // Drops the closure (and the tensors it saved) and the inputs, once the backward pass is done.
+  void release();
+
+ private:
+  // Moves out the Nodes that only this one keeps alive (so destroying a long graph is a loop,
+  // not a recursion as deep as the graph).
+  void steal_unique_inputs(std::vector<std::shared_ptr<Node>>& out);
+
+  std::string op_;
+  std::vector<Variable> inputs_;
+  Shape output_shape_;
+  BackwardFn fn_;
+  bool released_ = false;
+};
+
+// Gradient recording is on by default; a NoGradGuard turns it off in its scope (evaluation),
+// so that ops record nothing and keep no tensors alive for a backward pass.
+class GradMode {
+ public:
+  static bool enabled();
+  static void set_enabled(bool on);
+};
+
+class NoGradGuard {
+ public:
+  NoGradGuard() : previous_(GradMode::enabled()) { GradMode::set_enabled(false); }
+  ~NoGradGuard() { GradMode::set_enabled(previous_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Wraps an op's output: when recording is on and some input requires a gradient, attaches a
+// Node holding `inputs` and `fn`; otherwise the output is a plain Variable and `fn` is dropped
+// along with whatever it captured.
+Variable record(const char* op, Tensor output, std::vector<Variable> inputs, Node::BackwardFn fn);
+
+}  // namespace sire

@@ -1,0 +1,112 @@
+// The one interface between the engine and its kernels: one function per kernel. The engine's
+// ops check shapes, allocate outputs and record gradients; a backend only computes. The CPU
+// backend (kernels/cpu) is the reference; the CUDA backend (kernels/cuda) must agree with it.
+//
+// Conventions: every output tensor is allocated by the caller with the right shape, dtype and
+// device, and is overwritten (never accumulated into) unless the name says otherwise. Optional
+// inputs and outputs are pointers that may be null.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/tensor.h"
+#include "kernels/common/conv_geometry.h"
+#include "kernels/common/pool_geometry.h"
+
+namespace sire {
+
+struct SgdStep {
+  double lr = 0.01, momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
+  bool nesterov = false;
+  bool first = false;  // the momentum buffer is empty: it becomes the first gradient
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+
+  // Memory.
+  virtual void fill(Tensor& t, double value) = 0;
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;     // equal byte counts; may cross devices
+  virtual void convert(const Tensor& src, Tensor& dst) = 0;  // same numel, another dtype
+
+  // Element-wise.
+  virtual void add(const Tensor& a, const Tensor& b, Tensor& y) = 0;
+  virtual void axpy(double alpha, const Tensor& x, Tensor& y) = 0;  // y += alpha * x
+  virtual void scale(const Tensor& x, double alpha, Tensor& y) = 0;
+  virtual void relu_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+  // Keeps element i with probability 1 - p (Philox stream (seed, stream)), scaled by 1/(1 - p).
+  virtual void dropout_forward(const Tensor& x, Tensor& y, double p, uint64_t seed,
+                               uint64_t stream) = 0;
+  virtual void dropout_backward(const Tensor& dy, Tensor& dx, double p, uint64_t seed,
+                                uint64_t stream) = 0;
+  // dst[:, dst_c0 + i] = src[:, src_c0 + i] for i < count, on NC... tensors (concat, split, pad).
+  virtual void channel_copy(const Tensor& src, int64_t src_c0, Tensor& dst, int64_t dst_c0,
+                            int64_t count) = 0;
+  virtual void bias_add(Tensor& y, const Tensor& bias) = 0;          // y[:, c] += bias[c]
+  virtual void channel_sum(const Tensor& x, Tensor& out) = 0;        // out[c] = sum of x[:, c]
+
+  // Convolution (see kernels/common/conv_geometry.h for ConvGeom).
+  virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
+                              const ConvGeom& g) = 0;
+  virtual void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx,
+                                    const ConvGeom& g) = 0;
+  virtual void conv2d_backward_weight(const Tensor& x, const Tensor& dy, Tensor& dw,
+                                      const ConvGeom& g) = 0;
+
+  // Pooling and resampling.
+  virtual void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices,
+                                  const PoolGeom& g) = 0;
+  virtual void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx,
+                                   const PoolGeom& g) = 0;
+  virtual void upsample_nearest2d_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void upsample_nearest2d_backward(const Tensor& dy, Tensor& dx) = 0;
+  virtual void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) = 0;
+  virtual void adaptive_avg_pool2d_backward(const Tensor& dy, Tensor& dx) = 0;
+
+  // Batch normalization per channel over (N, H, W). Both forwards write the mean and 1/std they
+  // normalized with; backward takes them (training: batch statistics; eval: running ones).
+  virtual void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                        Tensor& y, Tensor& mean, Tensor& invstd,
+                                        Tensor* running_mean, Tensor* running_var,
+                                        double momentum, double eps) = 0;
+  virtual void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                       const Tensor& running_mean, const Tensor& running_var,
+                                       double eps, Tensor& y, Tensor& mean, Tensor& invstd) = 0;
+  virtual void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                   const Tensor& mean, const Tensor& invstd, bool training,
+                                   Tensor* dx, Tensor* dgamma, Tensor* dbeta) = 0;
+
+  // Dense layers: y = x w^T + bias, x [N, I], w [O, I].
+  virtual void linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) = 0;
+  virtual void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor* dx,
+                               Tensor* dw, Tensor* dbias) = 0;
+
+  // Losses and reductions to one element. `g` is the 1-element upstream gradient, read on the
+  // device so that no copy to the host is needed.
+  virtual void softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels,
+                                             Tensor& loss) = 0;
+  virtual void softmax_cross_entropy_backward(const Tensor& logits, const Tensor& labels,
+                                              const Tensor& g, Tensor& dlogits) = 0;
+  virtual void mse_forward(const Tensor& a, const Tensor& b, Tensor& loss) = 0;
+  virtual void mse_backward(const Tensor& a, const Tensor& b, const Tensor& g, Tensor* da,
+                            Tensor* db) = 0;
+  virtual void sum(const Tensor& x, Tensor& out) = 0;
+  virtual void broadcast_scalar(const Tensor& g, double alpha, Tensor& y) = 0;  // y[i] = alpha g[0]
+
+  // One fused SGD step, PyTorch's rule: d = grad + wd p; buf = momentum buf + (1 - dampening) d
+  // (buf = d on the first step); d = nesterov ? d + momentum buf : buf; p -= lr d.
+  virtual void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buffer,
+                          const SgdStep& step) = 0;
+};
+
+// The backend that runs kernels for tensors on `device`; throws when the build has none.
+Backend& backend_for(Device device);
+
+// Defined by kernels/cpu and (in CUDA builds) kernels/cuda; the CUDA one is null without a GPU.
+Backend& cpu_backend();
+Backend* cuda_backend();
+
+}  // namespace sire

@@ -1,0 +1,27 @@
+#include "engine/shape.h"
+
+#include <sstream>
+
+#include "engine/device.h"
+#include "engine/error.h"
+
+namespace sire {
+
+std::string to_string(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << to_string(s); }
+
+Device parse_device(const std::string& text) {
+  if (text == "cpu") return Device::CPU;
+  if (text == "cuda") return Device::CUDA;
+  SIRE_FAIL("unknown device '", text, "' (known: cpu, cuda)");
+}
+
+}  // namespace sire

@@ -1,0 +1,226 @@
+// Memory, element-wise and per-channel kernels of the CPU backend.
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "kernels/common/philox.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/parallel.h"
+
+namespace sire {
+
+Backend& cpu_backend() {
+  static cpu::CpuBackend backend;
+  return backend;
+}
+
+namespace cpu {
+
+constexpr int64_t kGrain = 1 << 15;  // elements per thread below which a loop stays serial
+
+void* workspace(int slot, size_t bytes) {
+  thread_local std::unique_ptr<Storage> buffers[4];
+  std::unique_ptr<Storage>& b = buffers[slot];
+  if (!b || b->bytes() < bytes) {
+    b.reset();  // free first: the old and new buffers need not coexist
+    b = std::make_unique<Storage>(bytes, Device::CPU);
+  }
+  return b->data();
+}
+
+void CpuBackend::fill(Tensor& t, double value) {
+  const int64_t n = t.numel();
+  auto run = [&](auto* p, auto v) {
+    parallel_for(0, n, kGrain, [&](int64_t lo, int64_t hi) { std::fill(p + lo, p + hi, v); });
+  };
+  switch (t.dtype()) {
+    case DType::F32: run(t.data<float>(), static_cast<float>(value)); break;
+    case DType::F64: run(t.data<double>(), value); break;
+    case DType::I32: run(t.data<int32_t>(), static_cast<int32_t>(value)); break;
+  }
+}
+
+void CpuBackend::copy(const Tensor& src, Tensor& dst) {
+  SIRE_CHECK(src.device() == Device::CPU && dst.device() == Device::CPU,
+             "cpu copy: ", src.describe(), " -> ", dst.describe());
+  const char* s = static_cast<const char*>(src.raw_data());
+  char* d = static_cast<char*>(dst.raw_data());
+  parallel_for(0, static_cast<int64_t>(src.nbytes()), kGrain * 4,
+               [&](int64_t lo, int64_t hi) { std::memcpy(d + lo, s + lo, hi - lo); });
+}
+
+void CpuBackend::convert(const Tensor& src, Tensor& dst) {
+  const int64_t n = src.numel();
+  auto read = [&](int64_t i) -> double {
+    switch (src.dtype()) {
+      case DType::F32: return src.data<float>()[i];
+      case DType::F64: return src.data<double>()[i];
+      case DType::I32: return src.data<int32_t>()[i];
+    }
+    return 0;
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    switch (dst.dtype()) {
+      case DType::F32: dst.data<float>()[i] = static_cast<float>(read(i)); break;
+      case DType::F64: dst.data<double>()[i] = read(i); break;
+      case DType::I32: dst.data<int32_t>()[i] = static_cast<int32_t>(read(i)); break;
+    }
+  }
+}
+
+// Applies f(i) for every element index, in parallel.
+template <class F>
+static void each(int64_t n, const F& f) {
+  parallel_for(0, n, kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) f(i);
+  });
+}
+
+void CpuBackend::add(const Tensor& a, const Tensor& b, Tensor& y) {
+  dispatch_float(a, "add", [&](auto tag) {
+    using T = decltype(tag);
+    const T *pa = a.data<T>(), *pb = b.data<T>();
+    T* py = y.data<T>();
+    each(a.numel(), [&](int64_t i) { py[i] = pa[i] + pb[i]; });
+  });
+}
+
+void CpuBackend::axpy(double alpha, const Tensor& x, Tensor& y) {
+  dispatch_float(x, "axpy", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const T a = static_cast<T>(alpha);
+    each(x.numel(), [&](int64_t i) { py[i] += a * px[i]; });
+  });
+}
+
+void CpuBackend::scale(const Tensor& x, double alpha, Tensor& y) {
+  dispatch_float(x, "scale", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    const T a = static_cast<T>(alpha);
+    each(x.numel(), [&](int64_t i) { py[i] = a * px[i]; });
+  });
+}
+
+void CpuBackend::relu_forward(const Tensor& x, Tensor& y) {
+  dispatch_float(x, "relu", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    each(x.numel(), [&](int64_t i) { py[i] = px[i] > T(0) ? px[i] : T(0); });
+  });
+}
+
+void CpuBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
+  dispatch_float(y, "relu_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T *py = y.data<T>(), *pdy = dy.data<T>();
+    T* pdx = dx.data<T>();
+    each(y.numel(), [&](int64_t i) { pdx[i] = py[i] > T(0) ? pdy[i] : T(0); });
+  });
+}
+
+// Shared by dropout's forward (x -> y) and backward (dy -> dx): the same mask both ways.
+static void dropout_apply(const Tensor& in, Tensor& out, double p, uint64_t seed,
+                          uint64_t stream) {
+  dispatch_float(in, "dropout", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pi = in.data<T>();
+    T* po = out.data<T>();
+    const float keep_threshold = static_cast<float>(p);
+    const T scale = p < 1.0 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
+    each(in.numel(), [&](int64_t i) {
+      bool keep = philox_uniform(seed, stream, static_cast<uint64_t>(i)) >= keep_threshold;
+      po[i] = keep ? pi[i] * scale : T(0);
+    });
+  });
+}
+
+void CpuBackend::dropout_forward(const Tensor& x, Tensor& y, double p, uint64_t seed,
+                                 uint64_t stream) {
+  dropout_apply(x, y, p, seed, stream);
+}
+
+void CpuBackend::dropout_backward(const Tensor& dy, Tensor& dx, double p, uint64_t seed,
+                                  uint64_t stream) {
+  dropout_apply(dy, dx, p, seed, stream);
+}
+
+void CpuBackend::channel_copy(const Tensor& src, int64_t src_c0, Tensor& dst, int64_t dst_c0,
+                              int64_t count) {
+  const int64_t N = src.size(0), inner = src.numel() / (N * src.size(1));
+  const size_t es = dtype_size(src.dtype());
+  const char* s = static_cast<const char*>(src.raw_data());
+  char* d = static_cast<char*>(dst.raw_data());
+  const int64_t sC = src.size(1), dC = dst.size(1);
+  parallel_for(0, N, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, count * inner)),
+               [&](int64_t lo, int64_t hi) {
+                 for (int64_t n = lo; n < hi; ++n)
+                   std::memcpy(d + ((n * dC + dst_c0) * inner) * es,
+                               s + ((n * sC + src_c0) * inner) * es, count * inner * es);
+               });
+}
+
+void CpuBackend::bias_add(Tensor& y, const Tensor& bias) {
+  dispatch_float(y, "bias_add", [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t N = y.size(0), C = y.size(1), inner = y.numel() / (N * C);
+    T* py = y.data<T>();
+    const T* pb = bias.data<T>();
+    parallel_for(0, N * C, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)),
+                 [&](int64_t lo, int64_t hi) {
+                   for (int64_t nc = lo; nc < hi; ++nc) {
+                     const T b = pb[nc % C];
+                     T* row = py + nc * inner;
+                     for (int64_t i = 0; i < inner; ++i) row[i] += b;
+                   }
+                 });
+  });
+}
+
+void CpuBackend::channel_sum(const Tensor& x, Tensor& out) {
+  dispatch_float(x, "channel_sum", [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t N = x.size(0), C = x.size(1), inner = x.numel() / (N * C);
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    parallel_for(0, C, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t c = lo; c < hi; ++c) {
+        double s = 0.0;
+        for (int64_t n = 0; n < N; ++n) {
+          const T* row = px + (n * C + c) * inner;
+          for (int64_t i = 0; i < inner; ++i) s += row[i];
+        }
+        po[c] = static_cast<T>(s);
+      }
+    });
+  });
+}
+
+void CpuBackend::sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buffer,
+                            const SgdStep& st) {
+  dispatch_float(param, "sgd_update", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = param.data<T>();
+    const T* g = grad.data<T>();
+    T* buf = momentum_buffer ? momentum_buffer->data<T>() : nullptr;
+    const T lr = static_cast<T>(st.lr), wd = static_cast<T>(st.weight_decay),
+            mom = static_cast<T>(st.momentum), damp = static_cast<T>(1.0 - st.dampening);
+    each(param.numel(), [&](int64_t i) {
+      T d = g[i] + wd * p[i];
+      if (buf) {
+        T b = st.first ? d : mom * buf[i] + damp * d;
+        buf[i] = b;
+        d = st.nesterov ? d + mom * b : b;
+      }
+      p[i] -= lr * d;
+    });
+  });
+}
+
+}  // namespace cpu
+}  // namespace sire

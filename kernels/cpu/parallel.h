@@ -1,0 +1,68 @@
+// CPU threading: every parallel loop of the CPU backend goes through parallel_for, on OpenMP's
+// thread pool, which OpenBLAS (the OpenMP build) shares, so the two never fight over the cores.
+//
+// Results do not depend on the number of threads: loops split work only where each output
+// element is written by one thread, and reductions use fixed-size blocks summed in order.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace sire::cpu {
+
+inline int max_threads() {
+#ifdef _OPENMP
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// Calls f(lo, hi) on disjoint ranges covering [begin, end), in parallel when there are at least
+// `grain` iterations per thread.
+template <class F>
+void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& f) {
+  const int64_t n = end - begin;
+  if (n <= 0) return;
+  const int64_t threads = std::min<int64_t>(max_threads(), std::max<int64_t>(1, n / std::max<int64_t>(grain, 1)));
+  if (threads <= 1) {
+    f(begin, end);
+    return;
+  }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(static_cast<int>(threads))
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t chunk = (n + nt - 1) / nt;
+    const int64_t lo = begin + t * chunk, hi = std::min(end, lo + chunk);
+    if (lo < hi) f(lo, hi);
+  }
+#endif
+}
+
+// Sum of f(i) over [0, n) in double precision, in blocks of a fixed size added in order: the
+// same bits on any number of threads.
+template <class F>
+double deterministic_sum(int64_t n, const F& f) {
+  constexpr int64_t kBlock = 4096;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  std::vector<double> partial(static_cast<size_t>(blocks), 0.0);
+  parallel_for(0, blocks, 2, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) {
+      double s = 0.0;
+      const int64_t end = std::min(n, (b + 1) * kBlock);
+      for (int64_t i = b * kBlock; i < end; ++i) s += static_cast<double>(f(i));
+      partial[static_cast<size_t>(b)] = s;
+    }
+  });
+  double total = 0.0;
+  for (double p : partial) total += p;
+  return total;
+}
+
+}  // namespace sire::cpu

@@ -1,0 +1,182 @@
+#include "tests/support/op_cases.h"
+
+#include "engine/random.h"
+
+namespace sire::testing {
+
+Tensor random_tensor(const Shape& shape, DType dtype, uint64_t seed, double scale) {
+  Tensor t = Tensor::empty(shape, dtype);
+  Generator g(seed);
+  g.fill_normal(t, 0.0, scale);
+  return t;
+}
+
+namespace {
+
+using Vars = std::vector<Variable>;
+
+struct Builder {
+  DType dtype;
+  uint64_t seed;
+  std::vector<OpCase> cases;
+
+  Tensor rnd(const Shape& s, double scale = 1.0) { return random_tensor(s, dtype, seed++, scale); }
+  // Values with distinct magnitudes and signs: no ties for max-pool, none near relu's kink.
+  Tensor spread(const Shape& s) {
+    const int64_t n = numel(s);
+    Generator g(seed++);
+    std::vector<int64_t> perm = g.permutation(n);
+    std::vector<double> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) v[i] = (static_cast<double>(perm[i]) - n / 2.0 + 0.5) / n * 4.0;
+    return Tensor::from_vector(s, v, dtype);
+  }
+  void add(std::string name, std::vector<Tensor> inputs,
+           std::function<Variable(const Vars&)> run, bool kinks = false) {
+    cases.push_back(OpCase{std::move(name), std::move(inputs), std::move(run), kinks});
+  }
+};
+
+void conv_cases(Builder& b) {
+  struct G { int64_t N, C, H, W, K, k, s, p; bool bias; };
+  // Odd sizes, stride 2, padding 0/1/2, a pointwise conv, a 5x5 and an even kernel; the 32x32
+  // ones run the one-sample-per-GEMM path, the others the grouped path.
+  for (G g : {G{2, 3, 7, 7, 4, 3, 1, 1, true}, G{2, 3, 8, 9, 5, 3, 2, 0, true},
+              G{1, 2, 6, 5, 3, 3, 2, 2, false}, G{3, 4, 5, 5, 2, 1, 1, 0, true},
+              G{2, 3, 9, 7, 3, 5, 2, 2, true}, G{2, 3, 4, 4, 3, 2, 2, 1, false},
+              G{1, 1, 3, 3, 2, 3, 1, 2, true}, G{2, 1, 32, 32, 2, 3, 1, 1, true},
+              G{1, 2, 32, 32, 2, 1, 1, 0, false}, G{2, 16, 5, 5, 3, 3, 1, 1, true},
+              G{2, 16, 4, 5, 2, 3, 1, 0, false}, G{1, 16, 6, 6, 2, 5, 1, 2, true}}) {
+    std::vector<Tensor> in{b.rnd({g.N, g.C, g.H, g.W}), b.rnd({g.K, g.C, g.k, g.k}, 0.5)};
+    if (g.bias) in.push_back(b.rnd({g.K}));
+    b.add(str("conv2d N", g.N, " C", g.C, " ", g.H, "x", g.W, " K", g.K, " k", g.k, " s", g.s,
+              " p", g.p, g.bias ? "" : " nobias"),
+          in, [g](const Vars& v) {
+            return ops::conv2d(v[0], v[1], g.bias ? v[2] : Variable(), g.s, g.p);
+          });
+  }
+}
+
+void conv_transpose_cases(Builder& b) {
+  struct G { int64_t N, Ci, H, W, Co, k, s, p, op; bool bias; };
+  for (G g : {G{2, 3, 4, 5, 2, 3, 1, 1, 0, true}, G{2, 2, 3, 3, 3, 3, 2, 1, 1, true},
+              G{1, 3, 3, 4, 2, 3, 2, 0, 0, false}, G{2, 2, 4, 4, 3, 4, 2, 1, 0, true},
+              G{1, 2, 3, 3, 2, 5, 2, 2, 1, true}, G{2, 3, 5, 5, 2, 1, 1, 0, 0, false},
+              G{1, 2, 32, 32, 1, 3, 1, 1, 0, true}, G{2, 3, 4, 4, 16, 3, 1, 1, 0, true},
+              G{1, 2, 4, 3, 16, 3, 1, 0, 0, false}, G{1, 2, 3, 3, 16, 5, 1, 2, 0, true}}) {
+    std::vector<Tensor> in{b.rnd({g.N, g.Ci, g.H, g.W}), b.rnd({g.Ci, g.Co, g.k, g.k}, 0.5)};
+    if (g.bias) in.push_back(b.rnd({g.Co}));
+    b.add(str("conv_transpose2d N", g.N, " Ci", g.Ci, " ", g.H, "x", g.W, " Co", g.Co, " k", g.k,
+              " s", g.s, " p", g.p, " op", g.op, g.bias ? "" : " nobias"),
+          in, [g](const Vars& v) {
+            return ops::conv_transpose2d(v[0], v[1], g.bias ? v[2] : Variable(), g.s, g.p, g.op);
+          });
+  }
+}
+
+void pool_cases(Builder& b) {
+  struct G { int64_t N, C, H, W, k, s, p; bool ceil; };
+  for (G g : {G{2, 3, 8, 8, 2, 2, 0, false}, G{2, 2, 7, 7, 2, 2, 0, false},
+              G{1, 2, 8, 8, 3, 2, 1, false}, G{2, 2, 7, 9, 3, 2, 1, true},
+              G{1, 1, 5, 5, 2, 1, 0, false}, G{1, 2, 6, 6, 3, 2, 0, true}}) {
+    b.add(str("max_pool2d N", g.N, " C", g.C, " ", g.H, "x", g.W, " k", g.k, " s", g.s, " p", g.p,
+              g.ceil ? " ceil" : ""),
+          {b.spread({g.N, g.C, g.H, g.W})},
+          [g](const Vars& v) { return ops::max_pool2d(v[0], g.k, g.s, g.p, g.ceil); }, true);
+  }
+  struct U { int64_t N, C, H, W, OH, OW; };
+  for (U u : {U{2, 3, 3, 4, 6, 8}, U{1, 2, 3, 3, 7, 5}, U{1, 2, 4, 4, 4, 4}, U{2, 1, 5, 3, 2, 7}}) {
+    b.add(str("upsample_nearest2d ", u.H, "x", u.W, " -> ", u.OH, "x", u.OW),
+          {b.rnd({u.N, u.C, u.H, u.W})},
+          [u](const Vars& v) { return ops::upsample_nearest2d(v[0], u.OH, u.OW); });
+  }
+  for (U u : {U{2, 3, 5, 7, 2, 2}, U{1, 2, 4, 4, 3, 3}, U{1, 1, 6, 6, 1, 1}, U{2, 2, 3, 3, 5, 4}}) {
+    b.add(str("adaptive_avg_pool2d ", u.H, "x", u.W, " -> ", u.OH, "x", u.OW),
+          {b.rnd({u.N, u.C, u.H, u.W})},
+          [u](const Vars& v) { return ops::adaptive_avg_pool2d(v[0], u.OH, u.OW); });
+  }
+}
+
+void norm_and_dense_cases(Builder& b) {
+  for (Shape s : {Shape{2, 3, 4, 5}, Shape{4, 2, 1, 1}, Shape{8, 5}, Shape{3, 4, 3, 3}}) {
+    const int64_t C = s[1];
+    b.add(str("batch_norm train ", s), {b.rnd(s), b.rnd({C}), b.rnd({C})}, [](const Vars& v) {
+      return ops::batch_norm(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5);
+    });
+    Tensor rm = b.rnd({C}, 0.3), rv = random_tensor({C}, b.dtype, b.seed++, 0.2);
+    std::vector<double> var = rv.to_vector();
+    for (double& x : var) x = 0.5 + x * x;  // positive variances
+    rv = Tensor::from_vector({C}, var, b.dtype);
+    b.add(str("batch_norm eval ", s), {b.rnd(s), b.rnd({C}), b.rnd({C})},
+          [rm, rv](const Vars& v) {
+            Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
+            return ops::batch_norm(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5);
+          });
+  }
+  for (bool bias : {true, false}) {
+    std::vector<Tensor> in{b.rnd({3, 5}), b.rnd({4, 5})};
+    if (bias) in.push_back(b.rnd({4}));
+    b.add(bias ? "linear 3x5 -> 4" : "linear 3x5 -> 4 nobias", in, [bias](const Vars& v) {
+      return ops::linear(v[0], v[1], bias ? v[2] : Variable());
+    });
+  }
+}
+
+void elementwise_cases(Builder& b) {
+  b.add("relu", {b.spread({2, 3, 4, 5})}, [](const Vars& v) { return ops::relu(v[0]); }, true);
+  b.add("dropout p0.3", {b.rnd({2, 3, 5, 7})},
+        [](const Vars& v) { return ops::dropout(v[0], 0.3, true, 42, 7); });
+  b.add("add", {b.rnd({2, 3, 4}), b.rnd({2, 3, 4})},
+        [](const Vars& v) { return ops::add(v[0], v[1]); });
+  b.add("add same input twice", {b.rnd({3, 4})},
+        [](const Vars& v) { return ops::add(v[0], v[0]); });
+  b.add("scale", {b.rnd({2, 5})}, [](const Vars& v) { return ops::scale(v[0], -1.7); });
+  b.add("pad_channels 1+3+2", {b.rnd({2, 3, 2, 3})},
+        [](const Vars& v) { return ops::pad_channels(v[0], 1, 2); });
+  b.add("concat_channels", {b.rnd({2, 1, 3, 3}), b.rnd({2, 3, 3, 3}), b.rnd({2, 2, 3, 3})},
+        [](const Vars& v) { return ops::concat_channels({v[0], v[1], v[2]}); });
+  b.add("flatten", {b.rnd({2, 3, 2, 2})}, [](const Vars& v) { return ops::flatten(v[0]); });
+}
+
+void loss_cases(Builder& b) {
+  Tensor labels = Tensor::from_vector({5}, std::vector<int32_t>{0, 6, 3, 3, 1});
+  b.add("cross_entropy 5x7", {b.rnd({5, 7}, 2.0)}, [labels](const Vars& v) {
+    return ops::cross_entropy(v[0], labels.to(v[0].device()));
+  });
+  b.add("mse_loss", {b.rnd({2, 3, 4, 3}), b.rnd({2, 3, 4, 3})},
+        [](const Vars& v) { return ops::mse_loss(v[0], v[1]); });
+  b.add("sum", {b.rnd({3, 4, 5})}, [](const Vars& v) { return ops::sum(v[0]); });
+  b.add("mean", {b.rnd({3, 4, 5})}, [](const Vars& v) { return ops::mean(v[0]); });
+  // A miniature SIRe block: encoder conv-bn-relu-pool, decoder upsample + skip, transposed
+  // conv, reconstruction loss plus a classifier loss. Every op's backward feeds another.
+  Tensor labels2 = Tensor::from_vector({2}, std::vector<int32_t>{1, 0});
+  b.add("composite encoder-decoder",
+        {b.rnd({2, 2, 6, 6}), b.rnd({3, 2, 3, 3}, 0.5), b.rnd({3}), b.rnd({3}), b.rnd({3, 2, 3, 3}, 0.5),
+         b.rnd({2, 27}, 0.3)},
+        [labels2](const Vars& v) {
+          Variable h = ops::conv2d(v[0], v[1], Variable(), 1, 1);
+          h = ops::batch_norm(h, v[2], v[3], nullptr, nullptr, true, 0.1, 1e-5);
+          Variable a = ops::relu(h);
+          Variable pooled = ops::max_pool2d(a, 2, 2);
+          Variable up = ops::add(ops::upsample_nearest2d(pooled, 6, 6), a);
+          Variable rec = ops::conv_transpose2d(up, v[4], Variable(), 1, 1);
+          Variable logits = ops::linear(ops::flatten(pooled), v[5], Variable());
+          Variable loss = ops::add(ops::cross_entropy(logits, labels2.to(v[0].device())),
+                                   ops::scale(ops::mse_loss(rec, v[0]), 0.2));
+          return loss;
+        });
+}
+
+}  // namespace
+
+std::vector<OpCase> op_cases(DType dtype, uint64_t seed) {
+  Builder b{dtype, seed, {}};
+  conv_cases(b);
+  conv_transpose_cases(b);
+  pool_cases(b);
+  norm_and_dense_cases(b);
+  elementwise_cases(b);
+  loss_cases(b);
+  return std::move(b.cases);
+}
+
+}  // namespace sire::testing

@@ -1,0 +1,99 @@
+// The fast CPU kernels (im2col + GEMM, grouped samples) against plain loops.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "engine/ops.h"
+#include "tests/support/op_cases.h"
+#include "tests/support/reference.h"
+
+using namespace sire;
+using testing::random_tensor;
+
+namespace {
+// f32 kernels against the f64 loops: float rounding of a sum of `terms` products of N(0, 1)
+// values grows like sqrt(terms).
+double tol(DType t, int64_t terms) {
+  return (t == DType::F32 ? 2e-6 : 1e-14) * std::sqrt(static_cast<double>(terms)) * 4;
+}
+}  // namespace
+
+TEST_CASE("conv2d forward matches the reference loops", "[reference]") {
+  struct G { int64_t N, C, H, W, K, k, s, p; };
+  for (DType dt : {DType::F32, DType::F64})
+    for (G g : {G{2, 3, 7, 7, 4, 3, 1, 1}, G{3, 5, 9, 8, 6, 3, 2, 0}, G{2, 4, 6, 5, 3, 3, 2, 2},
+                G{2, 16, 17, 17, 8, 3, 1, 1}, G{1, 3, 33, 31, 4, 3, 1, 1},
+                G{70, 8, 4, 4, 16, 3, 1, 1}, G{3, 8, 6, 6, 5, 1, 1, 0}, G{2, 3, 32, 32, 2, 1, 1, 0},
+                G{2, 3, 11, 11, 4, 5, 2, 2}, G{1, 2, 5, 5, 3, 5, 1, 0}}) {
+      INFO("N" << g.N << " C" << g.C << " " << g.H << "x" << g.W << " K" << g.K << " k" << g.k
+                << " s" << g.s << " p" << g.p << " " << dtype_name(dt));
+      Tensor x = random_tensor({g.N, g.C, g.H, g.W}, dt, 1), w = random_tensor({g.K, g.C, g.k, g.k}, dt, 2),
+             b = random_tensor({g.K}, dt, 3);
+      Tensor y = ops::conv2d(Variable(x), Variable(w), Variable(b), g.s, g.p).data();
+      const double t = tol(dt, g.C * g.k * g.k);
+      CHECK(ref::mismatch(y, ref::conv2d(x, w, &b, g.s, g.p), t, t) <= 1.0);
+    }
+}
+
+TEST_CASE("conv_transpose2d forward matches the reference loops", "[reference]") {
+  struct G { int64_t N, Ci, H, W, Co, k, s, p, op; };
+  for (DType dt : {DType::F32, DType::F64})
+    for (G g : {G{2, 3, 4, 5, 2, 3, 1, 1, 0}, G{2, 4, 5, 5, 3, 3, 2, 1, 1}, G{1, 3, 3, 4, 2, 3, 2, 0, 0},
+                G{2, 2, 4, 4, 3, 4, 2, 1, 0}, G{1, 2, 3, 3, 2, 5, 2, 2, 1}, G{3, 16, 16, 16, 8, 3, 1, 1, 0},
+                G{70, 16, 4, 4, 8, 3, 1, 1, 0}, G{2, 8, 32, 32, 3, 3, 1, 1, 0}, G{2, 5, 6, 6, 4, 1, 1, 0, 0},
+                G{2, 4, 9, 9, 16, 3, 1, 1, 0}, G{2, 8, 6, 7, 20, 3, 1, 0, 0}, G{1, 4, 5, 5, 16, 5, 1, 2, 0},
+                G{2, 64, 32, 32, 64, 3, 1, 1, 0}}) {
+      INFO("N" << g.N << " Ci" << g.Ci << " " << g.H << "x" << g.W << " Co" << g.Co << " k" << g.k
+                << " s" << g.s << " p" << g.p << " op" << g.op << " " << dtype_name(dt));
+      Tensor x = random_tensor({g.N, g.Ci, g.H, g.W}, dt, 4),
+             w = random_tensor({g.Ci, g.Co, g.k, g.k}, dt, 5), b = random_tensor({g.Co}, dt, 6);
+      Tensor y = ops::conv_transpose2d(Variable(x), Variable(w), Variable(b), g.s, g.p, g.op).data();
+      const double t = tol(dt, g.Ci * g.k * g.k);
+      CHECK(ref::mismatch(y, ref::conv_transpose2d(x, w, &b, g.s, g.p, g.op), t, t) <= 1.0);
+    }
+}
+
+TEST_CASE("max_pool2d and upsample forward match the reference loops", "[reference]") {
+  struct P { int64_t N, C, H, W, k, s, p; bool ceil; };
+  for (P g : {P{2, 3, 8, 8, 2, 2, 0, false}, P{2, 3, 7, 7, 2, 2, 0, false}, P{1, 2, 9, 8, 3, 2, 1, false},
+              P{2, 2, 7, 9, 3, 2, 1, true}, P{1, 1, 6, 6, 3, 2, 0, true}, P{2, 2, 5, 5, 3, 1, 1, false}}) {
+    INFO("pool " << g.H << "x" << g.W << " k" << g.k << " s" << g.s << " p" << g.p << " ceil " << g.ceil);
+    Tensor x = random_tensor({g.N, g.C, g.H, g.W}, DType::F32, 7);
+    Tensor y = ops::max_pool2d(Variable(x), g.k, g.s, g.p, g.ceil).data();
+    CHECK(ref::mismatch(y, ref::max_pool2d(x, g.k, g.s, g.p, g.ceil), 0, 1e-30) <= 1.0);
+  }
+  struct U { int64_t H, W, OH, OW; };
+  for (U u : {U{4, 4, 8, 8}, U{3, 5, 7, 9}, U{7, 7, 14, 14}, U{5, 4, 3, 2}, U{2, 2, 5, 5}}) {
+    INFO("upsample " << u.H << "x" << u.W << " -> " << u.OH << "x" << u.OW);
+    Tensor x = random_tensor({2, 3, u.H, u.W}, DType::F32, 8);
+    Tensor y = ops::upsample_nearest2d(Variable(x), u.OH, u.OW).data();
+    CHECK(ref::mismatch(y, ref::upsample_nearest2d(x, u.OH, u.OW), 0, 1e-30) <= 1.0);
+  }
+}
+
+TEST_CASE("f32 and f64 paths agree on every op", "[reference]") {
+  // The f32 kernels (sgemm, float loops) against the f64 ones (dgemm) on the whole op table,
+  // forward and every input gradient.
+  const auto c32 = testing::op_cases(DType::F32), c64 = testing::op_cases(DType::F64);
+  REQUIRE(c32.size() == c64.size());
+  for (size_t i = 0; i < c32.size(); ++i) {
+    INFO(c32[i].name);
+    std::vector<Variable> v32, v64;
+    for (const Tensor& t : c32[i].inputs) v32.emplace_back(t, t.dtype() != DType::I32);
+    for (const Tensor& t : c64[i].inputs) v64.emplace_back(t, t.dtype() != DType::I32);
+    // Same random values up to f32 rounding: feed the f64 run the f32 values.
+    for (size_t j = 0; j < v64.size(); ++j)
+      if (c32[i].inputs[j].dtype() == DType::F32)
+        v64[j] = Variable(c32[i].inputs[j].to(DType::F64), true);
+    Variable y32 = c32[i].run(v32), y64 = c64[i].run(v64);
+    CHECK(ref::mismatch(y32.data(), y64.data(), 1e-4, 1e-5) <= 1.0);
+    Tensor g = random_tensor(y32.shape(), DType::F32, 11);
+    y32.backward(g);
+    y64.backward(g.to(DType::F64));
+    for (size_t j = 0; j < v32.size(); ++j) {
+      if (!v32[j].requires_grad()) continue;
+      INFO("gradient of input " << j);
+      CHECK(ref::mismatch(v32[j].grad(), v64[j].grad(), 1e-3, 1e-4) <= 1.0);
+    }
+  }
+}
