@@ -48,8 +48,9 @@ Variable scale(const Variable& x, double alpha);
 // Zero channels around x along dimension 1: [N, C, ...] -> [N, before + C + after, ...]
 // (the parameter-free shortcut when a residual block widens).
 Variable pad_channels(const Variable& x, int64_t before, int64_t after);
-// Concatenation along dimension 1.
+// Concatenation along dimension 1, and its inverse: channels [begin, begin + count).
 Variable concat_channels(const std::vector<Variable>& xs);
+Variable slice_channels(const Variable& x, int64_t begin, int64_t count);
 
 Variable reshape(const Variable& x, const Shape& shape);
 Variable flatten(const Variable& x);  // [N, ...] -> [N, rest]

@@ -13,6 +13,8 @@ template <class F>
 void fill_with(Tensor& t, const F& f) {
   Tensor host = t.device() == Device::CPU ? t : Tensor::empty(t.shape(), t.dtype(), Device::CPU);
   const int64_t n = host.numel();
+  // Each element depends only on its index (counter-based numbers): any thread may draw it.
+#pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) {
     const double v = f(static_cast<uint64_t>(i));
     switch (host.dtype()) {

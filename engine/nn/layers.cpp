@@ -5,6 +5,15 @@
 
 namespace sire::nn {
 
+namespace init {
+namespace {
+thread_local bool g_enabled = true;
+}
+bool enabled() { return g_enabled; }
+SkipGuard::SkipGuard() : previous_(g_enabled) { g_enabled = false; }
+SkipGuard::~SkipGuard() { g_enabled = previous_; }
+}  // namespace init
+
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, bool has_bias)
     : in_channels(in), out_channels(out), kernel(k), stride(s), padding(p) {
   SIRE_CHECK(in > 0 && out > 0 && k > 0 && s > 0 && p >= 0, "Conv2d(", in, ", ", out,

@@ -56,6 +56,15 @@ void Module::to(Device device) {
   for (auto& [name, child] : children_) child->to(device);
 }
 
+void Module::to(DType dtype) {
+  for (auto* list : {&params_, &buffers_})
+    for (auto& [name, v] : *list) {
+      v.data() = v.data().to(dtype);
+      if (v.has_grad()) v.set_grad(v.grad().to(dtype));
+    }
+  for (auto& [name, child] : children_) child->to(dtype);
+}
+
 Variable Module::register_parameter(const std::string& name, Tensor value) {
   params_.emplace_back(name, Variable(std::move(value), true));
   return params_.back().second;

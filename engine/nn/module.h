@@ -39,6 +39,8 @@ class Module {
 
   // Moves every parameter and buffer to `device` (an explicit copy, done once).
   void to(Device device);
+  // Converts every parameter and buffer (f64 models serve gradient checks).
+  void to(DType dtype);
 
  protected:
   Variable register_parameter(const std::string& name, Tensor value);

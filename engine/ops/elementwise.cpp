@@ -110,6 +110,24 @@ Variable concat_channels(const std::vector<Variable>& xs) {
                 });
 }
 
+Variable slice_channels(const Variable& x, int64_t begin, int64_t count) {
+  const char* op = "slice_channels";
+  check_float_inputs(op, {&x});
+  SIRE_CHECK(x.data().ndim() >= 2 && begin >= 0 && count > 0 && begin + count <= x.size(1), op,
+             ": channels [", begin, ", ", begin + count, ") of input ", x.shape());
+  Shape s = x.shape();
+  s[1] = count;
+  Tensor y = new_of(x.data(), s);
+  be(y).channel_copy(x.data(), begin, y, 0, count);
+  return record(op, y, {x},
+                [xshape = x.shape(), begin, count](const Tensor& gy, std::vector<Tensor>& grads,
+                                                   const std::vector<bool>&) {
+                  grads[0] = new_of(gy, xshape);
+                  grads[0].zero_();
+                  be(gy).channel_copy(gy, 0, grads[0], begin, count);
+                });
+}
+
 Variable reshape(const Variable& x, const Shape& shape) {
   Tensor y = x.data().reshape(shape);
   return record("reshape", y, {x},

@@ -134,6 +134,8 @@ void elementwise_cases(Builder& b) {
         [](const Vars& v) { return ops::pad_channels(v[0], 1, 2); });
   b.add("concat_channels", {b.rnd({2, 1, 3, 3}), b.rnd({2, 3, 3, 3}), b.rnd({2, 2, 3, 3})},
         [](const Vars& v) { return ops::concat_channels({v[0], v[1], v[2]}); });
+  b.add("slice_channels 1..4 of 6", {b.rnd({2, 6, 3, 2})},
+        [](const Vars& v) { return ops::slice_channels(v[0], 1, 3); });
   b.add("flatten", {b.rnd({2, 3, 2, 2})}, [](const Vars& v) { return ops::flatten(v[0]); });
 }
 

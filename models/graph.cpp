@@ -1,0 +1,180 @@
+#include "models/graph.h"
+
+#include <algorithm>
+#include <set>
+
+#include "models/layer_type.h"
+
+namespace sire::models {
+
+const LayerSpec& GraphPlan::layer(const std::string& name) const {
+  auto it = index.find(name);
+  SIRE_CHECK(it != index.end(), "no layer named '", name, "'");
+  return layers[it->second];
+}
+
+const Shape& GraphPlan::shape_of(const std::string& name, const Shape& input) const {
+  if (name == "input") return input;
+  return shapes[index.at(name)];
+}
+
+namespace {
+
+// Names a cycle among the layers that Kahn's algorithm could not order.
+std::string describe_cycle(const std::vector<LayerSpec>& layers, const std::vector<int>& left,
+                           const std::map<std::string, int>& pos) {
+  std::set<int> remaining(left.begin(), left.end());
+  int cur = left.front();
+  std::vector<int> path;
+  std::set<int> seen;
+  while (!seen.count(cur)) {
+    seen.insert(cur);
+    path.push_back(cur);
+    for (const std::string& in : layers[cur].inputs) {
+      auto it = pos.find(in);
+      if (it != pos.end() && remaining.count(it->second)) {
+        cur = it->second;
+        break;
+      }
+    }
+  }
+  std::string out;
+  bool on = false;
+  for (int i : path) {
+    on = on || i == cur;
+    if (on) out += layers[i].name + " <- ";
+  }
+  return out + layers[cur].name;
+}
+
+}  // namespace
+
+GraphPlan plan_graph(std::vector<LayerSpec> layers, const Shape& input, const BuildContext& ctx) {
+  std::map<std::string, int> pos;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    validate_layer(layers[i], layer_type_of(layers[i]));
+    SIRE_CHECK(layers[i].name != "input", layers[i].where(), ": 'input' names the model input");
+    SIRE_CHECK(pos.emplace(layers[i].name, static_cast<int>(i)).second, layers[i].where(),
+               ": layer name used twice");
+  }
+  // Inputs must exist; then order the layers (Kahn), keeping the file order among the ready.
+  std::vector<int> pending(layers.size(), 0);
+  std::vector<std::vector<int>> consumers(layers.size());
+  for (size_t i = 0; i < layers.size(); ++i)
+    for (const std::string& in : layers[i].inputs) {
+      if (in == "input") continue;
+      auto it = pos.find(in);
+      SIRE_CHECK(it != pos.end(), layers[i].where(), ": input '", in, "' does not exist");
+      ++pending[i];
+      consumers[it->second].push_back(static_cast<int>(i));
+    }
+  std::vector<int> order, ready;
+  for (size_t i = 0; i < layers.size(); ++i)
+    if (pending[i] == 0) ready.push_back(static_cast<int>(i));
+  std::reverse(ready.begin(), ready.end());
+  while (!ready.empty()) {
+    const int i = ready.back();
+    ready.pop_back();
+    order.push_back(i);
+    std::vector<int> next;
+    for (int c : consumers[i])
+      if (--pending[c] == 0) next.push_back(c);
+    std::sort(next.rbegin(), next.rend());
+    ready.insert(ready.end(), next.begin(), next.end());
+  }
+  if (order.size() != layers.size()) {
+    std::vector<int> left;
+    for (size_t i = 0; i < layers.size(); ++i)
+      if (pending[i] > 0) left.push_back(static_cast<int>(i));
+    SIRE_FAIL(layers[left.front()].origin, ": the layers form a cycle: ",
+              describe_cycle(layers, left, pos));
+  }
+
+  GraphPlan plan;
+  for (int i : order) plan.layers.push_back(layers[i]);
+  for (size_t i = 0; i < plan.layers.size(); ++i) plan.index[plan.layers[i].name] = static_cast<int>(i);
+  for (const LayerSpec& l : plan.layers) {
+    std::vector<int> ins;
+    std::vector<Shape> in_shapes;
+    for (const std::string& in : l.inputs) {
+      ins.push_back(in == "input" ? -1 : plan.index.at(in));
+      in_shapes.push_back(in == "input" ? input : plan.shapes[plan.index.at(in)]);
+    }
+    plan.inputs.push_back(ins);
+    plan.shapes.push_back(layer_type_of(l).infer(l, in_shapes, ctx));
+  }
+  return plan;
+}
+
+GraphModel::GraphModel(GraphPlan plan, Shape input, const BuildContext& ctx)
+    : plan_(std::move(plan)), input_(std::move(input)) {
+  for (size_t i = 0; i < plan_.layers.size(); ++i) {
+    std::vector<Shape> in_shapes;
+    for (int j : plan_.inputs[i]) in_shapes.push_back(j < 0 ? input_ : plan_.shapes[j]);
+    const LayerSpec& l = plan_.layers[i];
+    modules_.push_back(register_module(l.name, layer_type_of(l).build(l, in_shapes, ctx)));
+  }
+}
+
+int GraphModel::index_of(const std::string& name) const {
+  auto it = plan_.index.find(name);
+  SIRE_CHECK(it != plan_.index.end(), "the model has no layer named '", name, "'");
+  return it->second;
+}
+
+std::vector<Variable> GraphModel::run(const Variable& x, const std::vector<int>& wanted) {
+  const size_t n = plan_.layers.size();
+  SIRE_CHECK(x.data().ndim() == 4 && Shape(x.shape().begin() + 1, x.shape().end()) == input_,
+             "model input ", x.shape(), " does not match the model's input [N, ", input_[0], ", ",
+             input_[1], ", ", input_[2], "]");
+  // Which layers the wanted outputs need, and how many of those consume each layer.
+  std::vector<char> needed(n, 0);
+  for (int w : wanted) needed[w] = 1;
+  for (size_t i = n; i-- > 0;)
+    if (needed[i])
+      for (int j : plan_.inputs[i])
+        if (j >= 0) needed[j] = 1;
+  std::vector<int> uses(n, 0);
+  for (size_t i = 0; i < n; ++i)
+    if (needed[i])
+      for (int j : plan_.inputs[i])
+        if (j >= 0) ++uses[j];
+  for (int w : wanted) ++uses[w];
+
+  // Activations are dropped as soon as their last consumer has run (autograd keeps whatever
+  // a backward pass needs).
+  std::vector<Variable> act(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!needed[i]) continue;
+    std::vector<Variable> ins;
+    for (int j : plan_.inputs[i]) ins.push_back(j < 0 ? x : act[j]);
+    nn::Module& m = *modules_[i];
+    if (auto* multi = dynamic_cast<MultiInput*>(&m)) {
+      act[i] = multi->forward_inputs(ins);
+    } else {
+      act[i] = m.forward(ins[0]);
+    }
+    for (int j : plan_.inputs[i])
+      if (j >= 0 && --uses[j] == 0) act[j] = Variable();
+  }
+  std::vector<Variable> out;
+  for (int w : wanted) out.push_back(act[w]);
+  return out;
+}
+
+Variable GraphModel::forward(const Variable& x) {
+  return run(x, {static_cast<int>(plan_.layers.size()) - 1})[0];
+}
+
+std::string GraphModel::describe() const {
+  std::string s;
+  for (size_t i = 0; i < plan_.layers.size(); ++i) {
+    const LayerSpec& l = plan_.layers[i];
+    std::string ins;
+    for (auto& in : l.inputs) ins += (ins.empty() ? "" : ", ") + in;
+    s += str(l.name, " <- ", ins, ": ", modules_[i]->describe(), " -> ", plan_.shapes[i], "\n");
+  }
+  return s;
+}
+
+}  // namespace sire::models

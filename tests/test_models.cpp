@@ -1,0 +1,147 @@
+// Models from JSON: exact parameter counts, shapes, forward and backward of every model file,
+// and a finite-difference check of a tiny SIRe network with all three parts on.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "engine/nn/init.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+#include "models/model.h"
+#include "tests/support/op_cases.h"
+
+using namespace sire;
+using namespace sire::models;
+
+namespace {
+
+std::string model_path(const std::string& name) { return std::string(SIRE_SOURCE_DIR) + "/models/" + name; }
+
+int64_t count(const std::string& file, int64_t classes, Shape input) {
+  nn::init::SkipGuard skip;
+  return Model::load(model_path(file), {classes, input, std::nullopt, std::nullopt}).parameter_count();
+}
+
+int64_t count_aes(std::vector<int> aes) {
+  nn::init::SkipGuard skip;
+  ModelSpec s = load_model_spec(model_path("baseline-cnn.json"));
+  s.sire.enabled = true;
+  s.sire.autoencoders = std::move(aes);
+  s.sire.skips = s.sire.residual = true;
+  return Model::from_spec(s, {100, Shape{3, 32, 32}, std::nullopt, std::nullopt}).parameter_count();
+}
+
+}  // namespace
+
+TEST_CASE("CNN parameter counts match docs/sire.md to the digit", "[models]") {
+  const Shape cifar{3, 32, 32};
+  CHECK(count("baseline-cnn.json", 100, cifar) == 7939492);
+  CHECK(count("re-cnn.json", 100, cifar) == 7939492);
+  for (const char* f : {"i-cnn.json", "ire-cnn.json", "si-cnn.json", "sire-cnn.json"}) {
+    INFO(f);
+    CHECK(count(f, 100, cifar) == 14072944);
+  }
+  CHECK(count_aes({1}) == 7978279);
+  CHECK(count_aes({2}) == 8200039);
+  CHECK(count_aes({3}) == 9085927);
+  CHECK(count_aes({4}) == 12627175);
+  CHECK(count_aes({1, 2}) == 8238826);
+  CHECK(count_aes({1, 3}) == 9124714);
+  CHECK(count_aes({1, 4}) == 12665962);
+  CHECK(count_aes({2, 3}) == 9346474);
+  CHECK(count_aes({2, 4}) == 12887722);
+  CHECK(count_aes({3, 4}) == 13773610);
+  CHECK(count_aes({1, 2, 3}) == 9385261);
+  CHECK(count_aes({1, 2, 4}) == 12926509);
+  CHECK(count_aes({2, 3, 4}) == 14034157);
+  // At 224x224 the adaptive 2x2 pool keeps the head, so the count does not change.
+  CHECK(count("baseline-cnn.json", 100, {3, 224, 224}) == 7939492);
+}
+
+TEST_CASE("literature networks have their standard ImageNet parameter counts", "[models]") {
+  const Shape imagenet{3, 224, 224};
+  CHECK(count("vgg16.json", 1000, imagenet) == 138365992);
+  CHECK(count("vgg19.json", 1000, imagenet) == 143678248);
+  CHECK(count("resnet34.json", 1000, imagenet) == 21797672);
+  CHECK(count("resnet50.json", 1000, imagenet) == 25557032);
+  CHECK(count("googlenet.json", 1000, imagenet) == 13004888);  // with both auxiliary classifiers
+  // SIRe versions (docs/sire.md compares them with the paper's Table 4).
+  CHECK(count("sire-vgg19.json", 1000, imagenet) == 176929591);  // paper: 176.8M
+  CHECK(count("sire-vgg16.json", 1000, imagenet) == 162763063);  // paper: 160.9M
+  CHECK(count("sire-resnet34.json", 1000, imagenet) == 52616183);  // paper: 50.4M
+  CHECK(count("sire-resnet50.json", 1000, imagenet) == 59058167);  // paper: 59.4M
+  CHECK(count("sire-googlenet.json", 1000, imagenet) == 17051812);  // paper: 17.0M
+}
+
+TEST_CASE("output and reconstruction shapes", "[models]") {
+  manual_seed(1);
+  Model m = Model::load(model_path("sire-cnn.json"), {10, Shape{1, 32, 32}, std::nullopt, std::nullopt});
+  CHECK(m.autoencoders() == std::vector<int>{1, 2, 3, 4});
+  Variable x(testing::random_tensor({2, 1, 32, 32}, DType::F32, 3));
+  ModelOutput out = m.forward(x);
+  CHECK(out.logits.shape() == Shape{2, 10});
+  REQUIRE(out.reconstructions.size() == 4);
+  for (const Variable& r : out.reconstructions) CHECK(r.shape() == x.shape());
+  // Evaluation runs the classifier only.
+  CHECK(m.forward(x, true).reconstructions.empty());
+}
+
+// Every model file trains on the CPU: forward, the SIRe loss, backward, a gradient in every
+// parameter that the loss reaches.
+TEST_CASE("forward and backward of every model file", "[models][slow]") {
+  for (const char* f : {"baseline-cnn.json", "re-cnn.json", "i-cnn.json", "ire-cnn.json",
+                        "si-cnn.json", "sire-cnn.json", "vgg16.json", "sire-vgg16.json",
+                        "vgg19.json", "sire-vgg19.json", "resnet34.json", "sire-resnet34.json",
+                        "resnet50.json", "sire-resnet50.json", "googlenet.json",
+                        "sire-googlenet.json"}) {
+    INFO(f);
+    manual_seed(2);
+    Model m = Model::load(model_path(f), {10, Shape{3, 32, 32}, std::nullopt, std::nullopt});
+    Variable x(testing::random_tensor({2, 3, 32, 32}, DType::F32, 4));
+    Tensor labels = Tensor::from_vector({2}, std::vector<int32_t>{1, 7});
+    ModelOutput out = m.forward(x);
+    LossParts loss = m.loss(out, x, labels);
+    CHECK(std::isfinite(loss.total.data().item()));
+    CHECK(loss.mse.size() == m.autoencoders().size());
+    loss.total.backward();
+    int64_t with_grad = 0, total = 0;
+    for (auto& [name, p] : m.net().named_parameters()) {
+      ++total;
+      with_grad += p.has_grad();
+    }
+    CHECK(with_grad == total);
+  }
+}
+
+TEST_CASE("finite-difference check of a tiny SIRe network (S, I and Re on)", "[models]") {
+  manual_seed(5);
+  Model m = Model::load(std::string(SIRE_SOURCE_DIR) + "/tests/data/models/tiny-sire.json");
+  REQUIRE(m.autoencoders() == std::vector<int>{1, 2});
+  m.net().to(DType::F64);
+  Variable x(testing::random_tensor({3, 2, 8, 8}, DType::F64, 6));
+  Tensor labels = Tensor::from_vector({3}, std::vector<int32_t>{0, 2, 1});
+  auto loss_value = [&] {
+    NoGradGuard g;
+    return m.loss(m.forward(x), x, labels).total.data().item();
+  };
+  m.loss(m.forward(x), x, labels).total.backward();
+  int checked = 0;
+  for (auto& [name, p] : m.net().named_parameters()) {
+    INFO(name);
+    const std::vector<double> analytic = p.grad().to_vector();
+    double* w = p.data().data<double>();
+    // Every second element keeps the test fast; every parameter tensor is covered.
+    for (int64_t j = 0; j < p.data().numel(); j += 2) {
+      const double saved = w[j], eps = 1e-6;
+      w[j] = saved + eps;
+      const double plus = loss_value();
+      w[j] = saved - eps;
+      const double minus = loss_value();
+      w[j] = saved;
+      const double numeric = (plus - minus) / (2 * eps);
+      CHECK(analytic[j] == Catch::Detail::Approx(numeric).epsilon(1e-4).margin(1e-7));
+      ++checked;
+    }
+  }
+  CHECK(checked > 500);
+}
