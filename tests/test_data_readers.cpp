@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "data/cifar.h"
+#include "data/datasets.h"
 #include "data/file_io.h"
 #include "data/idx.h"
 #include "tests/support/data_files.h"
@@ -204,14 +205,20 @@ TEST_CASE("real Fashion-MNIST reads with its known counts", "[data][idx][real]")
     WARN("Fashion-MNIST not found at " << dir << ": skipped");
     return;
   }
-  auto train = load_idx_dataset("fashion-mnist/train", dir + "/train-images-idx3-ubyte.gz",
-                                dir + "/train-labels-idx1-ubyte.gz", 10);
-  auto test = load_idx_dataset("fashion-mnist/test", dir + "/t10k-images-idx3-ubyte.gz",
-                               dir + "/t10k-labels-idx1-ubyte.gz", 10);
-  CHECK(train->size() == 60000);
-  CHECK(test->size() == 10000);
-  CHECK(train->sample_shape() == SampleShape{1, 28, 28});
-  CHECK(train->num_classes() == 10);
-  for (int64_t n : class_histogram(*train)) CHECK(n == 6000);
-  for (int64_t n : class_histogram(*test)) CHECK(n == 1000);
+  CHECK(detect_dataset(dir) == "fashion-mnist");
+  DatasetSplits s = dataset_from_dir("auto", dir);
+  CHECK(s.name == "fashion-mnist");
+  CHECK(s.train->size() == 50000);
+  CHECK(s.val->size() == 10000);
+  CHECK(s.test->size() == 10000);
+  CHECK(s.train->class_names()[9] == "Ankle boot");
+
+  auto subset = std::dynamic_pointer_cast<const Subset>(s.train);
+  REQUIRE(subset);
+  const Dataset& full = *subset->base();  // the whole official training file
+  CHECK(full.size() == 60000);
+  CHECK(full.sample_shape() == SampleShape{1, 28, 28});
+  CHECK(full.num_classes() == 10);
+  for (int64_t n : class_histogram(full)) CHECK(n == 6000);
+  for (int64_t n : class_histogram(*s.test)) CHECK(n == 1000);
 }
