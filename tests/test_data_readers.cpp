@@ -6,6 +6,7 @@
 #include "data/datasets.h"
 #include "data/file_io.h"
 #include "data/idx.h"
+#include "data/transform.h"
 #include "tests/support/data_files.h"
 
 using namespace sire;
@@ -221,4 +222,9 @@ TEST_CASE("real Fashion-MNIST reads with its known counts", "[data][idx][real]")
   CHECK(full.num_classes() == 10);
   for (int64_t n : class_histogram(full)) CHECK(n == 6000);
   for (int64_t n : class_histogram(*s.test)) CHECK(n == 1000);
+
+  // The usual statistics of Fashion-MNIST's training images: mean 0.2860, std 0.3530.
+  ChannelStats st = compute_channel_stats(full);
+  CHECK(st.mean[0] == Approx(0.2860).margin(5e-4));
+  CHECK(st.std[0] == Approx(0.3530).margin(5e-4));
 }
