@@ -16,5 +16,7 @@ struct Command {
 const std::vector<Command>& commands();
 
 int run_info(const std::vector<std::string>& argv);
+int run_train(const std::vector<std::string>& argv);
+int run_eval(const std::vector<std::string>& argv);
 
 }  // namespace sire::app

@@ -22,4 +22,11 @@ Backend& backend_for(Device device) {
 
 bool cuda_available() { return cuda_backend() != nullptr; }
 
+void Backend::sum_abs(const Tensor& x, Tensor& out) {
+  Tensor host = x.to(Device::CPU);
+  Tensor r = Tensor::empty({}, x.dtype(), Device::CPU);
+  cpu_backend().sum_abs(host, r);
+  out.copy_from(r.to(out.device()));
+}
+
 }  // namespace sire

@@ -25,6 +25,8 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual Device device() const = 0;
+  // Waits until every kernel launched so far has finished (timing); a no-op on the CPU.
+  virtual void synchronize() {}
 
   // Memory.
   virtual void fill(Tensor& t, double value) = 0;
@@ -94,6 +96,8 @@ class Backend {
   virtual void mse_backward(const Tensor& a, const Tensor& b, const Tensor& g, Tensor* da,
                             Tensor* db) = 0;
   virtual void sum(const Tensor& x, Tensor& out) = 0;
+  // out[0] = sum of |x|; the default goes through the host (backends may do better).
+  virtual void sum_abs(const Tensor& x, Tensor& out);
   virtual void broadcast_scalar(const Tensor& g, double alpha, Tensor& y) = 0;  // y[i] = alpha g[0]
 
   // One fused SGD step, PyTorch's rule: d = grad + wd p; buf = momentum buf + (1 - dampening) d
@@ -108,5 +112,9 @@ Backend& backend_for(Device device);
 // Defined by kernels/cpu and (in CUDA builds) kernels/cuda; the CUDA one is null without a GPU.
 Backend& cpu_backend();
 Backend* cuda_backend();
+
+// Threads of the CPU backend (OpenMP and OpenBLAS); 0 means one per core.
+void set_cpu_threads(int threads);
+int cpu_threads();
 
 }  // namespace sire

@@ -1,8 +1,11 @@
 #include "models/graph.h"
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 
+#include "engine/backend.h"
+#include "engine/profile.h"
 #include "models/layer_type.h"
 
 namespace sire::models {
@@ -149,10 +152,19 @@ std::vector<Variable> GraphModel::run(const Variable& x, const std::vector<int>&
     std::vector<Variable> ins;
     for (int j : plan_.inputs[i]) ins.push_back(j < 0 ? x : act[j]);
     nn::Module& m = *modules_[i];
-    if (auto* multi = dynamic_cast<MultiInput*>(&m)) {
-      act[i] = multi->forward_inputs(ins);
+    auto apply = [&] {
+      auto* multi = dynamic_cast<MultiInput*>(&m);
+      return multi ? multi->forward_inputs(ins) : m.forward(ins[0]);
+    };
+    if (profile::enabled()) {  // time the layer; the nodes it records carry its name
+      profile::Scope scope(plan_.layers[i].name);
+      const auto t0 = std::chrono::steady_clock::now();
+      act[i] = apply();
+      backend_for(x.device()).synchronize();
+      profile::layer_times()[plan_.layers[i].name].forward_s +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else {
-      act[i] = m.forward(ins[0]);
+      act[i] = apply();
     }
     for (int j : plan_.inputs[i])
       if (j >= 0 && --uses[j] == 0) act[j] = Variable();

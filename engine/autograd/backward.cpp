@@ -6,11 +6,13 @@
 //     gradient it gives into its input's Node (or, for a leaf that requires one, into `grad`).
 // Gradients are never modified in place: a sum makes a new tensor, so a gradient tensor may be
 // shared (add passes the same one to both inputs) without harm.
+#include <chrono>
 #include <unordered_map>
 #include <vector>
 
 #include "engine/autograd/node.h"
 #include "engine/backend.h"
+#include "engine/profile.h"
 
 namespace sire {
 namespace {
@@ -71,7 +73,16 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) const {
     ready.pop_back();
     Tensor grad = std::move(pending[node]);
     pending.erase(node);
-    std::vector<Tensor> grads = node->apply(grad);
+    std::vector<Tensor> grads;
+    if (profile::enabled()) {  // attribute the time to the layer that recorded the node
+      const auto t0 = std::chrono::steady_clock::now();
+      grads = node->apply(grad);
+      backend_for(grad.device()).synchronize();
+      profile::layer_times()[node->scope()].backward_s +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      grads = node->apply(grad);
+    }
     grad = Tensor();  // free the output gradient as early as possible
     const std::vector<Variable>& inputs = node->inputs();
     for (size_t i = 0; i < inputs.size(); ++i) {

@@ -1,5 +1,7 @@
 #include "engine/autograd/node.h"
 
+#include "engine/profile.h"
+
 namespace sire {
 
 namespace {
@@ -56,8 +58,9 @@ Variable record(const char* op, Tensor output, std::vector<Variable> inputs, Nod
   for (const Variable& v : inputs) any = any || v.requires_grad();
   if (!any || !GradMode::enabled()) return Variable(std::move(output), false);
   Shape shape = output.shape();
-  return Variable::from_node(
-      std::move(output), std::make_shared<Node>(op, std::move(inputs), shape, std::move(fn)));
+  auto node = std::make_shared<Node>(op, std::move(inputs), shape, std::move(fn));
+  if (profile::enabled()) node->set_scope(profile::Scope::current());
+  return Variable::from_node(std::move(output), std::move(node));
 }
 
 }  // namespace sire

@@ -26,6 +26,9 @@ class Node {
   Node& operator=(const Node&) = delete;
 
   const std::string& op() const { return op_; }
+  // The profiler scope (layer name) that was active when the op was recorded.
+  const std::string& scope() const { return scope_; }
+  void set_scope(std::string s) { scope_ = std::move(s); }
   const std::vector<Variable>& inputs() const { return inputs_; }
   const Shape& output_shape() const { return output_shape_; }
   bool released() const { return released_; }
@@ -41,7 +44,7 @@ class Node {
   // not a recursion as deep as the graph).
   void steal_unique_inputs(std::vector<std::shared_ptr<Node>>& out);
 
-  std::string op_;
+  std::string op_, scope_;
   std::vector<Variable> inputs_;
   Shape output_shape_;
   BackwardFn fn_;

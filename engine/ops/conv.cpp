@@ -3,6 +3,7 @@
 // (forward <-> backward-data), as Caffe's deconvolution layer does.
 #include "engine/ops.h"
 #include "engine/ops/check.h"
+#include "engine/profile.h"
 
 namespace sire::ops {
 using namespace detail;
@@ -30,6 +31,7 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, int6
   g.Q = conv_out_size(g.W, g.S, stride, padding);
 
   Tensor y = new_of(x.data(), {g.N, g.K, g.P, g.Q});
+  profile::add_macs(g.macs());
   be(y).conv2d_forward(x.data(), w.data(), bias.defined() ? &bias.data() : nullptr, y, g);
   return record(op, y, inputs_of({x, w, bias}),
                 [g, xt = x.data(), wt = w.data()](const Tensor& gy, std::vector<Tensor>& grads,
@@ -37,10 +39,12 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, int6
                   Backend& b = be(gy);
                   if (needed[0]) {
                     grads[0] = like(xt);
+                    profile::add_macs(g.macs());
                     b.conv2d_backward_data(gy, wt, grads[0], g);
                   }
                   if (needed[1]) {
                     grads[1] = like(wt);
+                    profile::add_macs(g.macs());
                     b.conv2d_backward_weight(xt, gy, grads[1], g);
                   }
                   if (needed.size() > 2 && needed[2]) {
@@ -75,6 +79,7 @@ Variable conv_transpose2d(const Variable& x, const Variable& w, const Variable& 
              ", stride ", stride, ", padding ", padding, " gives an empty output");
 
   Tensor y = new_of(x.data(), {g.N, g.C, g.H, g.W});
+  profile::add_macs(g.macs());
   be(y).conv2d_backward_data(x.data(), w.data(), y, g);
   if (bias.defined()) be(y).bias_add(y, bias.data());
   return record(op, y, inputs_of({x, w, bias}),
@@ -83,10 +88,12 @@ Variable conv_transpose2d(const Variable& x, const Variable& w, const Variable& 
                   Backend& b = be(gy);
                   if (needed[0]) {
                     grads[0] = like(xt);
+                    profile::add_macs(g.macs());
                     b.conv2d_forward(gy, wt, nullptr, grads[0], g);
                   }
                   if (needed[1]) {
                     grads[1] = like(wt);
+                    profile::add_macs(g.macs());
                     b.conv2d_backward_weight(gy, xt, grads[1], g);
                   }
                   if (needed.size() > 2 && needed[2]) {

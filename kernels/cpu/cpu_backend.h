@@ -66,6 +66,7 @@ class CpuBackend final : public Backend {
   void mse_backward(const Tensor& a, const Tensor& b, const Tensor& g, Tensor* da,
                     Tensor* db) override;
   void sum(const Tensor& x, Tensor& out) override;
+  void sum_abs(const Tensor& x, Tensor& out) override;
   void broadcast_scalar(const Tensor& g, double alpha, Tensor& y) override;
 
   void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buffer,

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include "engine/backend.h"
 #include "kernels/cpu/parallel.h"
 
 extern "C" void openblas_set_num_threads(int);
@@ -36,3 +37,8 @@ void set_threads(int n) {
 int threads() { return max_threads(); }
 
 }  // namespace sire::cpu
+
+namespace sire {
+void set_cpu_threads(int n) { cpu::set_threads(n); }
+int cpu_threads() { return cpu::threads(); }
+}  // namespace sire

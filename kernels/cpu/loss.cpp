@@ -107,6 +107,15 @@ void CpuBackend::sum(const Tensor& x, Tensor& out) {
   });
 }
 
+void CpuBackend::sum_abs(const Tensor& x, Tensor& out) {
+  dispatch_float(x, "sum_abs", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    out.data<T>()[0] =
+        static_cast<T>(deterministic_sum(x.numel(), [&](int64_t i) { return std::fabs(px[i]); }));
+  });
+}
+
 void CpuBackend::broadcast_scalar(const Tensor& g, double alpha, Tensor& y) {
   dispatch_float(y, "broadcast_scalar", [&](auto tag) {
     using T = decltype(tag);
