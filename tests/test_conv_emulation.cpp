@@ -105,22 +105,28 @@ void emulate(const P& p, const ConvPlan& plan) {
 template <class P>
 void emulate(const P& p, const ConvPlan& plan) {
   switch (plan.tile) {
-    case ConvTile::k128x128: emulate<P, 128, 128>(p, plan); break;
-    case ConvTile::k64x128: emulate<P, 64, 128>(p, plan); break;
-    case ConvTile::k64x64: emulate<P, 64, 64>(p, plan); break;
+    case ConvTile::k128x128:
+      emulate<P, 128, 128>(p, plan);
+      break;
+    case ConvTile::k64x128:
+      emulate<P, 64, 128>(p, plan);
+      break;
+    case ConvTile::k64x64:
+      emulate<P, 64, 64>(p, plan);
+      break;
   }
 }
 
 Geom32 geom32_of(const ConvGeom& g) {
   auto i = [](int64_t v) { return static_cast<int>(v); };
-  return Geom32{i(g.N), i(g.C), i(g.H), i(g.W), i(g.K), i(g.R), i(g.S),
+  return Geom32{i(g.N), i(g.C), i(g.H),        i(g.W),        i(g.K),     i(g.R),    i(g.S),
                 i(g.P), i(g.Q), i(g.stride_h), i(g.stride_w), i(g.pad_h), i(g.pad_w)};
 }
 
 // The three passes of one geometry, each on every tile shape, unsplit and split.
 void check_geometry(const ConvGeom& g) {
   INFO("N" << g.N << " C" << g.C << " " << g.H << "x" << g.W << " K" << g.K << " k" << g.R << "x"
-            << g.S << " s" << g.stride_h << " p" << g.pad_h << " -> " << g.P << "x" << g.Q);
+           << g.S << " s" << g.stride_h << " p" << g.pad_h << " -> " << g.P << "x" << g.Q);
   const Tensor x = testing::random_tensor({g.N, g.C, g.H, g.W}, DType::F32, 1);
   const Tensor w = testing::random_tensor({g.K, g.C, g.R, g.S}, DType::F32, 2);
   const Tensor bias = testing::random_tensor({g.K}, DType::F32, 3);
@@ -195,7 +201,8 @@ TEST_CASE("the TF32 epilogue covers each output tile element once", "[conv_emula
     for (int warp = 0; warp < kThreads / 32; ++warp)
       for (int i = 0; i < T::FM; ++i)
         for (int j = 0; j < T::FN; ++j)
-          for (int e = 0; e < 256; ++e) ++hits[tf32_row<T>(warp, i, e) * T::BN + tf32_col<T>(warp, j, e)];
+          for (int e = 0; e < 256; ++e)
+            ++hits[tf32_row<T>(warp, i, e) * T::BN + tf32_col<T>(warp, j, e)];
     for (int h : hits) CHECK(h == 1);
   };
   check(Tile<128, 128>{});

@@ -19,7 +19,7 @@ void check_plan(int64_t M, int64_t N, int ktiles, int sms) {
   CHECK((p.col_blocks - 1) * tile_cols(p.tile) < N);
   CHECK(p.splits >= 1);
   CHECK(p.splits <= 256);
-  CHECK(int64_t{p.splits} * p.per_split >= ktiles);             // all steps covered
+  CHECK(int64_t{p.splits} * p.per_split >= ktiles);                  // all steps covered
   CHECK(int64_t{p.splits - 1} * p.per_split < std::max(ktiles, 1));  // the last split is not empty
   CHECK(p.workspace_floats() <= (int64_t{16} << 20));
   if (M <= 64) CHECK(tile_rows(p.tile) == 64);

@@ -97,6 +97,23 @@ TEST_CASE("small op cases match the CPU in FP32, forward and backward", "[quick]
     if (c.gradcheck) compare_on_gpu(c, kFp32Forward, kFp32Backward);
 }
 
+// A few convolutions in both maths: short enough for compute-sanitizer's racecheck, which
+// watches the shared-memory staging of the GEMM mainloops.
+TEST_CASE("small convolutions in FP32 and TF32", "[sanitize]") {
+  for (cuda::Math m : {cuda::Math::kFP32, cuda::Math::kTF32}) {
+    MathGuard guard(m);
+    int convs = 0, transposed = 0;
+    for (const OpCase& c : testing::op_cases(DType::F32)) {
+      const bool pick =
+          c.gradcheck && ((c.name.rfind("conv2d", 0) == 0 && convs++ < 2) ||
+                          (c.name.rfind("conv_transpose2d", 0) == 0 && transposed++ < 2));
+      if (pick)
+        compare_on_gpu(c, m == cuda::Math::kFP32 ? kFp32Forward : kTf32,
+                       m == cuda::Math::kFP32 ? kFp32Backward : kTf32);
+    }
+  }
+}
+
 TEST_CASE("batch 1 and batch 64 op cases match the CPU in FP32", "[large]") {
   MathGuard fp32(cuda::Math::kFP32);
   for (const OpCase& c : testing::op_cases(DType::F32))

@@ -4,6 +4,7 @@
 
 #include "kernels/common/conv_geometry.h"
 #include "kernels/common/pool_geometry.h"
+#include "kernels/cuda/channel_walk.h"
 
 using namespace sire;
 
@@ -77,6 +78,23 @@ TEST_CASE("adaptive_out_range lists exactly the windows holding an input", "[ind
           INFO("in " << in << " out " << out << " x " << x << " o " << o);
           CHECK((adaptive_start(o, in, out) <= x && x < adaptive_end(o, in, out)) ==
                 (lo <= o && o < hi));
+        }
+      }
+}
+
+TEST_CASE("ChannelWalk steps through a channel as the divisions say", "[index]") {
+  for (int inner : {1, 3, 16, 255, 256, 257, 1024})
+    for (int stride : {1, 7, 256})
+      for (int C : {1, 3}) {
+        const int N = 5, c = C - 1;
+        const int64_t count = int64_t{N} * inner;
+        for (int64_t start : {int64_t{0}, int64_t{5}, count / 2}) {
+          cuda::ChannelWalk walk(start, stride, C, c, inner);
+          bool ok = true;
+          for (int64_t j = start; j < count; j += stride, walk.advance())
+            ok &= walk.offset() == ((j / inner) * C + c) * inner + j % inner;
+          INFO("inner " << inner << " stride " << stride << " C " << C << " start " << start);
+          CHECK(ok);
         }
       }
 }

@@ -8,6 +8,7 @@
 // same partial-sum layout serves the backward pass. No atomics: the same bits every run.
 #include <cmath>
 
+#include "kernels/cuda/channel_walk.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/launch.cuh"
 
@@ -26,10 +27,11 @@ struct Layout {
 Layout layout_of(const Tensor& x) {
   Layout l;
   l.N = static_cast<int>(x.size(0));
+  SIRE_CHECK(x.size(1) < 65536, "batch_norm: ", x.describe(),
+             " has more channels than a grid dimension holds (65535)");
   l.C = static_cast<int>(x.size(1));
-  SIRE_CHECK(x.size(1) < 65536, "batch_norm: ", x.describe(), " has more channels than a grid "
-             "dimension holds");
-  l.inner = x.size(0) * x.size(1) == 0 ? 0 : static_cast<int>(x.numel() / (x.size(0) * x.size(1)));
+  const int64_t planes = x.size(0) * x.size(1);
+  l.inner = planes == 0 ? 0 : static_cast<int>(x.numel() / planes);
   const int64_t parts = (l.count() + 4095) / 4096;
   l.parts = static_cast<int>(parts < 1 ? 1 : (parts > 64 ? 64 : parts));
   return l;
@@ -43,17 +45,8 @@ __device__ void for_part(const Layout& l, int c, int part, const F& f) {
   const int64_t begin = part * chunk, end = begin + chunk < count ? begin + chunk : count;
   int64_t j = begin + threadIdx.x;
   if (j >= end) return;
-  int n = static_cast<int>(j / l.inner), i = static_cast<int>(j - static_cast<int64_t>(n) * l.inner);
-  const int step_n = blockDim.x / l.inner, step_i = blockDim.x % l.inner;
-  for (; j < end; j += blockDim.x) {
-    f((static_cast<int64_t>(n) * l.C + c) * l.inner + i);
-    n += step_n;
-    i += step_i;
-    if (i >= l.inner) {
-      i -= l.inner;
-      ++n;
-    }
-  }
+  ChannelWalk walk(j, blockDim.x, l.C, c, l.inner);
+  for (; j < end; j += blockDim.x, walk.advance()) f(walk.offset());
 }
 
 // partial[c][part] = {sum (x - K), sum (x - K)^2}; grid (parts, C).
@@ -106,8 +99,8 @@ __global__ void eval_stats_kernel(const float* running_mean, const float* runnin
 
 // y = x a + b with a = gamma invstd, b = beta - mean a: the CPU's float operations.
 __global__ void normalize_kernel(const float* x, const float* gamma, const float* beta,
-                                 const float* mean, const float* invstd, float* y, int C,
-                                 int inner, int64_t total) {
+                                 const float* mean, const float* invstd, float* y, int C, int inner,
+                                 int64_t total) {
   SIRE_GRID_LOOP(i, total) {
     const int c = static_cast<int>((i / inner) % C);
     const float a = gamma[c] * invstd[c], b = beta[c] - mean[c] * a;
@@ -132,8 +125,8 @@ __global__ void grad_partial_kernel(const float* dy, const float* x, const float
 
 // Per channel: dgamma, dbeta, and the two means the input gradient needs (zero in eval mode,
 // where the statistics do not depend on x).
-__global__ void grad_finish_kernel(const double2* partial, Layout l, bool training,
-                                   float* dgamma, float* dbeta, double2* means) {
+__global__ void grad_finish_kernel(const double2* partial, Layout l, bool training, float* dgamma,
+                                   float* dbeta, double2* means) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= l.C) return;
   double s_dy = 0.0, s_dy_xhat = 0.0;
@@ -163,10 +156,10 @@ unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) /
 
 }  // namespace
 
-void CudaBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
-                                           const Tensor& beta, Tensor& y, Tensor& mean,
-                                           Tensor& invstd, Tensor* running_mean,
-                                           Tensor* running_var, double momentum, double eps) {
+void CudaBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                           Tensor& y, Tensor& mean, Tensor& invstd,
+                                           Tensor* running_mean, Tensor* running_var,
+                                           double momentum, double eps) {
   require_f32("batch_norm", x, gamma, beta, y, mean, invstd);
   if (running_mean) require_f32("batch_norm", *running_mean);
   if (running_var) require_f32("batch_norm", *running_var);
@@ -184,10 +177,9 @@ void CudaBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
               l.inner, x.numel());
 }
 
-void CudaBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma,
-                                          const Tensor& beta, const Tensor& running_mean,
-                                          const Tensor& running_var, double eps, Tensor& y,
-                                          Tensor& mean, Tensor& invstd) {
+void CudaBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                          const Tensor& running_mean, const Tensor& running_var,
+                                          double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
   require_f32("batch_norm", x, gamma, beta, running_mean, running_var, y, mean, invstd);
   const Layout l = layout_of(x);
   if (l.C == 0) return;
@@ -219,12 +211,11 @@ void CudaBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const T
   SIRE_LAUNCH(grad_partial_kernel, dim3(l.parts, l.C), kBlock, dy.data<float>(), x.data<float>(),
               mean.data<float>(), invstd.data<float>(), l, pp);
   SIRE_LAUNCH(grad_finish_kernel, channel_blocks(l.C), kBlock, pp, l, training,
-              dgamma ? dgamma->data<float>() : nullptr, dbeta ? dbeta->data<float>() : nullptr,
-              pm);
+              dgamma ? dgamma->data<float>() : nullptr, dbeta ? dbeta->data<float>() : nullptr, pm);
   if (!dx) return;
   SIRE_LAUNCH(grad_input_kernel, grid_for(x.numel()), kBlock, dy.data<float>(), x.data<float>(),
-              gamma.data<float>(), mean.data<float>(), invstd.data<float>(), pm,
-              dx->data<float>(), l.C, l.inner, x.numel());
+              gamma.data<float>(), mean.data<float>(), invstd.data<float>(), pm, dx->data<float>(),
+              l.C, l.inner, x.numel());
 }
 
 }  // namespace sire::cuda

@@ -111,8 +111,8 @@ class CachingPool {
   RawAlloc raw_alloc_;
   RawFree raw_free_;
   mutable std::mutex mutex_;
-  std::unordered_map<void*, size_t> live_;         // handed out: pointer -> size class
-  std::map<size_t, std::vector<void*>> free_;      // size class -> cached blocks
+  std::unordered_map<void*, size_t> live_;     // handed out: pointer -> size class
+  std::map<size_t, std::vector<void*>> free_;  // size class -> cached blocks
   Stats stats_;
 };
 

@@ -5,8 +5,7 @@
 namespace sire::cuda {
 namespace {
 
-__global__ void weight_for_backward_data_kernel(const float* w, float* wd, int K, int C,
-                                                int taps) {
+__global__ void weight_for_backward_data_kernel(const float* w, float* wd, int K, int C, int taps) {
   SIRE_GRID_LOOP(i, static_cast<int64_t>(K) * C * taps) {
     wd[i] = w[conv::weight_for_backward_data(i, K, C, taps)];
   }

@@ -42,8 +42,8 @@ __device__ inline Range step_range(int ktiles, int per_split) {
 }
 
 template <class P, class T>
-__device__ __forceinline__ void stash(Stages<T>& s, int stage, int tid,
-                                      const float (&ra)[T::A_PER], const float (&rb)[T::B_PER]) {
+__device__ __forceinline__ void stash(Stages<T>& s, int stage, int tid, const float (&ra)[T::A_PER],
+                                      const float (&rb)[T::B_PER]) {
   using L = typename P::template Loader<T>;
 #pragma unroll
   for (int i = 0; i < T::A_PER; ++i)
@@ -172,8 +172,7 @@ __global__ void __launch_bounds__(kThreads) gemm_tf32_kernel(P p, int per_split,
       wmma::store_matrix_sync(out[warp], acc[i][j], 16, wmma::mem_row_major);
       __syncwarp();
       for (int e = lane; e < 256; e += 32)
-        emit(p, partial, m0 + tf32_row<T>(warp, i, e), n0 + tf32_col<T>(warp, j, e),
-             out[warp][e]);
+        emit(p, partial, m0 + tf32_row<T>(warp, i, e), n0 + tf32_col<T>(warp, j, e), out[warp][e]);
       __syncwarp();
     }
 #else
@@ -219,9 +218,15 @@ void run(const char* op, const P& p) {
     partial = workspace.data<float>();
   }
   switch (plan.tile) {
-    case ConvTile::k128x128: launch_tile<P, 128, 128>(p, plan, partial); break;
-    case ConvTile::k64x128: launch_tile<P, 64, 128>(p, plan, partial); break;
-    case ConvTile::k64x64: launch_tile<P, 64, 64>(p, plan, partial); break;
+    case ConvTile::k128x128:
+      launch_tile<P, 128, 128>(p, plan, partial);
+      break;
+    case ConvTile::k64x128:
+      launch_tile<P, 64, 128>(p, plan, partial);
+      break;
+    case ConvTile::k64x64:
+      launch_tile<P, 64, 64>(p, plan, partial);
+      break;
   }
   if (partial) {
     auto reduce_splits = split_reduce_kernel<P>;
@@ -235,7 +240,7 @@ inline Geom32 geom32(const char* op, const ConvGeom& g) {
     SIRE_CHECK(v < (int64_t{1} << 31), op, ": a tensor of ", v,
                " elements is beyond the CUDA kernels' 32-bit indexing");
   auto i = [](int64_t v) { return static_cast<int>(v); };
-  return Geom32{i(g.N), i(g.C), i(g.H), i(g.W), i(g.K), i(g.R), i(g.S),
+  return Geom32{i(g.N), i(g.C), i(g.H),        i(g.W),        i(g.K),     i(g.R),    i(g.S),
                 i(g.P), i(g.Q), i(g.stride_h), i(g.stride_w), i(g.pad_h), i(g.pad_w)};
 }
 

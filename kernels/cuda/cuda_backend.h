@@ -48,8 +48,8 @@ class CudaBackend final : public Backend {
   void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) override;
   void adaptive_avg_pool2d_backward(const Tensor& dy, Tensor& dx) override;
 
-  void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                Tensor& y, Tensor& mean, Tensor& invstd, Tensor* running_mean,
+  void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& y,
+                                Tensor& mean, Tensor& invstd, Tensor* running_mean,
                                 Tensor* running_var, double momentum, double eps) override;
   void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                const Tensor& running_mean, const Tensor& running_var, double eps,

@@ -125,8 +125,8 @@ void dropout_apply(const char* op, const Tensor& in, Tensor& out, double p, uint
   const int64_t n = in.numel();
   if (n == 0) return;
   const float scale = p < 1.0 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
-  SIRE_LAUNCH(dropout_kernel, grid_for((n + 3) / 4), kBlock, in.data<float>(), out.data<float>(),
-              n, static_cast<float>(p), scale, seed, stream);
+  SIRE_LAUNCH(dropout_kernel, grid_for((n + 3) / 4), kBlock, in.data<float>(), out.data<float>(), n,
+              static_cast<float>(p), scale, seed, stream);
 }
 }  // namespace
 
@@ -174,8 +174,7 @@ void CudaBackend::channel_sum(const Tensor& x, Tensor& out) {
   if (C == 0) return;
   const int64_t inner = N == 0 ? 0 : x.numel() / (N * C);
   SIRE_LAUNCH(channel_sum_kernel, static_cast<unsigned>(C), kBlock, x.data<float>(),
-              out.data<float>(), static_cast<int>(N), static_cast<int>(C),
-              static_cast<int>(inner));
+              out.data<float>(), static_cast<int>(N), static_cast<int>(C), static_cast<int>(inner));
 }
 
 void CudaBackend::sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buffer,

@@ -19,7 +19,7 @@ inline unsigned grid_for(int64_t n) {
 }
 
 // Grid-stride loop over [0, n).
-#define SIRE_GRID_LOOP(i, n)                                                          \
+#define SIRE_GRID_LOOP(i, n)                                                             \
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
@@ -57,7 +57,8 @@ __device__ inline float block_max(float v) {
   __syncthreads();
   if (threadIdx.x == 0) {
     float m = warp_max[0];
-    for (int w = 1; w < kBlock / 32; ++w) m = (warp_max[w] > m || warp_max[w] != warp_max[w]) ? warp_max[w] : m;
+    for (int w = 1; w < kBlock / 32; ++w)
+      m = (warp_max[w] > m || warp_max[w] != warp_max[w]) ? warp_max[w] : m;
     total = m;
   }
   __syncthreads();

@@ -48,14 +48,16 @@ void CudaBackend::linear_backward(const Tensor& dy, const Tensor& x, const Tenso
   const int N = as_int(x.size(0)), I = as_int(x.size(1)), O = as_int(w.size(0));
   const float one = 1.0f, zero = 0.0f;
   if (dx && dx->numel() > 0) {
-    if (O == 0) fill(*dx, 0.0);
+    if (O == 0)
+      fill(*dx, 0.0);
     else
       SIRE_CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_N, I, N, O, &one,
                                     w.data<float>(), I, dy.data<float>(), O, &zero,
                                     dx->data<float>(), I));
   }
   if (dw && dw->numel() > 0) {
-    if (N == 0) fill(*dw, 0.0);
+    if (N == 0)
+      fill(*dw, 0.0);
     else
       SIRE_CUBLAS_CHECK(cublasSgemm(cublas_handle(), CUBLAS_OP_N, CUBLAS_OP_T, I, O, N, &one,
                                     x.data<float>(), I, dy.data<float>(), O, &zero,

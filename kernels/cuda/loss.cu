@@ -61,7 +61,8 @@ void reduce_to_scalar(int64_t n, F f, double scale, Tensor& out) {
 // Per sample (one block per row of logits): log(sum exp(z - max)) + max in double, as the CPU.
 __device__ double row_log_sum_exp(const float* row, int M) {
   float mx = -INFINITY;
-  for (int j = threadIdx.x; j < M; j += blockDim.x) mx = row[j] > mx || row[j] != row[j] ? row[j] : mx;
+  for (int j = threadIdx.x; j < M; j += blockDim.x)
+    mx = row[j] > mx || row[j] != row[j] ? row[j] : mx;
   const double m = block_max(mx);
   double s = 0.0;
   for (int j = threadIdx.x; j < M; j += blockDim.x) s += exp(row[j] - m);
@@ -85,8 +86,8 @@ __global__ void cross_entropy_rows_kernel(const float* z, const int32_t* labels,
 }
 
 // dz[n][j] = g / N (softmax_j - [j == label]).
-__global__ void cross_entropy_backward_kernel(const float* z, const int32_t* labels,
-                                              const float* g, int N, int M, float* dz) {
+__global__ void cross_entropy_backward_kernel(const float* z, const int32_t* labels, const float* g,
+                                              int N, int M, float* dz) {
   const int n = blockIdx.x;
   const float* row = z + static_cast<int64_t>(n) * M;
   const double lse = row_log_sum_exp(row, M);
@@ -124,8 +125,8 @@ void CudaBackend::softmax_cross_entropy_forward(const Tensor& logits, const Tens
   Tensor per_sample = scratch(N, DType::F64);
   Tensor bad = Tensor::full({1}, INT_MAX, DType::I32, Device::CUDA);
   double* ps = static_cast<double*>(per_sample.raw_data());
-  SIRE_LAUNCH(cross_entropy_rows_kernel, N, kBlock, logits.data<float>(),
-              labels.data<int32_t>(), M, ps, bad.data<int32_t>());
+  SIRE_LAUNCH(cross_entropy_rows_kernel, N, kBlock, logits.data<float>(), labels.data<int32_t>(), M,
+              ps, bad.data<int32_t>());
   SIRE_LAUNCH(finish_sum_kernel, 1, 32, ps, N, 1.0 / N, loss.data<float>());
   // Labels are checked as on the CPU; reading the flag waits for the kernels (one small copy).
   const Tensor host_bad = bad.to(Device::CPU);
@@ -163,8 +164,8 @@ void CudaBackend::mse_backward(const Tensor& a, const Tensor& b, const Tensor& g
   const int64_t n = a.numel();
   if (n == 0 || (!da && !db)) return;
   SIRE_LAUNCH(mse_backward_kernel, grid_for(n), kBlock, a.data<float>(), b.data<float>(),
-              g.data<float>(), da ? da->data<float>() : nullptr,
-              db ? db->data<float>() : nullptr, n);
+              g.data<float>(), da ? da->data<float>() : nullptr, db ? db->data<float>() : nullptr,
+              n);
 }
 
 void CudaBackend::sum(const Tensor& x, Tensor& out) {

@@ -48,8 +48,8 @@ void CudaBackend::copy(const Tensor& src, Tensor& dst) {
              ": byte counts differ");
   if (src.nbytes() == 0) return;
   if (src.device() == Device::CUDA && dst.device() == Device::CUDA) {
-    SIRE_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), src.nbytes(),
-                                    cudaMemcpyDeviceToDevice, 0));
+    SIRE_CUDA_CHECK(
+        cudaMemcpyAsync(dst.raw_data(), src.raw_data(), src.nbytes(), cudaMemcpyDeviceToDevice, 0));
     return;
   }
   const cudaMemcpyKind kind =

@@ -42,8 +42,8 @@ __global__ void max_pool_forward_kernel(const float* x, float* y, int32_t* idx, 
   }
 }
 
-__global__ void max_pool_backward_kernel(const float* dy, const int32_t* idx, float* dx,
-                                         Pool32 g, int64_t total) {
+__global__ void max_pool_backward_kernel(const float* dy, const int32_t* idx, float* dx, Pool32 g,
+                                         int64_t total) {
   SIRE_GRID_LOOP(i64, total) {
     const int i = static_cast<int>(i64);
     const int plane = i / (g.H * g.W), hw = i - plane * g.H * g.W;
@@ -129,7 +129,8 @@ __global__ void adaptive_backward_kernel(const float* dy, float* dx, Resample r,
 
 Pool32 pool32(const PoolGeom& g) {
   auto i = [](int64_t v) { return static_cast<int>(v); };
-  return Pool32{i(g.H), i(g.W), i(g.kh), i(g.kw), i(g.sh), i(g.sw), i(g.ph), i(g.pw), i(g.P), i(g.Q)};
+  return Pool32{i(g.H),  i(g.W),  i(g.kh), i(g.kw), i(g.sh),
+                i(g.sw), i(g.ph), i(g.pw), i(g.P),  i(g.Q)};
 }
 
 // The index products of nearest_source (dst * in) must fit 32 bits too.
@@ -175,8 +176,8 @@ void CudaBackend::upsample_nearest2d_backward(const Tensor& dy, Tensor& dx) {
   require_f32("upsample_nearest2d_backward", dy, dx);
   const int64_t total = dx.numel();
   if (total == 0) return;
-  SIRE_LAUNCH(upsample_backward_kernel, grid_for(total), kBlock, dy.data<float>(),
-              dx.data<float>(), resample_of("upsample_nearest2d_backward", dx, dy), total);
+  SIRE_LAUNCH(upsample_backward_kernel, grid_for(total), kBlock, dy.data<float>(), dx.data<float>(),
+              resample_of("upsample_nearest2d_backward", dx, dy), total);
 }
 
 void CudaBackend::adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) {
@@ -191,8 +192,8 @@ void CudaBackend::adaptive_avg_pool2d_backward(const Tensor& dy, Tensor& dx) {
   require_f32("adaptive_avg_pool2d_backward", dy, dx);
   const int64_t total = dx.numel();
   if (total == 0) return;
-  SIRE_LAUNCH(adaptive_backward_kernel, grid_for(total), kBlock, dy.data<float>(),
-              dx.data<float>(), resample_of("adaptive_avg_pool2d_backward", dx, dy), total);
+  SIRE_LAUNCH(adaptive_backward_kernel, grid_for(total), kBlock, dy.data<float>(), dx.data<float>(),
+              resample_of("adaptive_avg_pool2d_backward", dx, dy), total);
 }
 
 }  // namespace sire::cuda

@@ -93,13 +93,14 @@ const bool g_registered = [] {
 namespace detail {
 
 void cuda_fail(cudaError_t e, const char* call, const char* file, int line) {
-  ::sire::detail::fail(file, line, str(call, " failed: ", cudaGetErrorName(e), " (",
-                                        cudaGetErrorString(e), ")"));
+  ::sire::detail::fail(
+      file, line, str(call, " failed: ", cudaGetErrorName(e), " (", cudaGetErrorString(e), ")"));
 }
 
 void cublas_fail(cublasStatus_t s, const char* call, const char* file, int line) {
-  ::sire::detail::fail(file, line, str(call, " failed: ", cublasGetStatusName(s), " (",
-                                        cublasGetStatusString(s), ")"));
+  ::sire::detail::fail(
+      file, line,
+      str(call, " failed: ", cublasGetStatusName(s), " (", cublasGetStatusString(s), ")"));
 }
 
 void after_launch(const char* kernel, const char* file, int line) {

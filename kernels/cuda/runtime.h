@@ -29,10 +29,10 @@ void synchronize();
 
 // The caching allocator (kernels/cuda/caching_pool.h holds its policy).
 struct AllocatorStats {
-  int64_t device_mallocs = 0;   // cudaMalloc calls so far: flat once a workload is warm
+  int64_t device_mallocs = 0;  // cudaMalloc calls so far: flat once a workload is warm
   int64_t device_frees = 0;
-  int64_t cached_bytes = 0;     // held in free lists, ready for reuse
-  int64_t reserved_bytes = 0;   // everything obtained from cudaMalloc and not yet freed
+  int64_t cached_bytes = 0;    // held in free lists, ready for reuse
+  int64_t reserved_bytes = 0;  // everything obtained from cudaMalloc and not yet freed
 };
 AllocatorStats allocator_stats();
 // Returns every cached block to the driver.
