@@ -120,9 +120,14 @@ TEST_CASE("batch 1 and batch 64 op cases match the CPU in FP32", "[large]") {
     if (!c.gradcheck) compare_on_gpu(c, kFp32Forward, kFp32Backward);
 }
 
-TEST_CASE("every op case matches the CPU in TF32 within TF32's rounding", "[tf32]") {
+// The ops whose arithmetic TF32 changes: convolutions (ours) and dense layers (cuBLAS). Chains
+// through max pooling are left to the FP32 tests: TF32's rounding may flip a near-tie of a
+// pooling window, which routes a gradient elsewhere, correctly but not comparably.
+TEST_CASE("convolutions and dense layers match the CPU in TF32 within TF32's rounding", "[tf32]") {
   MathGuard tf32(cuda::Math::kTF32);
-  for (const OpCase& c : testing::op_cases(DType::F32, 5)) compare_on_gpu(c, kTf32, kTf32);
+  for (const OpCase& c : testing::op_cases(DType::F32, 5))
+    if (c.name.rfind("conv", 0) == 0 || c.name.rfind("linear", 0) == 0)
+      compare_on_gpu(c, kTf32, kTf32);
 }
 
 TEST_CASE("host <-> device copies round-trip and are counted", "[quick]") {
