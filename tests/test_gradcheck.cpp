@@ -12,6 +12,7 @@ TEST_CASE("every op's backward matches finite differences", "[gradcheck]") {
   const auto cases = op_cases(DType::F64);
   REQUIRE(cases.size() > 40);
   for (const OpCase& c : cases) {
+    if (!c.gradcheck) continue;
     GradcheckOptions o;
     o.kinks = c.kinks;
     GradcheckReport r = gradcheck(c.run, c.inputs, o);

@@ -60,3 +60,9 @@ TEST_CASE("the GPU is refused clearly when absent", "[tensor]") {
   CHECK_THROWS_WITH(Tensor::empty({2}, DType::F32, Device::CUDA), Catch::Contains("cuda"));
   CHECK_THROWS_WITH(parse_device("tpu"), Catch::Contains("unknown device 'tpu'"));
 }
+
+TEST_CASE("a GPU tensor without a GPU is a clear error", "[tensor]") {
+  if (cuda_available()) return;  // tests/test_cuda_ops.cpp covers the GPU
+  CHECK_THROWS_WITH(Tensor::empty({2, 3}, DType::F32, Device::CUDA), Catch::Contains("GPU"));
+  CHECK_THROWS_WITH(backend_for(Device::CUDA), Catch::Contains("GPU"));
+}

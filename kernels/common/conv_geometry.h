@@ -39,6 +39,18 @@ SIRE_HD int64_t conv_in_coord(int64_t out, int64_t tap, int64_t stride, int64_t 
   return out * stride - pad + tap;
 }
 
+// The inverse of conv_in_coord: the output coordinate whose tap `tap` reads input coordinate
+// `in`, if there is one (with stride > 1 most taps of an input pixel read no output). This is
+// what a gathering backward-data pass (one thread per input pixel, as on the GPU) iterates on.
+// A template so that GPU kernels can run it in 32-bit arithmetic.
+template <class I>
+SIRE_HD bool conv_out_coord(I in, I tap, I stride, I pad, I out, I* o) {
+  const I t = in + pad - tap;
+  if (t < 0 || t % stride != 0) return false;
+  *o = t / stride;
+  return *o < out;
+}
+
 // The range [lo, hi) of output coordinates whose tap `tap` reads a real (unpadded) input
 // coordinate; lets im2col fill the padding with zeros and copy the rest without per-element tests.
 SIRE_HD void conv_valid_out_range(int64_t tap, int64_t stride, int64_t pad, int64_t in, int64_t out,

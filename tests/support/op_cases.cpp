@@ -34,6 +34,12 @@ struct Builder {
            std::function<Variable(const Vars&)> run, bool kinks = false) {
     cases.push_back(OpCase{std::move(name), std::move(inputs), std::move(run), kinks});
   }
+  // A case too large for the finite-difference check.
+  void add_large(std::string name, std::vector<Tensor> inputs,
+                 std::function<Variable(const Vars&)> run, bool kinks = false) {
+    add(std::move(name), std::move(inputs), std::move(run), kinks);
+    cases.back().gradcheck = false;
+  }
 };
 
 void conv_cases(Builder& b) {
@@ -54,6 +60,20 @@ void conv_cases(Builder& b) {
             return ops::conv2d(v[0], v[1], g.bias ? v[2] : Variable(), g.s, g.p);
           });
   }
+  // Batch 64 and batch 1 at sizes that span several GPU tiles (128 rows or columns), channel
+  // counts that are not multiples of the 8-deep reduction step, and a deep reduction that the
+  // GPU splits across blocks.
+  for (G g : {G{64, 16, 8, 8, 24, 3, 1, 1, true}, G{1, 37, 9, 9, 130, 3, 1, 1, true},
+              G{64, 3, 16, 16, 8, 3, 2, 1, false}, G{1, 200, 4, 4, 20, 3, 1, 1, true},
+              G{64, 5, 6, 6, 3, 1, 1, 0, true}}) {
+    std::vector<Tensor> in{b.rnd({g.N, g.C, g.H, g.W}), b.rnd({g.K, g.C, g.k, g.k}, 0.2)};
+    if (g.bias) in.push_back(b.rnd({g.K}));
+    b.add_large(str("conv2d N", g.N, " C", g.C, " ", g.H, "x", g.W, " K", g.K, " k", g.k, " s",
+                    g.s, " p", g.p, g.bias ? "" : " nobias"),
+                in, [g](const Vars& v) {
+                  return ops::conv2d(v[0], v[1], g.bias ? v[2] : Variable(), g.s, g.p);
+                });
+  }
 }
 
 void conv_transpose_cases(Builder& b) {
@@ -71,6 +91,17 @@ void conv_transpose_cases(Builder& b) {
             return ops::conv_transpose2d(v[0], v[1], g.bias ? v[2] : Variable(), g.s, g.p, g.op);
           });
   }
+  for (G g : {G{64, 16, 8, 8, 8, 3, 1, 1, 0, true}, G{1, 130, 5, 5, 20, 3, 2, 1, 1, true},
+              G{64, 12, 4, 4, 3, 3, 1, 1, 0, false}}) {
+    std::vector<Tensor> in{b.rnd({g.N, g.Ci, g.H, g.W}), b.rnd({g.Ci, g.Co, g.k, g.k}, 0.2)};
+    if (g.bias) in.push_back(b.rnd({g.Co}));
+    b.add_large(str("conv_transpose2d N", g.N, " Ci", g.Ci, " ", g.H, "x", g.W, " Co", g.Co,
+                    " k", g.k, " s", g.s, " p", g.p, " op", g.op, g.bias ? "" : " nobias"),
+                in, [g](const Vars& v) {
+                  return ops::conv_transpose2d(v[0], v[1], g.bias ? v[2] : Variable(), g.s, g.p,
+                                               g.op);
+                });
+  }
 }
 
 void pool_cases(Builder& b) {
@@ -83,12 +114,18 @@ void pool_cases(Builder& b) {
           {b.spread({g.N, g.C, g.H, g.W})},
           [g](const Vars& v) { return ops::max_pool2d(v[0], g.k, g.s, g.p, g.ceil); }, true);
   }
+  b.add_large("max_pool2d N64 C8 16x16 k2 s2 p0", {b.spread({64, 8, 16, 16})},
+              [](const Vars& v) { return ops::max_pool2d(v[0], 2, 2, 0, false); }, true);
+  b.add_large("max_pool2d N1 C3 9x9 k3 s2 p1 ceil", {b.spread({1, 3, 9, 9})},
+              [](const Vars& v) { return ops::max_pool2d(v[0], 3, 2, 1, true); }, true);
   struct U { int64_t N, C, H, W, OH, OW; };
   for (U u : {U{2, 3, 3, 4, 6, 8}, U{1, 2, 3, 3, 7, 5}, U{1, 2, 4, 4, 4, 4}, U{2, 1, 5, 3, 2, 7}}) {
     b.add(str("upsample_nearest2d ", u.H, "x", u.W, " -> ", u.OH, "x", u.OW),
           {b.rnd({u.N, u.C, u.H, u.W})},
           [u](const Vars& v) { return ops::upsample_nearest2d(v[0], u.OH, u.OW); });
   }
+  b.add_large("upsample_nearest2d N64 C8 8x8 -> 16x16", {b.rnd({64, 8, 8, 8})},
+              [](const Vars& v) { return ops::upsample_nearest2d(v[0], 16, 16); });
   for (U u : {U{2, 3, 5, 7, 2, 2}, U{1, 2, 4, 4, 3, 3}, U{1, 1, 6, 6, 1, 1}, U{2, 2, 3, 3, 5, 4}}) {
     b.add(str("adaptive_avg_pool2d ", u.H, "x", u.W, " -> ", u.OH, "x", u.OW),
           {b.rnd({u.N, u.C, u.H, u.W})},
@@ -112,6 +149,14 @@ void norm_and_dense_cases(Builder& b) {
             return ops::batch_norm(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5);
           });
   }
+  b.add_large("batch_norm train [64, 16, 8, 8]", {b.rnd({64, 16, 8, 8}), b.rnd({16}), b.rnd({16})},
+              [](const Vars& v) {
+                return ops::batch_norm(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5);
+              });
+  b.add_large("linear 64x300 -> 10", {b.rnd({64, 300}), b.rnd({10, 300}, 0.1), b.rnd({10})},
+              [](const Vars& v) { return ops::linear(v[0], v[1], v[2]); });
+  b.add_large("linear 1x7 -> 130", {b.rnd({1, 7}), b.rnd({130, 7}), b.rnd({130})},
+              [](const Vars& v) { return ops::linear(v[0], v[1], v[2]); });
   for (bool bias : {true, false}) {
     std::vector<Tensor> in{b.rnd({3, 5}), b.rnd({4, 5})};
     if (bias) in.push_back(b.rnd({4}));
@@ -123,6 +168,8 @@ void norm_and_dense_cases(Builder& b) {
 
 void elementwise_cases(Builder& b) {
   b.add("relu", {b.spread({2, 3, 4, 5})}, [](const Vars& v) { return ops::relu(v[0]); }, true);
+  b.add_large("dropout p0.5 [64, 8, 9, 9]", {b.rnd({64, 8, 9, 9})},
+              [](const Vars& v) { return ops::dropout(v[0], 0.5, true, 9, 3); });
   b.add("dropout p0.3", {b.rnd({2, 3, 5, 7})},
         [](const Vars& v) { return ops::dropout(v[0], 0.3, true, 42, 7); });
   b.add("add", {b.rnd({2, 3, 4}), b.rnd({2, 3, 4})},
@@ -146,6 +193,16 @@ void loss_cases(Builder& b) {
   });
   b.add("mse_loss", {b.rnd({2, 3, 4, 3}), b.rnd({2, 3, 4, 3})},
         [](const Vars& v) { return ops::mse_loss(v[0], v[1]); });
+  b.add_large("mse_loss [64, 8, 16, 16]", {b.rnd({64, 8, 16, 16}), b.rnd({64, 8, 16, 16})},
+              [](const Vars& v) { return ops::mse_loss(v[0], v[1]); });
+  std::vector<int32_t> many(64);
+  for (int i = 0; i < 64; ++i) many[i] = (i * 37) % 100;
+  Tensor labels64 = Tensor::from_vector({64}, many);
+  b.add_large("cross_entropy 64x100", {b.rnd({64, 100}, 3.0)}, [labels64](const Vars& v) {
+    return ops::cross_entropy(v[0], labels64.to(v[0].device()));
+  });
+  b.add_large("sum [64, 8, 16, 16]", {b.rnd({64, 8, 16, 16})},
+              [](const Vars& v) { return ops::sum(v[0]); });
   b.add("sum", {b.rnd({3, 4, 5})}, [](const Vars& v) { return ops::sum(v[0]); });
   b.add("mean", {b.rnd({3, 4, 5})}, [](const Vars& v) { return ops::mean(v[0]); });
   // A miniature SIRe block: encoder conv-bn-relu-pool, decoder upsample + skip, transposed

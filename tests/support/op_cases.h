@@ -17,6 +17,9 @@ struct OpCase {
   // Extra tensors it needs (labels, running statistics) are moved to the inputs' device.
   std::function<Variable(const std::vector<Variable>&)> run;
   bool kinks = false;           // relu / max-pool: non-differentiable points exist
+  // Large cases (batch 64, more than one GPU tile) are too slow for finite differences, which
+  // evaluate the op twice per input element; the cross-backend and f32/f64 tests run them.
+  bool gradcheck = true;
 };
 
 // The whole table with float inputs of `dtype`, drawn from `seed`.

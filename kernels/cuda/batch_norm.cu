@@ -1,0 +1,221 @@
+// Batch normalization per channel over (N, H, W).
+//
+// Statistics in one pass over x: each block sums (x - K) and (x - K)^2 in double over a
+// contiguous part of one channel, K being the channel's first value; a second tiny kernel adds
+// the parts in order and finishes mean and variance. Shifting by a value of the data keeps the
+// sum of squares from cancelling (the textbook failure of E[x^2] - E[x]^2), and double sums make
+// the rest exact enough: the variance agrees with the CPU's two-pass one to float rounding. The
+// same partial-sum layout serves the backward pass. No atomics: the same bits every run.
+#include <cmath>
+
+#include "kernels/cuda/channel_walk.h"
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/launch.cuh"
+
+namespace sire::cuda {
+namespace {
+
+// x viewed as [N, C, inner]; a channel holds N * inner values.
+struct Layout {
+  int N, C, inner;
+  int parts;  // blocks per channel
+  __host__ __device__ int64_t count() const { return static_cast<int64_t>(N) * inner; }
+};
+
+// Blocks per channel from the shape alone (so results do not depend on the device): about
+// 4096 values per block, at most 64 blocks.
+Layout layout_of(const Tensor& x) {
+  Layout l;
+  l.N = static_cast<int>(x.size(0));
+  SIRE_CHECK(x.size(1) < 65536, "batch_norm: ", x.describe(),
+             " has more channels than a grid dimension holds (65535)");
+  l.C = static_cast<int>(x.size(1));
+  const int64_t planes = x.size(0) * x.size(1);
+  l.inner = planes == 0 ? 0 : static_cast<int>(x.numel() / planes);
+  const int64_t parts = (l.count() + 4095) / 4096;
+  l.parts = static_cast<int>(parts < 1 ? 1 : (parts > 64 ? 64 : parts));
+  return l;
+}
+
+// Calls f(offset of x[n][c][i]) for this block's part of channel c, the threads striding
+// through the part; (n, i) advance without a division per element.
+template <class F>
+__device__ void for_part(const Layout& l, int c, int part, const F& f) {
+  const int64_t count = l.count(), chunk = (count + l.parts - 1) / l.parts;
+  const int64_t begin = part * chunk, end = begin + chunk < count ? begin + chunk : count;
+  int64_t j = begin + threadIdx.x;
+  if (j >= end) return;
+  ChannelWalk walk(j, blockDim.x, l.C, c, l.inner);
+  for (; j < end; j += blockDim.x, walk.advance()) f(walk.offset());
+}
+
+// partial[c][part] = {sum (x - K), sum (x - K)^2}; grid (parts, C).
+__global__ void stats_partial_kernel(const float* x, Layout l, double2* partial) {
+  const int c = blockIdx.y, part = blockIdx.x;
+  const double shift = x[static_cast<int64_t>(c) * l.inner];  // x[0][c][0]
+  double s1 = 0.0, s2 = 0.0;
+  for_part(l, c, part, [&](int64_t at) {
+    const double d = x[at] - shift;
+    s1 += d;
+    s2 += d * d;
+  });
+  s1 = block_sum(s1);
+  s2 = block_sum(s2);
+  if (threadIdx.x == 0) partial[c * l.parts + part] = make_double2(s1, s2);
+}
+
+// One thread per channel: parts added in order; running statistics as on the CPU (unbiased
+// running variance).
+__global__ void stats_finish_kernel(const float* x, Layout l, const double2* partial, float* mean,
+                                    float* invstd, float* running_mean, float* running_var,
+                                    double momentum, double eps) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= l.C) return;
+  double s1 = 0.0, s2 = 0.0;
+  for (int p = 0; p < l.parts; ++p) {
+    s1 += partial[c * l.parts + p].x;
+    s2 += partial[c * l.parts + p].y;
+  }
+  const double m = static_cast<double>(l.count());
+  const double d = s1 / m;
+  const double mu = x[static_cast<int64_t>(c) * l.inner] + d;
+  const double var = fmax(s2 / m - d * d, 0.0);
+  mean[c] = static_cast<float>(mu);
+  invstd[c] = static_cast<float>(1.0 / sqrt(var + eps));
+  if (running_mean)
+    running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mu);
+  if (running_var)
+    running_var[c] =
+        static_cast<float>((1.0 - momentum) * running_var[c] + momentum * var * m / (m - 1.0));
+}
+
+__global__ void eval_stats_kernel(const float* running_mean, const float* running_var, int C,
+                                  double eps, float* mean, float* invstd) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  mean[c] = running_mean[c];
+  invstd[c] = static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
+}
+
+// y = x a + b with a = gamma invstd, b = beta - mean a: the CPU's float operations.
+__global__ void normalize_kernel(const float* x, const float* gamma, const float* beta,
+                                 const float* mean, const float* invstd, float* y, int C, int inner,
+                                 int64_t total) {
+  SIRE_GRID_LOOP(i, total) {
+    const int c = static_cast<int>((i / inner) % C);
+    const float a = gamma[c] * invstd[c], b = beta[c] - mean[c] * a;
+    y[i] = x[i] * a + b;
+  }
+}
+
+// partial[c][part] = {sum dy, sum dy (x - mean) invstd}; grid (parts, C).
+__global__ void grad_partial_kernel(const float* dy, const float* x, const float* mean,
+                                    const float* invstd, Layout l, double2* partial) {
+  const int c = blockIdx.y, part = blockIdx.x;
+  const double mu = mean[c], is = invstd[c];
+  double s_dy = 0.0, s_dy_xhat = 0.0;
+  for_part(l, c, part, [&](int64_t at) {
+    s_dy += dy[at];
+    s_dy_xhat += dy[at] * (x[at] - mu) * is;
+  });
+  s_dy = block_sum(s_dy);
+  s_dy_xhat = block_sum(s_dy_xhat);
+  if (threadIdx.x == 0) partial[c * l.parts + part] = make_double2(s_dy, s_dy_xhat);
+}
+
+// Per channel: dgamma, dbeta, and the two means the input gradient needs (zero in eval mode,
+// where the statistics do not depend on x).
+__global__ void grad_finish_kernel(const double2* partial, Layout l, bool training, float* dgamma,
+                                   float* dbeta, double2* means) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= l.C) return;
+  double s_dy = 0.0, s_dy_xhat = 0.0;
+  for (int p = 0; p < l.parts; ++p) {
+    s_dy += partial[c * l.parts + p].x;
+    s_dy_xhat += partial[c * l.parts + p].y;
+  }
+  if (dgamma) dgamma[c] = static_cast<float>(s_dy_xhat);
+  if (dbeta) dbeta[c] = static_cast<float>(s_dy);
+  const double m = static_cast<double>(l.count());
+  means[c] = training ? make_double2(s_dy / m, s_dy_xhat / m) : make_double2(0.0, 0.0);
+}
+
+// dx = gamma invstd (dy - mean_dy - xhat mean_dy_xhat), in double as on the CPU.
+__global__ void grad_input_kernel(const float* dy, const float* x, const float* gamma,
+                                  const float* mean, const float* invstd, const double2* means,
+                                  float* dx, int C, int inner, int64_t total) {
+  SIRE_GRID_LOOP(i, total) {
+    const int c = static_cast<int>((i / inner) % C);
+    const double mu = mean[c], is = invstd[c], k = gamma[c] * is;
+    const double xhat = (x[i] - mu) * is;
+    dx[i] = static_cast<float>(k * (dy[i] - means[c].x - xhat * means[c].y));
+  }
+}
+
+unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }
+
+}  // namespace
+
+void CudaBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                           Tensor& y, Tensor& mean, Tensor& invstd,
+                                           Tensor* running_mean, Tensor* running_var,
+                                           double momentum, double eps) {
+  require_f32("batch_norm", x, gamma, beta, y, mean, invstd);
+  if (running_mean) require_f32("batch_norm", *running_mean);
+  if (running_var) require_f32("batch_norm", *running_var);
+  const Layout l = layout_of(x);
+  if (l.C == 0 || l.count() == 0) return;
+  Tensor partial = scratch(int64_t{2} * l.C * l.parts, DType::F64);
+  auto* pp = static_cast<double2*>(partial.raw_data());
+  SIRE_LAUNCH(stats_partial_kernel, dim3(l.parts, l.C), kBlock, x.data<float>(), l, pp);
+  SIRE_LAUNCH(stats_finish_kernel, channel_blocks(l.C), kBlock, x.data<float>(), l, pp,
+              mean.data<float>(), invstd.data<float>(),
+              running_mean ? running_mean->data<float>() : nullptr,
+              running_var ? running_var->data<float>() : nullptr, momentum, eps);
+  SIRE_LAUNCH(normalize_kernel, grid_for(x.numel()), kBlock, x.data<float>(), gamma.data<float>(),
+              beta.data<float>(), mean.data<float>(), invstd.data<float>(), y.data<float>(), l.C,
+              l.inner, x.numel());
+}
+
+void CudaBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                          const Tensor& running_mean, const Tensor& running_var,
+                                          double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
+  require_f32("batch_norm", x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  const Layout l = layout_of(x);
+  if (l.C == 0) return;
+  SIRE_LAUNCH(eval_stats_kernel, channel_blocks(l.C), kBlock, running_mean.data<float>(),
+              running_var.data<float>(), l.C, eps, mean.data<float>(), invstd.data<float>());
+  if (x.numel() == 0) return;
+  SIRE_LAUNCH(normalize_kernel, grid_for(x.numel()), kBlock, x.data<float>(), gamma.data<float>(),
+              beta.data<float>(), mean.data<float>(), invstd.data<float>(), y.data<float>(), l.C,
+              l.inner, x.numel());
+}
+
+void CudaBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                      const Tensor& mean, const Tensor& invstd, bool training,
+                                      Tensor* dx, Tensor* dgamma, Tensor* dbeta) {
+  require_f32("batch_norm_backward", dy, x, gamma, mean, invstd);
+  for (Tensor* t : {dx, dgamma, dbeta})
+    if (t) require_f32("batch_norm_backward", *t);
+  const Layout l = layout_of(x);
+  if (l.C == 0) return;
+  if (l.count() == 0) {  // no values: zero parameter gradients, nothing else
+    if (dgamma) fill(*dgamma, 0.0);
+    if (dbeta) fill(*dbeta, 0.0);
+    return;
+  }
+  Tensor partial = scratch(int64_t{2} * l.C * l.parts, DType::F64);
+  Tensor means = scratch(int64_t{2} * l.C, DType::F64);
+  auto* pp = static_cast<double2*>(partial.raw_data());
+  auto* pm = static_cast<double2*>(means.raw_data());
+  SIRE_LAUNCH(grad_partial_kernel, dim3(l.parts, l.C), kBlock, dy.data<float>(), x.data<float>(),
+              mean.data<float>(), invstd.data<float>(), l, pp);
+  SIRE_LAUNCH(grad_finish_kernel, channel_blocks(l.C), kBlock, pp, l, training,
+              dgamma ? dgamma->data<float>() : nullptr, dbeta ? dbeta->data<float>() : nullptr, pm);
+  if (!dx) return;
+  SIRE_LAUNCH(grad_input_kernel, grid_for(x.numel()), kBlock, dy.data<float>(), x.data<float>(),
+              gamma.data<float>(), mean.data<float>(), invstd.data<float>(), pm, dx->data<float>(),
+              l.C, l.inner, x.numel());
+}
+
+}  // namespace sire::cuda

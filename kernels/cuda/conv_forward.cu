@@ -1,0 +1,39 @@
+// Convolution forward: the weight rearranged to wt[tap][c][k] (so that consecutive threads read
+// consecutive output channels), then the implicit GEMM of conv_problems.h's Forward, with the
+// bias added as each output is stored.
+#include "kernels/cuda/conv_gemm.cuh"
+
+namespace sire::cuda {
+namespace {
+
+__global__ void weight_for_forward_kernel(const float* w, float* wt, int K, int C, int taps) {
+  SIRE_GRID_LOOP(i, static_cast<int64_t>(K) * C * taps) {
+    wt[i] = w[conv::weight_for_forward(i, K, C, taps)];
+  }
+}
+
+}  // namespace
+
+void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
+                                 const ConvGeom& g) {
+  require_f32("conv2d", x, w, y);
+  if (bias) require_f32("conv2d", *bias);
+  if (y.numel() == 0) return;
+  conv::Forward p = conv::Forward::make(conv::geom32("conv2d", g));
+  if (p.ktiles == 0) {  // no input channels: an empty sum, the bias alone
+    fill(y, 0.0);
+    if (bias) bias_add(y, *bias);
+    return;
+  }
+  const int taps = p.g.R * p.g.S;
+  Tensor wt = scratch(w.numel());
+  SIRE_LAUNCH(weight_for_forward_kernel, grid_for(w.numel()), kBlock, w.data<float>(),
+              wt.data<float>(), p.g.K, p.g.C, taps);
+  p.x = x.data<float>();
+  p.wt = wt.data<float>();
+  p.bias = bias ? bias->data<float>() : nullptr;
+  p.y = y.data<float>();
+  conv::run("conv2d", p);
+}
+
+}  // namespace sire::cuda

@@ -1,0 +1,247 @@
+// The implicit-GEMM mainloops shared by the three convolution kernels (conv_forward.cu,
+// conv_backward_data.cu, conv_backward_weight.cu). Each pass is a GEMM C[M, Ncols] =
+// A[M, Kred] B[Kred, Ncols] whose operands are never stored: a Problem's Loader gathers the
+// elements of one 8-deep reduction step straight from the tensors (the implicit im2col), and its
+// store() writes an element of C to where it belongs in the output tensor.
+//
+// The maps of loads and outputs to threads are in conv_tile.h, the Problems in conv_problems.h.
+// A block of 256 threads computes a BM x BN tile of C: every step, each thread loads its share
+// of the A and B tiles into registers, then the block multiplies the tiles held in shared memory
+// while the next step's loads are in flight (two shared-memory stages, one barrier per step).
+//   FP32: each thread accumulates a (BM/16) x (BN/16) sub-tile with FMAs, reading its rows and
+//         columns as float4s from shared memory.
+//   TF32: 8 warps in a 2 x 4 grid, each computing (BM/2) x (BN/4) with 16x16x8 wmma tensor-core
+//         steps on operands rounded to TF32, accumulating in FP32.
+// With split-K (conv_plan.h) blocks along z take disjoint ranges of steps and write partial
+// tiles to a workspace; split_reduce_kernel adds them in order and stores. No atomics anywhere.
+#pragma once
+
+#include <mma.h>
+
+#include "kernels/cuda/conv_plan.h"
+#include "kernels/cuda/conv_problems.h"
+#include "kernels/cuda/conv_tile.h"
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/launch.cuh"
+
+namespace sire::cuda::conv {
+
+template <class T>
+struct Stages {
+  float a[2][kBK][T::BM + kPad];
+  float b[2][kBK][T::BN + kPad];
+};
+
+// The reduction steps [begin, end) of this block.
+struct Range {
+  int begin, end;
+};
+__device__ inline Range step_range(int ktiles, int per_split) {
+  const int begin = blockIdx.z * per_split;
+  return Range{begin, min(ktiles, begin + per_split)};
+}
+
+template <class P, class T>
+__device__ __forceinline__ void stash(Stages<T>& s, int stage, int tid, const float (&ra)[T::A_PER],
+                                      const float (&rb)[T::B_PER]) {
+  using L = typename P::template Loader<T>;
+#pragma unroll
+  for (int i = 0; i < T::A_PER; ++i)
+    s.a[stage][tile_k<L::kA, T::BM>(tid, i)][tile_row<L::kA, T::BM>(tid, i)] = ra[i];
+#pragma unroll
+  for (int i = 0; i < T::B_PER; ++i)
+    s.b[stage][tile_k<L::kB, T::BN>(tid, i)][tile_row<L::kB, T::BN>(tid, i)] = rb[i];
+}
+
+// An element of C: straight to the output, or to this split's slice of the workspace.
+template <class P>
+__device__ __forceinline__ void emit(const P& p, float* partial, int m, int n, float v) {
+  if (m >= p.M || n >= p.Ncols) return;
+  if (partial)
+    partial[(static_cast<int64_t>(blockIdx.z) * p.M + m) * p.Ncols + n] = v;
+  else
+    p.store(m, n, v);
+}
+
+template <class P, class T>
+__global__ void __launch_bounds__(kThreads) gemm_fp32_kernel(P p, int per_split, float* partial) {
+  __shared__ __align__(32) Stages<T> s;
+  const int tid = threadIdx.x;
+  const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
+  const Range r = step_range(p.ktiles, per_split);
+  typename P::template Loader<T> ld(p, m0, n0, tid);
+  constexpr int TM = T::TM, TN = T::TN;
+  float acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+  float ra[T::A_PER], rb[T::B_PER];
+  if (r.begin < r.end) {
+    ld.load(p, r.begin, ra, rb);
+    stash<P, T>(s, 0, tid, ra, rb);
+    __syncthreads();
+    for (int kt = r.begin; kt < r.end; ++kt) {
+      const int st = (kt - r.begin) & 1;
+      const bool more = kt + 1 < r.end;
+      if (more) ld.load(p, kt + 1, ra, rb);  // in flight during the arithmetic below
+#pragma unroll
+      for (int k = 0; k < kBK; ++k) {
+        // This thread's rows and columns (fp32_row, fp32_col) come in runs of 4: float4 reads.
+        float a[TM], b[TN];
+#pragma unroll
+        for (int g = 0; g < TM / 4; ++g) {
+          const float4 v = *reinterpret_cast<const float4*>(&s.a[st][k][fp32_row(tid, g * 4)]);
+          a[g * 4] = v.x, a[g * 4 + 1] = v.y, a[g * 4 + 2] = v.z, a[g * 4 + 3] = v.w;
+        }
+#pragma unroll
+        for (int g = 0; g < TN / 4; ++g) {
+          const float4 v = *reinterpret_cast<const float4*>(&s.b[st][k][fp32_col(tid, g * 4)]);
+          b[g * 4] = v.x, b[g * 4 + 1] = v.y, b[g * 4 + 2] = v.z, b[g * 4 + 3] = v.w;
+        }
+#pragma unroll
+        for (int i = 0; i < TM; ++i)
+#pragma unroll
+          for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+      }
+      if (more) stash<P, T>(s, st ^ 1, tid, ra, rb);
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j)
+      emit(p, partial, m0 + fp32_row(tid, i), n0 + fp32_col(tid, j), acc[i][j]);
+}
+
+template <class P, class T>
+__global__ void __launch_bounds__(kThreads) gemm_tf32_kernel(P p, int per_split, float* partial) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  namespace wmma = nvcuda::wmma;
+  __shared__ __align__(32) Stages<T> s;
+  __shared__ __align__(32) float out[kThreads / 32][16 * 16];  // one 16x16 tile per warp
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
+  constexpr int FM = T::FM, FN = T::FN;  // 16x16 tiles per warp
+  const int wm = warp / T::WN, wn = warp % T::WN;
+  const Range r = step_range(p.ktiles, per_split);
+  typename P::template Loader<T> ld(p, m0, n0, tid);
+  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[FM][FN];
+#pragma unroll
+  for (int i = 0; i < FM; ++i)
+#pragma unroll
+    for (int j = 0; j < FN; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+  float ra[T::A_PER], rb[T::B_PER];
+  if (r.begin < r.end) {
+    ld.load(p, r.begin, ra, rb);
+    stash<P, T>(s, 0, tid, ra, rb);
+    __syncthreads();
+    for (int kt = r.begin; kt < r.end; ++kt) {
+      const int st = (kt - r.begin) & 1;
+      const bool more = kt + 1 < r.end;
+      if (more) ld.load(p, kt + 1, ra, rb);
+      // A is stored k-major (a[k][m]): a column-major 16x8 operand; B (b[k][n]) is row-major.
+      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fa[FM];
+      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb[FN];
+#pragma unroll
+      for (int i = 0; i < FM; ++i) {
+        wmma::load_matrix_sync(fa[i], &s.a[st][0][(wm * FM + i) * 16], T::BM + kPad);
+#pragma unroll
+        for (int e = 0; e < fa[i].num_elements; ++e) fa[i].x[e] = wmma::__float_to_tf32(fa[i].x[e]);
+      }
+#pragma unroll
+      for (int j = 0; j < FN; ++j) {
+        wmma::load_matrix_sync(fb[j], &s.b[st][0][(wn * FN + j) * 16], T::BN + kPad);
+#pragma unroll
+        for (int e = 0; e < fb[j].num_elements; ++e) fb[j].x[e] = wmma::__float_to_tf32(fb[j].x[e]);
+      }
+#pragma unroll
+      for (int i = 0; i < FM; ++i)
+#pragma unroll
+        for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+      if (more) stash<P, T>(s, st ^ 1, tid, ra, rb);
+      __syncthreads();
+    }
+  }
+  // Fragments have no documented element layout: each goes through the warp's shared tile.
+#pragma unroll
+  for (int i = 0; i < FM; ++i)
+#pragma unroll
+    for (int j = 0; j < FN; ++j) {
+      wmma::store_matrix_sync(out[warp], acc[i][j], 16, wmma::mem_row_major);
+      __syncwarp();
+      for (int e = lane; e < 256; e += 32)
+        emit(p, partial, m0 + tf32_row<T>(warp, i, e), n0 + tf32_col<T>(warp, j, e), out[warp][e]);
+      __syncwarp();
+    }
+#else
+  __trap();  // set_math(kTF32) refuses devices without TF32 tensor cores
+#endif
+}
+
+// C[m][n] = sum over splits of the partial tiles, in split order; then the problem's store.
+template <class P>
+__global__ void split_reduce_kernel(P p, int splits, const float* partial) {
+  const int64_t total = static_cast<int64_t>(p.M) * p.Ncols;
+  SIRE_GRID_LOOP(i, total) {
+    float s = 0.0f;
+    for (int z = 0; z < splits; ++z) s += partial[z * total + i];
+    p.store(static_cast<int>(i / p.Ncols), static_cast<int>(i % p.Ncols), s);
+  }
+}
+
+template <class P, int BM, int BN>
+void launch_tile(const P& p, const ConvPlan& plan, float* partial) {
+  const dim3 grid(static_cast<unsigned>(plan.col_blocks), static_cast<unsigned>(plan.row_blocks),
+                  static_cast<unsigned>(plan.splits));
+  if (math() == Math::kTF32) {
+    auto tf32_conv_gemm = gemm_tf32_kernel<P, Tile<BM, BN>>;
+    SIRE_LAUNCH(tf32_conv_gemm, grid, kThreads, p, plan.per_split, partial);
+  } else {
+    auto fp32_conv_gemm = gemm_fp32_kernel<P, Tile<BM, BN>>;
+    SIRE_LAUNCH(fp32_conv_gemm, grid, kThreads, p, plan.per_split, partial);
+  }
+}
+
+// Plans, launches and (with split-K) reduces one convolution pass.
+template <class P>
+void run(const char* op, const P& p) {
+  SIRE_CHECK(p.M > 0 && p.Ncols > 0 && p.ktiles > 0, op, ": empty GEMM (", p.M, " x ", p.Ncols,
+             ", ", p.ktiles, " steps)");
+  const ConvPlan plan = plan_conv(p.M, p.Ncols, p.ktiles, device_info().sm_count);
+  SIRE_CHECK(plan.row_blocks < 65536, op, ": ", p.M, " rows exceed the grid");
+  Tensor workspace;
+  float* partial = nullptr;
+  if (plan.splits > 1) {
+    workspace = scratch(plan.workspace_floats());
+    partial = workspace.data<float>();
+  }
+  switch (plan.tile) {
+    case ConvTile::k128x128:
+      launch_tile<P, 128, 128>(p, plan, partial);
+      break;
+    case ConvTile::k64x128:
+      launch_tile<P, 64, 128>(p, plan, partial);
+      break;
+    case ConvTile::k64x64:
+      launch_tile<P, 64, 64>(p, plan, partial);
+      break;
+  }
+  if (partial) {
+    auto reduce_splits = split_reduce_kernel<P>;
+    SIRE_LAUNCH(reduce_splits, grid_for(int64_t{p.M} * p.Ncols), kBlock, p, plan.splits, partial);
+  }
+}
+
+// The convolution geometry in 32-bit integers, checked to fit.
+inline Geom32 geom32(const char* op, const ConvGeom& g) {
+  for (int64_t v : {g.N * g.C * g.H * g.W, g.N * g.K * g.P * g.Q, g.K * g.C * g.R * g.S})
+    SIRE_CHECK(v < (int64_t{1} << 31), op, ": a tensor of ", v,
+               " elements is beyond the CUDA kernels' 32-bit indexing");
+  auto i = [](int64_t v) { return static_cast<int>(v); };
+  return Geom32{i(g.N), i(g.C), i(g.H),        i(g.W),        i(g.K),     i(g.R),    i(g.S),
+                i(g.P), i(g.Q), i(g.stride_h), i(g.stride_w), i(g.pad_h), i(g.pad_w)};
+}
+
+}  // namespace sire::cuda::conv

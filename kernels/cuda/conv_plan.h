@@ -1,0 +1,63 @@
+// How a convolution's implicit GEMM is cut into thread blocks: the block tile, and how many
+// blocks share one output tile by splitting the reduction (split-K). Plain C++, so it is tested
+// on any machine (tests/test_conv_plan.cpp). See docs/cuda.md.
+#pragma once
+
+#include <cstdint>
+
+namespace sire::cuda {
+
+// Reduction steps are 8 deep (one TF32 mma k-step); three tile shapes are compiled.
+constexpr int kConvBK = 8;
+enum class ConvTile { k128x128, k64x128, k64x64 };
+
+inline int tile_rows(ConvTile t) { return t == ConvTile::k128x128 ? 128 : 64; }
+inline int tile_cols(ConvTile t) { return t == ConvTile::k64x64 ? 64 : 128; }
+
+struct ConvPlan {
+  ConvTile tile = ConvTile::k128x128;
+  int64_t row_blocks = 0, col_blocks = 0;  // the grid over the [M, Ncols] output
+  int ktiles = 0;                          // reduction steps in all
+  int splits = 1;                          // blocks along the reduction, each `per_split` steps
+  int per_split = 0;
+  int64_t workspace_floats() const { return splits > 1 ? int64_t{splits} * rows * cols : 0; }
+  int64_t rows = 0, cols = 0;
+};
+
+// M rows (output channels, or input channels for backward-data), Ncols columns (pixels, or
+// filter taps for backward-weight), ktiles reduction steps, on a device of sm_count processors.
+// Rows of 64 or fewer take a 64-row tile (a 128-row one would be half empty); a grid that does
+// not fill the device takes 64x64 tiles, and if it still does not, the reduction is split across
+// up to 2 blocks per processor (256 splits at most, each at least 16 steps long); a second
+// kernel adds the partial sums (64 MiB at most) in a fixed order.
+inline ConvPlan plan_conv(int64_t M, int64_t Ncols, int ktiles, int sm_count) {
+  ConvPlan p;
+  p.rows = M;
+  p.cols = Ncols;
+  p.ktiles = ktiles;
+  auto blocks = [&](ConvTile t) {
+    return ((M + tile_rows(t) - 1) / tile_rows(t)) * ((Ncols + tile_cols(t) - 1) / tile_cols(t));
+  };
+  p.tile = M <= 64 ? ConvTile::k64x128 : ConvTile::k128x128;
+  if (blocks(p.tile) < sm_count) p.tile = ConvTile::k64x64;
+  p.row_blocks = (M + tile_rows(p.tile) - 1) / tile_rows(p.tile);
+  p.col_blocks = (Ncols + tile_cols(p.tile) - 1) / tile_cols(p.tile);
+  const int64_t grid = p.row_blocks * p.col_blocks;
+  int64_t splits = 1;
+  if (grid < 2 * int64_t{sm_count}) {
+    splits = (2 * int64_t{sm_count} + grid - 1) / grid;
+    const int64_t by_depth = ktiles / 16;
+    if (splits > by_depth) splits = by_depth;
+    const int64_t by_memory = (int64_t{16} << 20) / (M * Ncols > 0 ? M * Ncols : 1);
+    if (splits > by_memory) splits = by_memory;
+    if (splits > 256) splits = 256;
+    if (splits < 1) splits = 1;
+  }
+  p.per_split = static_cast<int>((ktiles + splits - 1) / splits);
+  if (p.per_split < 1) p.per_split = 1;
+  p.splits = static_cast<int>((ktiles + p.per_split - 1) / p.per_split);  // none left empty
+  if (p.splits < 1) p.splits = 1;
+  return p;
+}
+
+}  // namespace sire::cuda

@@ -1,0 +1,44 @@
+// What the rest of the program may ask of the CUDA backend beyond the Backend interface: the
+// math of the matrix kernels, device facts, synchronization and the allocator's statistics.
+// Plain C++: tests, benchmarks and apps include it without CUDA headers. Only in CUDA builds.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace sire::cuda {
+
+// Convolutions (our implicit-GEMM kernels) and dense layers (cuBLAS) multiply in plain FP32
+// (the default, and what tests compare tightly) or on the tensor cores in TF32 (inputs rounded
+// to 10 mantissa bits, FP32 accumulation). Also set by SIRE_CUDA_MATH=tf32 at start-up.
+enum class Math { kFP32, kTF32 };
+void set_math(Math math);
+Math math();
+const char* math_name(Math math);
+
+// The device the backend runs on (device 0).
+struct DeviceInfo {
+  std::string name;
+  int sm_count = 0, major = 0, minor = 0;
+  int64_t global_bytes = 0, l2_bytes = 0;
+};
+const DeviceInfo& device_info();
+
+// Waits for every queued kernel; throws the first asynchronous error.
+void synchronize();
+
+// The caching allocator (kernels/cuda/caching_pool.h holds its policy).
+struct AllocatorStats {
+  int64_t device_mallocs = 0;  // cudaMalloc calls so far: flat once a workload is warm
+  int64_t device_frees = 0;
+  int64_t cached_bytes = 0;    // held in free lists, ready for reuse
+  int64_t reserved_bytes = 0;  // everything obtained from cudaMalloc and not yet freed
+};
+AllocatorStats allocator_stats();
+// Returns every cached block to the driver.
+void release_cached_memory();
+// Fills every block the allocator hands out with 0xFF bytes (a NaN in f32, -1 in i32), so that a
+// kernel that leaves an output element unwritten is caught. Also set by SIRE_CUDA_POISON=1.
+void set_poison_allocations(bool on);
+
+}  // namespace sire::cuda

@@ -1,0 +1,211 @@
+// The CUDA convolution kernels' index logic, run on the CPU: the Problems of
+// kernels/cuda/conv_problems.h (which thread gathers which operand element, where each output
+// goes), the thread maps of conv_tile.h and the split-K plan of conv_plan.h, executed block by
+// block, thread by thread and step by step as the GPU would, against the CPU backend. What this
+// cannot check (shared-memory staging, barriers, the FMA and wmma arithmetic) is small and
+// reviewed by eye; it runs on a GPU in tests/test_cuda_ops.cpp.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+#include "engine/backend.h"
+#include "kernels/cuda/conv_problems.h"
+#include "tests/support/op_cases.h"
+#include "tests/support/reference.h"
+
+using namespace sire;
+using namespace sire::cuda;
+using namespace sire::cuda::conv;
+
+namespace {
+
+ConvPlan forced_plan(int64_t M, int64_t N, int ktiles, ConvTile tile, int splits) {
+  ConvPlan p;
+  p.tile = tile;
+  p.rows = M;
+  p.cols = N;
+  p.ktiles = ktiles;
+  p.row_blocks = (M + tile_rows(tile) - 1) / tile_rows(tile);
+  p.col_blocks = (N + tile_cols(tile) - 1) / tile_cols(tile);
+  p.per_split = std::max(1, (ktiles + splits - 1) / splits);
+  p.splits = (ktiles + p.per_split - 1) / p.per_split;
+  return p;
+}
+
+// One launch of gemm_fp32_kernel (and split_reduce_kernel), emulated: every block, every
+// thread's loads of every step placed in the tile as stash() places them, the tile product, and
+// every thread's outputs emitted as the kernel's epilogue emits them. Checks on the way that
+// each shared-memory slot is written exactly once per step and each output once per block.
+template <class P, int BM, int BN>
+void emulate(const P& p, const ConvPlan& plan) {
+  using T = Tile<BM, BN>;
+  using L = typename P::template Loader<T>;
+  const int64_t MN = int64_t{p.M} * p.Ncols;
+  std::vector<float> partial(plan.splits > 1 ? plan.splits * MN : 0, NAN);
+  std::vector<float> As(kBK * BM), Bs(kBK * BN), acc(BM * BN);
+  std::vector<int> a_hits(kBK * BM), b_hits(kBK * BN), out_hits(BM * BN);
+  bool slots_ok = true, outputs_ok = true;
+  for (int z = 0; z < plan.splits; ++z)
+    for (int64_t by = 0; by < plan.row_blocks; ++by)
+      for (int64_t bx = 0; bx < plan.col_blocks; ++bx) {
+        const int m0 = static_cast<int>(by * BM), n0 = static_cast<int>(bx * BN);
+        std::vector<L> loaders;
+        for (int tid = 0; tid < kThreads; ++tid) loaders.emplace_back(p, m0, n0, tid);
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        const int begin = z * plan.per_split, end = std::min(p.ktiles, begin + plan.per_split);
+        for (int kt = begin; kt < end; ++kt) {
+          std::fill(a_hits.begin(), a_hits.end(), 0);
+          std::fill(b_hits.begin(), b_hits.end(), 0);
+          for (int tid = 0; tid < kThreads; ++tid) {
+            float ra[T::A_PER], rb[T::B_PER];
+            loaders[tid].load(p, kt, ra, rb);
+            for (int i = 0; i < T::A_PER; ++i) {
+              const int at = tile_k<L::kA, BM>(tid, i) * BM + tile_row<L::kA, BM>(tid, i);
+              As[at] = ra[i];
+              ++a_hits[at];
+            }
+            for (int i = 0; i < T::B_PER; ++i) {
+              const int at = tile_k<L::kB, BN>(tid, i) * BN + tile_row<L::kB, BN>(tid, i);
+              Bs[at] = rb[i];
+              ++b_hits[at];
+            }
+          }
+          for (int h : a_hits) slots_ok &= h == 1;
+          for (int h : b_hits) slots_ok &= h == 1;
+          for (int k = 0; k < kBK; ++k)
+            for (int m = 0; m < BM; ++m)
+              for (int n = 0; n < BN; ++n) acc[m * BN + n] += As[k * BM + m] * Bs[k * BN + n];
+        }
+        std::fill(out_hits.begin(), out_hits.end(), 0);
+        for (int tid = 0; tid < kThreads; ++tid)
+          for (int i = 0; i < T::TM; ++i)
+            for (int j = 0; j < T::TN; ++j) {
+              const int r = fp32_row(tid, i), c = fp32_col(tid, j);
+              ++out_hits[r * BN + c];
+              const int m = m0 + r, n = n0 + c;
+              if (m >= p.M || n >= p.Ncols) continue;
+              if (plan.splits > 1)
+                partial[(int64_t{z} * p.M + m) * p.Ncols + n] = acc[r * BN + c];
+              else
+                p.store(m, n, acc[r * BN + c]);
+            }
+        for (int h : out_hits) outputs_ok &= h == 1;
+      }
+  CHECK(slots_ok);
+  CHECK(outputs_ok);
+  if (plan.splits > 1)
+    for (int64_t i = 0; i < MN; ++i) {
+      float s = 0.0f;
+      for (int z = 0; z < plan.splits; ++z) s += partial[z * MN + i];
+      p.store(static_cast<int>(i / p.Ncols), static_cast<int>(i % p.Ncols), s);
+    }
+}
+
+template <class P>
+void emulate(const P& p, const ConvPlan& plan) {
+  switch (plan.tile) {
+    case ConvTile::k128x128:
+      emulate<P, 128, 128>(p, plan);
+      break;
+    case ConvTile::k64x128:
+      emulate<P, 64, 128>(p, plan);
+      break;
+    case ConvTile::k64x64:
+      emulate<P, 64, 64>(p, plan);
+      break;
+  }
+}
+
+Geom32 geom32_of(const ConvGeom& g) {
+  auto i = [](int64_t v) { return static_cast<int>(v); };
+  return Geom32{i(g.N), i(g.C), i(g.H),        i(g.W),        i(g.K),     i(g.R),    i(g.S),
+                i(g.P), i(g.Q), i(g.stride_h), i(g.stride_w), i(g.pad_h), i(g.pad_w)};
+}
+
+// The three passes of one geometry, each on every tile shape, unsplit and split.
+void check_geometry(const ConvGeom& g) {
+  INFO("N" << g.N << " C" << g.C << " " << g.H << "x" << g.W << " K" << g.K << " k" << g.R << "x"
+           << g.S << " s" << g.stride_h << " p" << g.pad_h << " -> " << g.P << "x" << g.Q);
+  const Tensor x = testing::random_tensor({g.N, g.C, g.H, g.W}, DType::F32, 1);
+  const Tensor w = testing::random_tensor({g.K, g.C, g.R, g.S}, DType::F32, 2);
+  const Tensor bias = testing::random_tensor({g.K}, DType::F32, 3);
+  const Tensor dy = testing::random_tensor({g.N, g.K, g.P, g.Q}, DType::F32, 4);
+  Tensor y_ref = Tensor::empty(dy.shape()), dx_ref = Tensor::empty(x.shape()),
+         dw_ref = Tensor::empty(w.shape());
+  cpu_backend().conv2d_forward(x, w, &bias, y_ref, g);
+  cpu_backend().conv2d_backward_data(dy, w, dx_ref, g);
+  cpu_backend().conv2d_backward_weight(x, dy, dw_ref, g);
+
+  const Geom32 g32 = geom32_of(g);
+  const int K = g32.K, C = g32.C, taps = g32.R * g32.S;
+  std::vector<float> wt(w.numel()), wd(w.numel());
+  const float* pw = w.data<float>();
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    wt[i] = pw[weight_for_forward(i, K, C, taps)];
+    wd[i] = pw[weight_for_backward_data(i, K, C, taps)];
+  }
+  const double tol = 1e-5 * std::sqrt(static_cast<double>(std::max({C * taps, K * taps, 64})));
+  for (ConvTile tile : {ConvTile::k128x128, ConvTile::k64x128, ConvTile::k64x64})
+    for (int splits : {1, 3}) {
+      INFO("tile " << tile_rows(tile) << "x" << tile_cols(tile) << ", " << splits << " splits");
+      Tensor y = Tensor::full(y_ref.shape(), NAN), dx = Tensor::full(x.shape(), NAN),
+             dw = Tensor::full(w.shape(), NAN);
+      Forward f = Forward::make(g32);
+      f.x = x.data<float>(), f.wt = wt.data(), f.bias = bias.data<float>(), f.y = y.data<float>();
+      emulate(f, forced_plan(f.M, f.Ncols, f.ktiles, tile, splits));
+      CHECK(ref::mismatch(y, y_ref, tol, tol) <= 1.0);
+
+      BackwardData d = BackwardData::make(g32);
+      d.dy = dy.data<float>(), d.wd = wd.data(), d.dx = dx.data<float>();
+      emulate(d, forced_plan(d.M, d.Ncols, d.ktiles, tile, splits));
+      CHECK(ref::mismatch(dx, dx_ref, tol, tol) <= 1.0);
+
+      BackwardWeight bw = BackwardWeight::make(g32);
+      bw.x = x.data<float>(), bw.dy = dy.data<float>(), bw.dw = dw.data<float>();
+      emulate(bw, forced_plan(bw.M, bw.Ncols, bw.ktiles, tile, splits));
+      CHECK(ref::mismatch(dw, dw_ref, tol * 4, tol * 4) <= 1.0);
+    }
+}
+
+ConvGeom conv_geom(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t k, int64_t s,
+                   int64_t p) {
+  ConvGeom g;
+  g.N = N, g.C = C, g.H = H, g.W = W, g.K = K, g.R = g.S = k;
+  g.stride_h = g.stride_w = s, g.pad_h = g.pad_w = p;
+  g.P = conv_out_size(H, k, s, p);
+  g.Q = conv_out_size(W, k, s, p);
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("the CUDA conv kernels' index logic, emulated, matches the CPU backend",
+          "[conv_emulation]") {
+  // Odd sizes, stride 2 (and so transposed-conv output padding: even H), padding 0..2, 1x1, 5x5
+  // and even kernels, channel counts off the 8-deep step, more than one 128-row tile.
+  for (const ConvGeom& g :
+       {conv_geom(2, 3, 7, 7, 4, 3, 1, 1), conv_geom(2, 3, 8, 9, 5, 3, 2, 0),
+        conv_geom(1, 2, 6, 5, 3, 3, 2, 2), conv_geom(3, 4, 5, 5, 2, 1, 1, 0),
+        conv_geom(2, 3, 9, 7, 3, 5, 2, 2), conv_geom(2, 3, 4, 4, 3, 2, 2, 1),
+        conv_geom(1, 1, 3, 3, 2, 3, 1, 2), conv_geom(2, 9, 8, 8, 130, 3, 2, 1),
+        conv_geom(1, 130, 5, 5, 20, 3, 1, 1), conv_geom(4, 17, 12, 10, 70, 3, 1, 1),
+        conv_geom(3, 5, 11, 11, 7, 4, 3, 1)})
+    check_geometry(g);
+}
+
+TEST_CASE("the TF32 epilogue covers each output tile element once", "[conv_emulation]") {
+  auto check = [](auto tile) {
+    using T = decltype(tile);
+    std::vector<int> hits(T::BM * T::BN, 0);
+    for (int warp = 0; warp < kThreads / 32; ++warp)
+      for (int i = 0; i < T::FM; ++i)
+        for (int j = 0; j < T::FN; ++j)
+          for (int e = 0; e < 256; ++e)
+            ++hits[tf32_row<T>(warp, i, e) * T::BN + tf32_col<T>(warp, j, e)];
+    for (int h : hits) CHECK(h == 1);
+  };
+  check(Tile<128, 128>{});
+  check(Tile<64, 128>{});
+  check(Tile<64, 64>{});
+}

@@ -1,0 +1,48 @@
+// The CUDA convolution's work split (kernels/cuda/conv_plan.h): every reduction step belongs to
+// exactly one split, no split is empty, the grid covers the output, the workspace is bounded.
+#include <catch2/catch.hpp>
+
+#include "bench/sire_shapes.h"
+#include "kernels/cuda/conv_plan.h"
+
+using namespace sire::cuda;
+
+namespace {
+void check_plan(int64_t M, int64_t N, int ktiles, int sms) {
+  const ConvPlan p = plan_conv(M, N, ktiles, sms);
+  INFO("M " << M << " N " << N << " ktiles " << ktiles << " sms " << sms << " -> tile "
+            << tile_rows(p.tile) << "x" << tile_cols(p.tile) << " splits " << p.splits << " x "
+            << p.per_split);
+  CHECK(p.row_blocks * tile_rows(p.tile) >= M);
+  CHECK((p.row_blocks - 1) * tile_rows(p.tile) < M);
+  CHECK(p.col_blocks * tile_cols(p.tile) >= N);
+  CHECK((p.col_blocks - 1) * tile_cols(p.tile) < N);
+  CHECK(p.splits >= 1);
+  CHECK(p.splits <= 256);
+  CHECK(int64_t{p.splits} * p.per_split >= ktiles);                  // all steps covered
+  CHECK(int64_t{p.splits - 1} * p.per_split < std::max(ktiles, 1));  // the last split is not empty
+  CHECK(p.workspace_floats() <= (int64_t{16} << 20));
+  if (M <= 64) CHECK(tile_rows(p.tile) == 64);
+}
+}  // namespace
+
+TEST_CASE("conv plans cover the output and the reduction exactly once", "[conv_plan]") {
+  for (int sms : {1, 108, 132})
+    for (int64_t M : {1, 3, 64, 65, 130, 512})
+      for (int64_t N : {1, 27, 64, 576, 4096, 65536})
+        for (int ktiles : {1, 2, 15, 16, 17, 100, 576, 8192}) check_plan(M, N, ktiles, sms);
+}
+
+TEST_CASE("SIRe-CNN layers at batch 64 get plans that fill an H100", "[conv_plan]") {
+  using namespace sire::bench;
+  for (const ConvShape& s : encoder_shapes()) {
+    const int64_t npq = kBatch * s.hw * s.hw;
+    // forward: M = out channels, columns = pixels, reduction = 9 taps x ceil(C / 8)
+    const ConvPlan f = plan_conv(s.out, npq, 9 * static_cast<int>((s.in + 7) / 8), 132);
+    // backward-weight: M = out channels, columns = C 9, reduction = pixels / 8
+    const ConvPlan w = plan_conv(s.out, s.in * 9, static_cast<int>(npq / 8), 132);
+    INFO(s.name);
+    CHECK(f.row_blocks * f.col_blocks * f.splits >= 132);
+    CHECK(w.row_blocks * w.col_blocks * w.splits >= 132);
+  }
+}

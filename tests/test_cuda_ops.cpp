@@ -1,0 +1,266 @@
+// The CUDA backend against the CPU backend (the reference): every op of the table in
+// tests/support/op_cases.cpp, forward and every input gradient, on the same f32 inputs; a whole
+// training step of a small conv net; the allocator, errors and determinism. Every block the CUDA
+// allocator hands out is filled with NaN first (set_poison_allocations), so an output element a
+// kernel fails to write shows up as a mismatch. Exits 77 (skipped) when there is no GPU.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+#include "engine/nn/layers.h"
+#include "engine/ops.h"
+#include "engine/optim/sgd.h"
+#include "engine/random.h"
+#include "kernels/cuda/runtime.h"
+#include "tests/support/op_cases.h"
+#include "tests/support/reference.h"
+
+using namespace sire;
+using testing::OpCase;
+using testing::random_tensor;
+
+namespace {
+
+// ||a - b|| / ||b||; infinite if a holds a NaN.
+double relative_l2(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = a.to_vector(), y = b.to_vector();
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::isnan(x[i])) return INFINITY;
+    num += (x[i] - y[i]) * (x[i] - y[i]);
+    den += y[i] * y[i];
+  }
+  return den == 0.0 ? (num == 0.0 ? 0.0 : INFINITY) : std::sqrt(num / den);
+}
+
+// FP32: element-wise, a little looser than the f32-vs-f64 test of the CPU (both sides round
+// here). TF32: operands keep 10 mantissa bits (relative error ~5e-4 a product), so a norm-wise
+// bound, as is usual for tensor-core math.
+struct Tolerance {
+  double rtol, atol;  // FP32: |gpu - cpu| <= atol + rtol |cpu| element-wise
+  double l2;          // TF32: relative_l2 <= l2
+};
+constexpr Tolerance kFp32Forward{2e-4, 2e-5, 0}, kFp32Backward{2e-3, 2e-4, 0};
+constexpr Tolerance kTf32{0, 0, 5e-3};
+
+bool close(const Tensor& gpu, const Tensor& cpu, const Tolerance& t) {
+  const Tensor host = gpu.to(Device::CPU);
+  if (t.l2 > 0) {
+    const double e = relative_l2(host, cpu);
+    UNSCOPED_INFO("relative L2 error " << e << " (bound " << t.l2 << ")");
+    return e <= t.l2;
+  }
+  const double m = ref::mismatch(host, cpu, t.rtol, t.atol);
+  UNSCOPED_INFO("worst error / tolerance " << m);
+  return m <= 1.0;
+}
+
+void compare_on_gpu(const OpCase& c, const Tolerance& fwd, const Tolerance& bwd) {
+  INFO(c.name);
+  std::vector<Variable> vc, vg;
+  for (const Tensor& t : c.inputs) {
+    vc.emplace_back(t, t.dtype() != DType::I32);
+    vg.emplace_back(t.to(Device::CUDA), t.dtype() != DType::I32);
+  }
+  Variable yc = c.run(vc), yg = c.run(vg);
+  REQUIRE(yg.device() == Device::CUDA);
+  CHECK(close(yg.data(), yc.data(), fwd));
+  const Tensor g = random_tensor(yc.shape(), DType::F32, 11);
+  yc.backward(g);
+  yg.backward(g.to(Device::CUDA));
+  for (size_t j = 0; j < vc.size(); ++j) {
+    if (!vc[j].requires_grad()) continue;
+    INFO("gradient of input " << j);
+    REQUIRE(vg[j].has_grad());
+    CHECK(close(vg[j].grad(), vc[j].grad(), bwd));
+  }
+}
+
+struct MathGuard {
+  explicit MathGuard(cuda::Math m) : before(cuda::math()) { cuda::set_math(m); }
+  ~MathGuard() { cuda::set_math(before); }
+  cuda::Math before;
+};
+
+}  // namespace
+
+TEST_CASE("poisoned allocations read back as NaN", "[quick]") {
+  const Tensor t = Tensor::empty({3, 5}, DType::F32, Device::CUDA).to(Device::CPU);
+  for (double v : t.to_vector()) CHECK(std::isnan(v));
+}
+
+TEST_CASE("small op cases match the CPU in FP32, forward and backward", "[quick]") {
+  MathGuard fp32(cuda::Math::kFP32);
+  for (const OpCase& c : testing::op_cases(DType::F32))
+    if (c.gradcheck) compare_on_gpu(c, kFp32Forward, kFp32Backward);
+}
+
+// A few convolutions in both maths: short enough for compute-sanitizer's racecheck, which
+// watches the shared-memory staging of the GEMM mainloops.
+TEST_CASE("small convolutions in FP32 and TF32", "[sanitize]") {
+  for (cuda::Math m : {cuda::Math::kFP32, cuda::Math::kTF32}) {
+    MathGuard guard(m);
+    int convs = 0, transposed = 0;
+    for (const OpCase& c : testing::op_cases(DType::F32)) {
+      const bool pick =
+          c.gradcheck && ((c.name.rfind("conv2d", 0) == 0 && convs++ < 2) ||
+                          (c.name.rfind("conv_transpose2d", 0) == 0 && transposed++ < 2));
+      if (pick)
+        compare_on_gpu(c, m == cuda::Math::kFP32 ? kFp32Forward : kTf32,
+                       m == cuda::Math::kFP32 ? kFp32Backward : kTf32);
+    }
+  }
+}
+
+TEST_CASE("batch 1 and batch 64 op cases match the CPU in FP32", "[large]") {
+  MathGuard fp32(cuda::Math::kFP32);
+  for (const OpCase& c : testing::op_cases(DType::F32))
+    if (!c.gradcheck) compare_on_gpu(c, kFp32Forward, kFp32Backward);
+}
+
+// The ops whose arithmetic TF32 changes: convolutions (ours) and dense layers (cuBLAS). Chains
+// through max pooling are left to the FP32 tests: TF32's rounding may flip a near-tie of a
+// pooling window, which routes a gradient elsewhere, correctly but not comparably.
+TEST_CASE("convolutions and dense layers match the CPU in TF32 within TF32's rounding", "[tf32]") {
+  MathGuard tf32(cuda::Math::kTF32);
+  for (const OpCase& c : testing::op_cases(DType::F32, 5))
+    if (c.name.rfind("conv", 0) == 0 || c.name.rfind("linear", 0) == 0)
+      compare_on_gpu(c, kTf32, kTf32);
+}
+
+TEST_CASE("host <-> device copies round-trip and are counted", "[quick]") {
+  const Tensor a = random_tensor({4, 7, 3}, DType::F32, 3);
+  const int64_t before = transfer_bytes();
+  const Tensor g = a.to(Device::CUDA);
+  const Tensor back = g.clone().to(Device::CPU);
+  CHECK(transfer_bytes() - before == 2 * static_cast<int64_t>(a.nbytes()));
+  CHECK(back.to_vector() == a.to_vector());
+  const Tensor labels = Tensor::from_vector({3}, std::vector<int32_t>{4, -2, 7});
+  CHECK(labels.to(Device::CUDA).to(DType::F32).to(Device::CPU).to_vector() ==
+        std::vector<double>{4, -2, 7});
+}
+
+TEST_CASE("kernels refuse f64 and name the op and the tensor", "[quick]") {
+  const Variable x(Tensor::empty({2, 3}, DType::F64, Device::CUDA));
+  CHECK_THROWS_WITH(ops::relu(x), Catch::Contains("relu") && Catch::Contains("f64[2, 3] on cuda"));
+  Tensor logits = random_tensor({2, 7}, DType::F32, 4).to(Device::CUDA);
+  Tensor bad = Tensor::from_vector({2}, std::vector<int32_t>{0, 9}).to(Device::CUDA);
+  CHECK_THROWS_WITH(ops::cross_entropy(Variable(logits), bad),
+                    Catch::Contains("cross_entropy") && Catch::Contains("label 9 of sample 1"));
+}
+
+TEST_CASE("split-K and batch-norm reductions give the same bits every run", "[quick]") {
+  MathGuard fp32(cuda::Math::kFP32);
+  // A weight gradient with a long reduction (64 x 16 x 16 pixels): the plan splits it.
+  const Tensor x = random_tensor({64, 16, 16, 16}, DType::F32, 6).to(Device::CUDA);
+  const Tensor w = random_tensor({32, 16, 3, 3}, DType::F32, 7).to(Device::CUDA);
+  auto run = [&] {
+    Variable xv(x, true), wv(w, true);
+    Variable y = ops::batch_norm(ops::conv2d(xv, wv, Variable(), 1, 1),
+                                 Variable(Tensor::full({32}, 1.0, DType::F32, Device::CUDA)),
+                                 Variable(Tensor::zeros({32}, DType::F32, Device::CUDA)), nullptr,
+                                 nullptr, true, 0.1, 1e-5);
+    ops::sum(ops::relu(y)).backward();
+    std::vector<double> out = wv.grad().to(Device::CPU).to_vector();
+    for (double v : xv.grad().to(Device::CPU).to_vector()) out.push_back(v);
+    return out;
+  };
+  CHECK(run() == run());
+}
+
+namespace {
+
+// A miniature SIRe network: encoder conv-bn-relu-pool, decoder upsample + transposed conv back
+// to the input, classifier with dropout; loss = CE + 0.2 MSE(reconstruction, input).
+struct MiniSire {
+  std::shared_ptr<nn::Sequential> encoder = std::make_shared<nn::Sequential>();
+  std::shared_ptr<nn::Sequential> decoder = std::make_shared<nn::Sequential>();
+  std::shared_ptr<nn::Sequential> head = std::make_shared<nn::Sequential>();
+
+  explicit MiniSire(uint64_t seed) {
+    manual_seed(seed);
+    encoder->add(std::make_shared<nn::Conv2d>(3, 8, 3, 1, 1));
+    encoder->add(std::make_shared<nn::BatchNorm2d>(8));
+    encoder->add(std::make_shared<nn::ReLU>());
+    encoder->add(std::make_shared<nn::MaxPool2d>(2, 2));
+    decoder->add(std::make_shared<nn::Upsample>(2));
+    decoder->add(std::make_shared<nn::ConvTranspose2d>(8, 3, 3, 1, 1));
+    head->add(std::make_shared<nn::Flatten>());
+    head->add(std::make_shared<nn::Dropout>(0.3));
+    head->add(std::make_shared<nn::Linear>(8 * 8 * 8, 10));
+  }
+  std::vector<Variable> parameters() const {
+    std::vector<Variable> ps;
+    for (auto* m : {encoder.get(), decoder.get(), head.get()})
+      for (const Variable& p : m->parameters()) ps.push_back(p);
+    return ps;
+  }
+  std::vector<Variable> state() const {
+    std::vector<Variable> s = parameters();
+    for (auto& [name, b] : encoder->named_buffers()) s.push_back(b);
+    return s;
+  }
+  void to(Device d) {
+    for (auto* m : {encoder.get(), decoder.get(), head.get()}) m->to(d);
+  }
+  Variable loss(const Tensor& x, const Tensor& labels) {
+    Variable in(x);
+    Variable code = (*encoder)(in);
+    Variable rec = (*decoder)(code);
+    Variable logits = (*head)(code);
+    return ops::add(ops::cross_entropy(logits, labels), ops::scale(ops::mse_loss(rec, in), 0.2));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a training step of a small conv net matches the CPU, and allocates nothing once warm",
+          "[training]") {
+  MathGuard fp32(cuda::Math::kFP32);
+  MiniSire cpu(21), gpu(21);
+  gpu.to(Device::CUDA);
+  optim::Sgd sgd_cpu(cpu.parameters(), {0.05, 0.9, 0, 5e-4, true});
+  optim::Sgd sgd_gpu(gpu.parameters(), {0.05, 0.9, 0, 5e-4, true});
+  const Tensor x = random_tensor({16, 3, 16, 16}, DType::F32, 22);
+  std::vector<int32_t> y(16);
+  for (int i = 0; i < 16; ++i) y[i] = (i * 7) % 10;
+  const Tensor labels = Tensor::from_vector({16}, y);
+  const Tensor xg = x.to(Device::CUDA), labels_g = labels.to(Device::CUDA);
+  int64_t mallocs_after_warmup = 0;
+  for (int step = 0; step < 4; ++step) {
+    INFO("step " << step);
+    manual_seed(100 + step);  // the same dropout stream on both devices
+    sgd_cpu.zero_grad();
+    Variable lc = cpu.loss(x, labels);
+    lc.backward();
+    sgd_cpu.step();
+    manual_seed(100 + step);
+    sgd_gpu.zero_grad();
+    Variable lg = gpu.loss(xg, labels_g);
+    lg.backward();
+    sgd_gpu.step();
+    CHECK(lg.data().to(Device::CPU).item() == Approx(lc.data().item()).epsilon(1e-4));
+    if (step == 1) mallocs_after_warmup = cuda::allocator_stats().device_mallocs;
+  }
+  CHECK(cuda::allocator_stats().device_mallocs == mallocs_after_warmup);
+  const auto sc = cpu.state(), sg = gpu.state();
+  REQUIRE(sc.size() == sg.size());
+  for (size_t i = 0; i < sc.size(); ++i) {
+    INFO("parameter or buffer " << i << " " << sc[i].data().describe());
+    CHECK(ref::mismatch(sg[i].data().to(Device::CPU), sc[i].data(), 1e-3, 1e-4) <= 1.0);
+  }
+}
+
+int main(int argc, char** argv) {
+  if (!cuda_available()) {
+    std::printf("test_cuda_ops: no CUDA device: skipped\n");
+    return 77;
+  }
+  const cuda::DeviceInfo& d = cuda::device_info();
+  std::printf("test_cuda_ops on %s (sm_%d%d, %d SMs)\n", d.name.c_str(), d.major, d.minor,
+              d.sm_count);
+  cuda::set_poison_allocations(true);
+  return Catch::Session().run(argc, argv);
+}

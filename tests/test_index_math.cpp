@@ -1,0 +1,100 @@
+// The inverse index maps of kernels/common (which outputs read a given input), used by the
+// gathering backward kernels of the GPU, against brute force over the forward maps.
+#include <catch2/catch.hpp>
+
+#include "kernels/common/conv_geometry.h"
+#include "kernels/common/pool_geometry.h"
+#include "kernels/cuda/channel_walk.h"
+
+using namespace sire;
+
+TEST_CASE("conv_out_coord inverts conv_in_coord", "[index]") {
+  for (int64_t stride : {1, 2, 3})
+    for (int64_t pad : {0, 1, 2})
+      for (int64_t k : {1, 2, 3, 5})
+        for (int64_t in = k; in <= 9; ++in) {
+          if (in + 2 * pad < k) continue;
+          const int64_t out = conv_out_size(in, k, stride, pad);
+          for (int64_t x = 0; x < in; ++x)
+            for (int64_t tap = 0; tap < k; ++tap) {
+              int64_t expect = -1;
+              for (int64_t o = 0; o < out; ++o)
+                if (conv_in_coord(o, tap, stride, pad) == x) expect = o;
+              int64_t got = -1;
+              const bool found = conv_out_coord<int64_t>(x, tap, stride, pad, out, &got);
+              INFO("in " << in << " k " << k << " s " << stride << " p " << pad << " x " << x
+                         << " tap " << tap);
+              CHECK(found == (expect >= 0));
+              if (found) CHECK(got == expect);
+              int g32 = -1;  // the 32-bit form the GPU runs
+              CHECK(conv_out_coord<int>(int(x), int(tap), int(stride), int(pad), int(out), &g32) ==
+                    found);
+              if (found) CHECK(g32 == expect);
+            }
+        }
+}
+
+TEST_CASE("pool_out_range lists exactly the windows holding an input", "[index]") {
+  for (bool ceil_mode : {false, true})
+    for (int64_t k : {1, 2, 3})
+      for (int64_t stride : {1, 2, 3})
+        for (int64_t pad = 0; 2 * pad <= k; ++pad)
+          for (int64_t in = k; in <= 10; ++in) {
+            const int64_t out = pool_out_size(in, k, stride, pad, ceil_mode);
+            for (int64_t x = 0; x < in; ++x) {
+              int64_t lo, hi;
+              pool_out_range(x, k, stride, pad, out, &lo, &hi);
+              for (int64_t o = 0; o < out; ++o) {
+                int64_t s, e;
+                pool_window(o, k, stride, pad, in, &s, &e);
+                INFO("in " << in << " k " << k << " s " << stride << " p " << pad << " x " << x
+                           << " o " << o);
+                CHECK((s <= x && x < e) == (lo <= o && o < hi));
+              }
+            }
+          }
+}
+
+TEST_CASE("nearest_dest_range lists exactly the destinations of a source", "[index]") {
+  for (int64_t in = 1; in <= 9; ++in)
+    for (int64_t out = 1; out <= 19; ++out)
+      for (int64_t src = 0; src < in; ++src) {
+        int64_t lo, hi;
+        nearest_dest_range(src, in, out, &lo, &hi);
+        for (int64_t d = 0; d < out; ++d) {
+          INFO("in " << in << " out " << out << " src " << src << " dst " << d);
+          CHECK((nearest_source(d, in, out) == src) == (lo <= d && d < hi));
+        }
+      }
+}
+
+TEST_CASE("adaptive_out_range lists exactly the windows holding an input", "[index]") {
+  for (int64_t in = 1; in <= 9; ++in)
+    for (int64_t out = 1; out <= 11; ++out)
+      for (int64_t x = 0; x < in; ++x) {
+        int64_t lo, hi;
+        adaptive_out_range(x, in, out, &lo, &hi);
+        for (int64_t o = 0; o < out; ++o) {
+          INFO("in " << in << " out " << out << " x " << x << " o " << o);
+          CHECK((adaptive_start(o, in, out) <= x && x < adaptive_end(o, in, out)) ==
+                (lo <= o && o < hi));
+        }
+      }
+}
+
+TEST_CASE("ChannelWalk steps through a channel as the divisions say", "[index]") {
+  for (int inner : {1, 3, 16, 255, 256, 257, 1024})
+    for (int stride : {1, 7, 256})
+      for (int C : {1, 3}) {
+        const int N = 5, c = C - 1;
+        const int64_t count = int64_t{N} * inner;
+        for (int64_t start : {int64_t{0}, int64_t{5}, count / 2}) {
+          cuda::ChannelWalk walk(start, stride, C, c, inner);
+          bool ok = true;
+          for (int64_t j = start; j < count; j += stride, walk.advance())
+            ok &= walk.offset() == ((j / inner) * C + c) * inner + j % inner;
+          INFO("inner " << inner << " stride " << stride << " C " << C << " start " << start);
+          CHECK(ok);
+        }
+      }
+}
