@@ -18,5 +18,6 @@ const std::vector<Command>& commands();
 int run_info(const std::vector<std::string>& argv);
 int run_train(const std::vector<std::string>& argv);
 int run_eval(const std::vector<std::string>& argv);
+int run_time(const std::vector<std::string>& argv);
 
 }  // namespace sire::app

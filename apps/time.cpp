@@ -1,0 +1,131 @@
+// `sire time`: times whole training steps (forward, the losses, backward, the optimizer) of a
+// model on random data, after warm-up, like `caffe time`: the median step, images/s, GFLOP/s,
+// peak memory, and each layer's forward and backward time.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "apps/args.h"
+#include "apps/commands.h"
+#include "engine/backend.h"
+#include "engine/optim/sgd.h"
+#include "engine/profile.h"
+#include "engine/random.h"
+#include "models/model.h"
+
+namespace sire::app {
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+int64_t peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<int64_t>(u.ru_maxrss) * 1024;
+}
+
+}  // namespace
+
+int run_time(const std::vector<std::string>& argv) {
+  Args args("time", "Time training steps of a model (forward, losses, backward, optimizer).");
+  args.option("model", "the model file")
+      .option("batch", "batch size", "64")
+      .option("input", "input shape C,H,W", "3,32,32")
+      .option("classes", "number of classes", "100")
+      .option("steps", "timed steps (after 2 warm-up steps)", "10")
+      .option("threads", "CPU threads (0: all cores)", "0")
+      .option("device", "cpu or cuda", "cpu")
+      .option("seed", "seed of the weights and data", "0")
+      .flag("layers", "also print each layer's forward and backward time")
+      .flag("json", "print a JSON object (step_ms is the median)");
+  if (!args.parse(argv)) {
+    std::cout << args.usage();
+    return 0;
+  }
+  SIRE_CHECK(args.has("model"), "sire time: --model is required\n\n", args.usage());
+  set_cpu_threads(static_cast<int>(args.get_int("threads")));
+  const Device device = parse_device(args.get("device"));
+  const int64_t batch = args.get_int("batch"), steps = args.get_int("steps");
+  SIRE_CHECK(batch > 0 && steps > 0, "sire time: --batch and --steps must be positive");
+  manual_seed(static_cast<uint64_t>(args.get_int("seed")));
+  models::ModelOptions mo;
+  mo.classes = args.get_int("classes");
+  mo.input = args.maybe_shape("input");
+  models::Model model = models::Model::load(args.get("model"), mo);
+  model.net().to(device);
+  optim::Sgd sgd(model.net().parameters(), {0.01, 0.9, 0.0, 5e-4, true});
+
+  const Shape in = model.input_shape();
+  Tensor x = Tensor::empty({batch, in[0], in[1], in[2]});
+  Generator(7).fill_normal(x, 0, 1);
+  std::vector<int32_t> y(static_cast<size_t>(batch));
+  for (int64_t i = 0; i < batch; ++i) y[i] = static_cast<int32_t>(i % model.classes());
+  const Tensor xd = x.to(device), yd = Tensor::from_vector({batch}, y).to(device);
+  Backend& be = backend_for(device);
+
+  auto step = [&] {
+    const Variable input(xd);
+    const models::LossParts loss = model.loss(model.forward(input), input, yd);
+    sgd.zero_grad();
+    loss.total.backward();
+    sgd.step();
+    be.synchronize();
+  };
+  for (int i = 0; i < 2; ++i) step();  // warm-up: workspaces and caches settle
+  reset_peak_memory(device);
+  std::vector<double> times;
+  for (int64_t i = 0; i < steps; ++i) {
+    const double t0 = now_s();
+    step();
+    times.push_back(now_s() - t0);
+  }
+  const int64_t peak = memory_stats(device).peak_bytes;
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2];
+
+  // One profiled step: per-layer times and the multiply-accumulates of a step.
+  profile::reset();
+  profile::set_enabled(true);
+  step();
+  profile::set_enabled(false);
+  const double gflop = 2.0 * static_cast<double>(profile::macs()) / 1e9;
+
+  nlohmann::json j = {{"model", model.spec().name}, {"device", device_name(device)},
+                      {"batch", batch}, {"threads", cpu_threads()},
+                      {"step_ms", median * 1e3}, {"step_ms_min", times.front() * 1e3},
+                      {"step_ms_max", times.back() * 1e3}, {"images_per_s", batch / median},
+                      {"gflop_per_step", gflop}, {"gflop_per_s", gflop / median},
+                      {"peak_bytes", peak}, {"peak_rss_bytes", peak_rss_bytes()},
+                      {"params", model.parameter_count()}};
+  if (args.get_flag("json")) {
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%s on %s, batch %lld, %d thread(s): median step %.1f ms (min %.1f, max %.1f), "
+              "%.1f images/s, %.1f GFLOP/step, %.1f GFLOP/s, peak %.1f MiB (tensors), "
+              "%.1f MiB (process)\n",
+              model.spec().name.c_str(), device_name(device), static_cast<long long>(batch),
+              cpu_threads(), median * 1e3, times.front() * 1e3, times.back() * 1e3,
+              batch / median, gflop, gflop / median, peak / 1048576.0, peak_rss_bytes() / 1048576.0);
+  if (!args.get_flag("layers")) return 0;
+  std::printf("\n%-28s %12s %12s\n", "layer", "forward ms", "backward ms");
+  double f = 0, b = 0;
+  for (const models::LayerSpec& l : model.net().plan().layers) {
+    const profile::LayerTime t = profile::layer_times()[l.name];
+    std::printf("%-28s %12.2f %12.2f\n", l.name.c_str(), t.forward_s * 1e3, t.backward_s * 1e3);
+    f += t.forward_s;
+    b += t.backward_s;
+  }
+  const profile::LayerTime rest = profile::layer_times()[""];  // the losses, outside any layer
+  std::printf("%-28s %12.2f %12.2f\n", "(losses)", rest.forward_s * 1e3, rest.backward_s * 1e3);
+  std::printf("%-28s %12.2f %12.2f\n", "total", f * 1e3, (b + rest.backward_s) * 1e3);
+  return 0;
+}
+
+}  // namespace sire::app
