@@ -7,6 +7,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/gemm.h"
@@ -29,6 +33,32 @@ bool is_pointwise(const ConvGeom& g) {
          g.pad_w == 0;
 }
 
+// One output row of im2col at stride 1: dst[q] = src[q + w0] on [q_lo, q_hi), 0 elsewhere in
+// [0, Q). Rows are short (32 floats in SIRe-CNN's first block), so loop overheads dominate a
+// plain loop; 16-wide masked loads and stores do a row in a few instructions, and masked-off
+// lanes never touch memory (w0 may point into the left padding).
+template <class T>
+inline void im2col_row(T* dst, const T* src, int64_t w0, int64_t q_lo, int64_t q_hi, int64_t Q) {
+  for (int64_t q = 0; q < q_lo; ++q) dst[q] = T(0);
+  for (int64_t q = q_lo; q < q_hi; ++q) dst[q] = src[q + w0];
+  for (int64_t q = q_hi; q < Q; ++q) dst[q] = T(0);
+}
+
+#if defined(__AVX512F__)
+template <>
+inline void im2col_row<float>(float* dst, const float* src, int64_t w0, int64_t q_lo, int64_t q_hi,
+                              int64_t Q) {
+  for (int64_t q = 0; q < Q; q += 16) {
+    const int64_t n = std::min<int64_t>(16, Q - q);
+    const int64_t a = std::clamp<int64_t>(q_lo - q, 0, n), b = std::clamp<int64_t>(q_hi - q, 0, n);
+    const auto valid = static_cast<__mmask16>(((1u << b) - 1u) & ~((1u << a) - 1u));
+    const auto lanes = static_cast<__mmask16>((1u << n) - 1u);
+    const __m512 v = _mm512_maskz_loadu_ps(valid, src + (q + w0));
+    _mm512_mask_storeu_ps(dst + q, lanes, v);
+  }
+}
+#endif
+
 // col[(c R + r) S + s][j P Q + p Q + q] = x[j][c][p sh - ph + r][q sw - pw + s] (0 in the padding)
 // for the `count` samples starting at x.
 template <class T>
@@ -48,16 +78,14 @@ void im2col(const T* x, T* col, const ConvGeom& g, int64_t count) {
             for (int64_t q = 0; q < g.Q; ++q) dst[q] = T(0);
             continue;
           }
-          // Plain loops, not memcpy/fill: rows are short (often 32 floats) and call overhead
-          // would dominate; the compiler vectorizes these.
           const T* src = plane + h * g.W;
           const int64_t w0 = conv_in_coord(0, s, g.stride_w, g.pad_w);  // may be negative
-          for (int64_t q = 0; q < q_lo; ++q) dst[q] = T(0);
           if (g.stride_w == 1) {
-            for (int64_t q = q_lo; q < q_hi; ++q) dst[q] = src[q + w0];
-          } else {
-            for (int64_t q = q_lo; q < q_hi; ++q) dst[q] = src[q * g.stride_w + w0];
+            im2col_row(dst, src, w0, q_lo, q_hi, g.Q);
+            continue;
           }
+          for (int64_t q = 0; q < q_lo; ++q) dst[q] = T(0);
+          for (int64_t q = q_lo; q < q_hi; ++q) dst[q] = src[q * g.stride_w + w0];
           for (int64_t q = q_hi; q < g.Q; ++q) dst[q] = T(0);
         }
       }
