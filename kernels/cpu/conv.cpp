@@ -6,11 +6,13 @@
 // packing: its GEMM writes straight into the NCHW output.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
+#include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/gemm.h"
@@ -148,6 +150,9 @@ T* scratch(int slot, int64_t elems) {
 
 template <class T>
 void conv_forward(const T* x, const T* w, T* y, const ConvGeom& g) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (direct_conv_applies(g)) return direct_conv_forward(x, w, y, g);
+  }
   const int64_t gs = group_size(g), crs = g.crs(), pq = g.pq();
   for (int64_t n0 = 0; n0 < g.N; n0 += gs) {
     const int64_t count = std::min(gs, g.N - n0);
@@ -176,9 +181,16 @@ void conv_forward(const T* x, const T* w, T* y, const ConvGeom& g) {
 // instead of a GEMM whose reduction is only K long followed by col2im's scattered additions:
 // this is what makes a stride-1 transposed convolution as fast as a convolution.
 // Too few input channels make the GEMM too thin (M = C), so those keep the col2im path.
+ConvGeom flipped_geometry(const ConvGeom& g);
+
+template <class T>
 bool backward_data_as_conv(const ConvGeom& g) {
-  return g.stride_h == 1 && g.stride_w == 1 && g.pad_h <= g.R - 1 && g.pad_w <= g.S - 1 &&
-         g.C >= 16;
+  if (g.stride_h != 1 || g.stride_w != 1 || g.pad_h > g.R - 1 || g.pad_w > g.S - 1) return false;
+  // The direct kernel (float) also wins for a few output channels (a decoder's last layer).
+  if constexpr (std::is_same_v<T, float>) {
+    if (direct_conv_applies(flipped_geometry(g))) return true;
+  }
+  return g.C >= 16;
 }
 
 ConvGeom flipped_geometry(const ConvGeom& g) {
@@ -197,7 +209,7 @@ void conv_forward(const T* x, const T* w, T* y, const ConvGeom& g);
 
 template <class T>
 void conv_backward_data(const T* dy, const T* w, T* dx, const ConvGeom& g) {
-  if (backward_data_as_conv(g)) {
+  if (backward_data_as_conv<T>(g)) {
     // wf[c][k][R-1-r][S-1-s] = w[k][c][r][s]
     T* wf = scratch<T>(2, g.K * g.crs());
     parallel_for(0, g.C, 1, [&](int64_t lo, int64_t hi) {
@@ -235,6 +247,9 @@ void conv_backward_data(const T* dy, const T* w, T* dx, const ConvGeom& g) {
 
 template <class T>
 void conv_backward_weight(const T* x, const T* dy, T* dw, const ConvGeom& g) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (direct_weight_grad_applies(g)) return direct_conv_weight_grad(x, dy, dw, g);
+  }
   const int64_t gs = group_size(g), crs = g.crs(), pq = g.pq();
   for (int64_t n0 = 0; n0 < g.N; n0 += gs) {
     const int64_t count = std::min(gs, g.N - n0);

@@ -1,0 +1,225 @@
+#include "kernels/cpu/conv_direct.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/parallel.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace sire::cpu {
+
+bool direct_conv_applies(const ConvGeom& g) {
+#if defined(__AVX512F__)
+  return g.stride_h == 1 && g.stride_w == 1 && g.P >= 16 && g.Q >= 16 && g.R <= 7 && g.S <= 7 &&
+         g.pad_h < g.R && g.pad_w < g.S;
+#else
+  return false;
+#endif
+}
+
+// The dot products run over padded planes: at 16x16 a third of the work is padding, and the
+// GEMM path is as fast; from 24 wide on the direct one wins.
+bool direct_weight_grad_applies(const ConvGeom& g) {
+  return direct_conv_applies(g) && g.R == 3 && g.S == 3 && g.P >= 24 && g.Q >= 24;
+}
+
+#if defined(__AVX512F__)
+namespace {
+
+// The zero-padded layout: planes of Hp x Wp, with `slack` zeros after the last one so that the
+// thrown-away positions may read past it.
+struct Padded {
+  int64_t Hp, Wp, L, slack;
+  explicit Padded(const ConvGeom& g)
+      : Hp(g.H + 2 * g.pad_h), Wp(g.W + 2 * g.pad_w), L(Hp * Wp), slack(2 * Wp + 64) {}
+};
+
+// dst (Hp x Wp) = src (rows x cols) placed at (top, left), zeros around.
+void pad_plane(const float* src, int64_t rows, int64_t cols, int64_t top, int64_t left,
+               const Padded& pd, float* dst) {
+  std::fill(dst, dst + top * pd.Wp, 0.0f);
+  for (int64_t h = 0; h < rows; ++h) {
+    float* d = dst + (top + h) * pd.Wp;
+    std::fill(d, d + left, 0.0f);
+    std::memcpy(d + left, src + h * cols, static_cast<size_t>(cols) * sizeof(float));
+    std::fill(d + left + cols, d + pd.Wp, 0.0f);
+  }
+  std::fill(dst + (top + rows) * pd.Wp, dst + pd.L, 0.0f);
+}
+
+// Keeps a loaded vector in a register: without it GCC folds the load into every FMA that uses
+// it, reading the same (often cache-line-splitting) vector once per output channel.
+inline __m512 in_register(__m512 v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
+
+// The sum of a vector's 16 lanes, in a fixed order.
+inline float lane_sum(__m512 v) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, v);
+  float s = 0.0f;
+  for (float l : lanes) s += l;
+  return s;
+}
+
+constexpr int kMr = 8;   // output channels of a forward tile
+constexpr int kNr = 32;  // positions of a forward tile (two 16-wide vectors)
+
+// tile[8][32] = sum over c and taps of w[c][tap][i] * x[c L + off[tap] + t]
+inline void forward_tile(const float* x, int64_t C, int64_t L, const int64_t* off, int64_t taps,
+                         const float* w, float* tile) {
+  __m512 acc[kMr][2];
+  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < C; ++c) {
+    const float* xc = x + c * L;
+    const float* wc = w + c * taps * kMr;
+    for (int64_t t = 0; t < taps; ++t) {
+      const __m512 b0 = in_register(_mm512_loadu_ps(xc + off[t]));
+      const __m512 b1 = in_register(_mm512_loadu_ps(xc + off[t] + 16));
+      const float* wt = wc + t * kMr;
+#pragma GCC unroll 8
+      for (int i = 0; i < kMr; ++i) {
+        const __m512 a = _mm512_set1_ps(wt[i]);
+        acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+      }
+    }
+  }
+  for (int i = 0; i < kMr; ++i) {
+    _mm512_storeu_ps(tile + i * kNr, acc[i][0]);
+    _mm512_storeu_ps(tile + i * kNr + 16, acc[i][1]);
+  }
+}
+
+}  // namespace
+
+void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g) {
+  const Padded pd(g);
+  const int64_t taps = g.R * g.S, kblocks = (g.K + kMr - 1) / kMr, positions = g.P * pd.Wp;
+  std::vector<int64_t> off(static_cast<size_t>(taps));
+  for (int64_t r = 0; r < g.R; ++r)
+    for (int64_t s = 0; s < g.S; ++s) off[r * g.S + s] = r * pd.Wp + s;
+  // Weights as [k-block][c][tap][8]: the 8 broadcasts of one step lie together; missing output
+  // channels of the last block are zeros.
+  // (Slot 3: the caller may hold flipped weights in slot 2.)
+  float* wp = static_cast<float*>(workspace(3, static_cast<size_t>(kblocks * g.C * taps * kMr) * sizeof(float)));
+  parallel_for(0, kblocks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t kb = lo; kb < hi; ++kb)
+      for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t t = 0; t < taps; ++t)
+          for (int i = 0; i < kMr; ++i) {
+            const int64_t k = kb * kMr + i;
+            wp[((kb * g.C + c) * taps + t) * kMr + i] = k < g.K ? w[(k * g.C + c) * taps + t] : 0.0f;
+          }
+  });
+  // Samples split across threads; each pads its sample into its own buffer (in its cache).
+  parallel_for(0, g.N, 1, [&](int64_t lo, int64_t hi) {
+    float* xp = static_cast<float*>(workspace(0, static_cast<size_t>(g.C * pd.L + pd.slack) * sizeof(float)));
+    std::fill(xp + g.C * pd.L, xp + g.C * pd.L + pd.slack, 0.0f);
+    alignas(64) float tile[kMr * kNr];
+    for (int64_t n = lo; n < hi; ++n) {
+      for (int64_t c = 0; c < g.C; ++c)
+        pad_plane(x + (n * g.C + c) * g.hw(), g.H, g.W, g.pad_h, g.pad_w, pd, xp + c * pd.L);
+      float* yn = y + n * g.K * g.pq();
+      for (int64_t base = 0; base < positions; base += kNr) {
+        for (int64_t kb = 0; kb < kblocks; ++kb) {
+          forward_tile(xp + base, g.C, pd.L, off.data(), taps, wp + kb * g.C * taps * kMr, tile);
+          // Keep the positions with p < P and q < Q: at most three row segments per tile.
+          const int64_t rows = std::min<int64_t>(kMr, g.K - kb * kMr);
+          for (int64_t t = 0; t < kNr;) {
+            const int64_t pos = base + t, p = pos / pd.Wp, q = pos % pd.Wp;
+            const int64_t len = std::min(kNr - t, pd.Wp - q);
+            const int64_t valid = std::max<int64_t>(0, std::min(len, g.Q - q));
+            if (p < g.P && valid > 0)
+              for (int64_t i = 0; i < rows; ++i)
+                std::memcpy(yn + ((kb * kMr + i) * g.P + p) * g.Q + q, tile + i * kNr + t,
+                            static_cast<size_t>(valid) * sizeof(float));
+            t += len;
+          }
+        }
+      }
+    }
+  });
+}
+
+void direct_conv_weight_grad(const float* x, const float* dy, float* dw, const ConvGeom& g) {
+  const Padded pd(g);
+  const int64_t off[9] = {0, 1, 2, pd.Wp, pd.Wp + 1, pd.Wp + 2, 2 * pd.Wp, 2 * pd.Wp + 1, 2 * pd.Wp + 2};
+  // Samples per group: the group's padded dY and x planes stay within about 1.5 MB.
+  const int64_t per_sample = (g.K + 1 + g.C) * pd.L * static_cast<int64_t>(sizeof(float));
+  const int64_t group = std::clamp<int64_t>((int64_t{3} << 19) / std::max<int64_t>(per_sample, 1), 1, g.N);
+  const int64_t row = (group * pd.L + pd.slack + 15) / 16 * 16;  // one channel's planes, padded
+  const int64_t kpairs = (g.K + 1) / 2;
+  // dY rows (one more zero row for an odd K), then x rows.
+  float* buf = static_cast<float*>(workspace(0, static_cast<size_t>((2 * kpairs + g.C) * row) * sizeof(float)));
+  float* dyp = buf;
+  float* xp = buf + 2 * kpairs * row;
+  std::fill(dw, dw + g.K * g.crs(), 0.0f);
+  for (int64_t n0 = 0; n0 < g.N; n0 += group) {
+    const int64_t count = std::min(group, g.N - n0);
+    const int64_t len = (count * pd.L + 15) / 16 * 16;
+    // Pad every channel of the group's samples: dY at the top-left (its valid outputs), x with
+    // the convolution's padding.
+    parallel_for(0, 2 * kpairs + g.C, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t ch = lo; ch < hi; ++ch) {
+        float* dst = buf + ch * row;
+        for (int64_t j = 0; j < count; ++j) {
+          const int64_t n = n0 + j;
+          if (ch < g.K) {
+            pad_plane(dy + (n * g.K + ch) * g.pq(), g.P, g.Q, 0, 0, pd, dst + j * pd.L);
+          } else if (ch < 2 * kpairs) {
+            std::fill(dst + j * pd.L, dst + (j + 1) * pd.L, 0.0f);
+          } else {
+            const int64_t c = ch - 2 * kpairs;
+            pad_plane(x + (n * g.C + c) * g.hw(), g.H, g.W, g.pad_h, g.pad_w, pd, dst + j * pd.L);
+          }
+        }
+        std::fill(dst + count * pd.L, dst + row, 0.0f);
+      }
+    });
+    // dW[k][c][tap] += <dY_k, x_c shifted by tap>, two output channels by nine taps at a time.
+    parallel_for(0, kpairs * g.C, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t item = lo; item < hi; ++item) {
+        const int64_t kp = item / g.C, c = item % g.C;
+        const float* d0 = dyp + 2 * kp * row;
+        const float* d1 = d0 + row;
+        const float* xc = xp + c * row;
+        __m512 acc[2][9];
+        for (int t = 0; t < 9; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+        for (int64_t pos = 0; pos < len; pos += 16) {
+          const __m512 a0 = _mm512_loadu_ps(d0 + pos), a1 = _mm512_loadu_ps(d1 + pos);
+#pragma GCC unroll 9
+          for (int t = 0; t < 9; ++t) {
+            const __m512 b = in_register(_mm512_loadu_ps(xc + pos + off[t]));
+            acc[0][t] = _mm512_fmadd_ps(a0, b, acc[0][t]);
+            acc[1][t] = _mm512_fmadd_ps(a1, b, acc[1][t]);
+          }
+        }
+        for (int i = 0; i < 2; ++i) {
+          const int64_t k = 2 * kp + i;
+          if (k >= g.K) break;
+          float* out = dw + (k * g.C + c) * 9;
+          for (int t = 0; t < 9; ++t) out[t] += lane_sum(acc[i][t]);
+        }
+      }
+    });
+  }
+}
+
+#else
+
+void direct_conv_forward(const float*, const float*, float*, const ConvGeom&) {
+  SIRE_FAIL("direct convolution needs AVX-512 (build with SIRE_NATIVE on such a CPU)");
+}
+void direct_conv_weight_grad(const float*, const float*, float*, const ConvGeom&) {
+  SIRE_FAIL("direct convolution needs AVX-512 (build with SIRE_NATIVE on such a CPU)");
+}
+
+#endif
+
+}  // namespace sire::cpu
