@@ -22,6 +22,30 @@ Backend& backend_for(Device device) {
 
 bool cuda_available() { return cuda_backend() != nullptr; }
 
+void Backend::batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
+                                            const Tensor& beta, Tensor& y, Tensor& mean,
+                                            Tensor& invstd, Tensor* running_mean,
+                                            Tensor* running_var, double momentum, double eps) {
+  batch_norm_forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum, eps);
+  relu_forward(y, y);
+}
+
+void Backend::batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                           const Tensor& running_mean, const Tensor& running_var,
+                                           double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
+  batch_norm_forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd);
+  relu_forward(y, y);
+}
+
+void Backend::batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
+                                       const Tensor& gamma, const Tensor& mean,
+                                       const Tensor& invstd, bool training, Tensor* dx,
+                                       Tensor* dgamma, Tensor* dbeta) {
+  Tensor masked = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
+  relu_backward(y, dy, masked);
+  batch_norm_backward(masked, x, gamma, mean, invstd, training, dx, dgamma, dbeta);
+}
+
 void Backend::sum_abs(const Tensor& x, Tensor& out) {
   Tensor host = x.to(Device::CPU);
   Tensor r = Tensor::empty({}, x.dtype(), Device::CPU);

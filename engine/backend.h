@@ -81,6 +81,20 @@ class Backend {
                                    const Tensor& mean, const Tensor& invstd, bool training,
                                    Tensor* dx, Tensor* dgamma, Tensor* dbeta) = 0;
 
+  // Batch norm and a ReLU in one pass each way (the defaults run the two kernels one after the
+  // other). The backward takes the fused output y: its zeros are where the ReLU stopped dy.
+  virtual void batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
+                                             const Tensor& beta, Tensor& y, Tensor& mean,
+                                             Tensor& invstd, Tensor* running_mean,
+                                             Tensor* running_var, double momentum, double eps);
+  virtual void batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                            const Tensor& running_mean, const Tensor& running_var,
+                                            double eps, Tensor& y, Tensor& mean, Tensor& invstd);
+  virtual void batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
+                                        const Tensor& gamma, const Tensor& mean,
+                                        const Tensor& invstd, bool training, Tensor* dx,
+                                        Tensor* dgamma, Tensor* dbeta);
+
   // Dense layers: y = x w^T + bias, x [N, I], w [O, I].
   virtual void linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) = 0;
   virtual void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor* dx,

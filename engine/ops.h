@@ -31,9 +31,10 @@ Variable adaptive_avg_pool2d(const Variable& x, int64_t out_h, int64_t out_w);
 // normalizes with the batch statistics and, when given, updates the running ones
 // (running = (1 - momentum) running + momentum batch, the variance unbiased); in evaluation it
 // uses the running statistics.
+// With `relu`, the output is max(0, batch_norm(x)) computed in one pass each way.
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
                     Tensor* running_mean, Tensor* running_var, bool training, double momentum,
-                    double eps);
+                    double eps, bool relu = false);
 
 // y = x w^T + bias: x [N, I], w [O, I], bias [O].
 Variable linear(const Variable& x, const Variable& w, const Variable& bias);

@@ -117,6 +117,29 @@ GraphModel::GraphModel(GraphPlan plan, Shape input, const BuildContext& ctx)
     const LayerSpec& l = plan_.layers[i];
     modules_.push_back(register_module(l.name, layer_type_of(l).build(l, in_shapes, ctx)));
   }
+  fuse_batchnorm_relu();
+}
+
+void GraphModel::fuse_batchnorm_relu() {
+  const size_t n = plan_.layers.size();
+  passthrough_.assign(n, 0);
+  fused_.assign(n, 0);
+  std::vector<int> uses(n, 0), consumer(n, -1);
+  for (size_t i = 0; i < n; ++i)
+    for (int j : plan_.inputs[i])
+      if (j >= 0) {
+        ++uses[j];
+        consumer[j] = static_cast<int>(i);
+      }
+  for (size_t i = 0; i < n; ++i) {
+    auto* bn = dynamic_cast<nn::BatchNorm2d*>(modules_[i].get());
+    if (!bn || uses[i] != 1) continue;
+    const int j = consumer[i];
+    if (plan_.layers[j].type != "relu") continue;
+    bn->fused_relu = true;
+    fused_[i] = 1;
+    passthrough_[j] = 1;
+  }
 }
 
 int GraphModel::index_of(const std::string& name) const {
@@ -142,13 +165,23 @@ std::vector<Variable> GraphModel::run(const Variable& x, const std::vector<int>&
     if (needed[i])
       for (int j : plan_.inputs[i])
         if (j >= 0) ++uses[j];
-  for (int w : wanted) ++uses[w];
+  for (int w : wanted) {
+    ++uses[w];
+    SIRE_CHECK(!fused_[w], "layer '", plan_.layers[w].name, "' is fused with the ReLU after it: "
+               "its own output is not kept (ask for the ReLU's)");
+  }
 
   // Activations are dropped as soon as their last consumer has run (autograd keeps whatever
   // a backward pass needs).
   std::vector<Variable> act(n);
   for (size_t i = 0; i < n; ++i) {
     if (!needed[i]) continue;
+    if (passthrough_[i]) {  // a ReLU whose batch norm already applied it
+      const int j = plan_.inputs[i][0];
+      act[i] = j < 0 ? x : act[j];
+      if (j >= 0 && --uses[j] == 0) act[j] = Variable();
+      continue;
+    }
     std::vector<Variable> ins;
     for (int j : plan_.inputs[i]) ins.push_back(j < 0 ? x : act[j]);
     nn::Module& m = *modules_[i];

@@ -41,9 +41,14 @@ class GraphModel : public nn::Module {
   int64_t layer_parameters(int i) const { return modules_[i]->parameter_count(); }
 
  private:
+  // A batch norm whose only consumer is a ReLU computes max(0, bn(x)) itself (one pass each
+  // way instead of two); the ReLU layer then passes its input through.
+  void fuse_batchnorm_relu();
+
   GraphPlan plan_;
   Shape input_;
   std::vector<std::shared_ptr<nn::Module>> modules_;
+  std::vector<char> passthrough_, fused_;
 };
 
 }  // namespace sire::models

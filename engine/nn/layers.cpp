@@ -92,11 +92,12 @@ BatchNorm2d::BatchNorm2d(int64_t c, double eps, double momentum)
 
 Variable BatchNorm2d::forward(const Variable& x) {
   return ops::batch_norm(x, weight, bias, &running_mean.data(), &running_var.data(), is_training(),
-                         momentum, eps);
+                         momentum, eps, fused_relu);
 }
 
 std::string BatchNorm2d::describe() const {
-  return str("BatchNorm2d(", channels, ", eps=", eps, ", momentum=", momentum, ")");
+  return str("BatchNorm2d(", channels, ", eps=", eps, ", momentum=", momentum, ")",
+             fused_relu ? " + ReLU" : "");
 }
 
 Variable Dropout::forward(const Variable& x) {

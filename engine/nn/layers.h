@@ -57,6 +57,7 @@ class BatchNorm2d : public Module {
   Variable running_mean, running_var;        // buffers: 0 and 1
   int64_t channels;
   double eps, momentum;
+  bool fused_relu = false;  // set by a graph whose next layer is a ReLU: max(0, bn(x)) in one op
 };
 
 class Dropout : public Module {

@@ -8,8 +8,8 @@ using namespace detail;
 
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
                     Tensor* running_mean, Tensor* running_var, bool training, double momentum,
-                    double eps) {
-  const char* op = "batch_norm";
+                    double eps, bool relu) {
+  const char* op = relu ? "batch_norm_relu" : "batch_norm";
   check_float_inputs(op, {&x, &gamma, &beta});
   SIRE_CHECK(x.data().ndim() >= 2, op, ": input ", x.shape(), " has no channel dimension");
   const int64_t C = x.size(1);
@@ -24,22 +24,38 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
   if (training) {
     SIRE_CHECK(x.data().numel() / C > 1, op, ": training needs more than one value per channel, "
                "got input ", x.shape());
-    be(y).batch_norm_forward_train(x.data(), gamma.data(), beta.data(), y, mean, invstd,
-                                   running_mean, running_var, momentum, eps);
+    if (relu) {
+      be(y).batch_norm_relu_forward_train(x.data(), gamma.data(), beta.data(), y, mean, invstd,
+                                          running_mean, running_var, momentum, eps);
+    } else {
+      be(y).batch_norm_forward_train(x.data(), gamma.data(), beta.data(), y, mean, invstd,
+                                     running_mean, running_var, momentum, eps);
+    }
   } else {
     SIRE_CHECK(running_mean && running_var, op, ": evaluation mode needs running statistics");
-    be(y).batch_norm_forward_eval(x.data(), gamma.data(), beta.data(), *running_mean,
-                                  *running_var, eps, y, mean, invstd);
+    if (relu) {
+      be(y).batch_norm_relu_forward_eval(x.data(), gamma.data(), beta.data(), *running_mean,
+                                         *running_var, eps, y, mean, invstd);
+    } else {
+      be(y).batch_norm_forward_eval(x.data(), gamma.data(), beta.data(), *running_mean,
+                                    *running_var, eps, y, mean, invstd);
+    }
   }
+  // A fused ReLU's backward needs the output (where it is zero, the gradient stops).
+  Tensor yt = relu ? y : Tensor();
   return record(op, y, {x, gamma, beta},
-                [xt = x.data(), gt = gamma.data(), mean, invstd, training](
+                [xt = x.data(), gt = gamma.data(), mean, invstd, training, yt](
                     const Tensor& gy, std::vector<Tensor>& grads, const std::vector<bool>& needed) {
                   for (int i = 0; i < 3; ++i)
                     if (needed[i]) grads[i] = like(i == 0 ? xt : gt);
-                  be(gy).batch_norm_backward(gy, xt, gt, mean, invstd, training,
-                                             needed[0] ? &grads[0] : nullptr,
-                                             needed[1] ? &grads[1] : nullptr,
-                                             needed[2] ? &grads[2] : nullptr);
+                  Tensor* g0 = needed[0] ? &grads[0] : nullptr;
+                  Tensor* g1 = needed[1] ? &grads[1] : nullptr;
+                  Tensor* g2 = needed[2] ? &grads[2] : nullptr;
+                  if (yt.defined()) {
+                    be(gy).batch_norm_relu_backward(gy, yt, xt, gt, mean, invstd, training, g0, g1, g2);
+                  } else {
+                    be(gy).batch_norm_backward(gy, xt, gt, mean, invstd, training, g0, g1, g2);
+                  }
                 });
 }
 

@@ -1,5 +1,6 @@
-// Batch normalization on the CPU, one channel per task. Statistics are summed in double, the
-// variance in a second pass around the mean (no cancellation from E[x^2] - E[x]^2).
+// Batch normalization on the CPU, one channel per task, optionally fused with the ReLU that
+// follows it. Statistics are summed in double, the variance in a second pass around the mean
+// (no cancellation from E[x^2] - E[x]^2).
 #include <cmath>
 
 #include "kernels/cpu/cpu_backend.h"
@@ -14,24 +15,112 @@ struct Layout {
   explicit Layout(const Tensor& x)
       : N(x.size(0)), C(x.size(1)), inner(x.numel() / (x.size(0) * x.size(1))) {}
   int64_t count() const { return N * inner; }
+  int64_t at(int64_t n, int64_t c) const { return (n * C + c) * inner; }
 };
 
-// Calls f(pointer to the first of `inner` values) for each sample's slice of channel c.
-template <class T, class F>
-void channel_rows(T* base, const Layout& l, int64_t c, const F& f) {
-  for (int64_t n = 0; n < l.N; ++n) f(base + (n * l.C + c) * l.inner);
-}
-
+// y = gamma (x - mean) invstd + beta, then max(0, y) when fused with a ReLU.
 template <class T>
 void normalize(const T* x, const T* gamma, const T* beta, const T* mean, const T* invstd, T* y,
-               const Layout& l) {
+               const Layout& l, bool relu) {
   parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
       const T a = gamma[c] * invstd[c], b = beta[c] - mean[c] * a;
       for (int64_t n = 0; n < l.N; ++n) {
-        const T* in = x + (n * l.C + c) * l.inner;
-        T* out = y + (n * l.C + c) * l.inner;
-        for (int64_t i = 0; i < l.inner; ++i) out[i] = in[i] * a + b;
+        const T* in = x + l.at(n, c);
+        T* out = y + l.at(n, c);
+        if (relu) {
+          for (int64_t i = 0; i < l.inner; ++i) out[i] = std::max(in[i] * a + b, T(0));
+        } else {
+          for (int64_t i = 0; i < l.inner; ++i) out[i] = in[i] * a + b;
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& y,
+                   Tensor& mean, Tensor& invstd, Tensor* running_mean, Tensor* running_var,
+                   double momentum, double eps, bool relu) {
+  const Layout l(x);
+  const T* px = x.data<T>();
+  T *pm = mean.data<T>(), *ps = invstd.data<T>();
+  T* rm = running_mean ? running_mean->data<T>() : nullptr;
+  T* rv = running_var ? running_var->data<T>() : nullptr;
+  const double m = static_cast<double>(l.count());
+  parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c) {
+      double s = 0.0;
+      for (int64_t n = 0; n < l.N; ++n) {
+        const T* row = px + l.at(n, c);
+        for (int64_t i = 0; i < l.inner; ++i) s += row[i];
+      }
+      const double mu = s / m;
+      double ss = 0.0;
+      for (int64_t n = 0; n < l.N; ++n) {
+        const T* row = px + l.at(n, c);
+        for (int64_t i = 0; i < l.inner; ++i) ss += (row[i] - mu) * (row[i] - mu);
+      }
+      const double var = ss / m;
+      pm[c] = static_cast<T>(mu);
+      ps[c] = static_cast<T>(1.0 / std::sqrt(var + eps));
+      if (rm) rm[c] = static_cast<T>((1.0 - momentum) * rm[c] + momentum * mu);
+      if (rv) rv[c] = static_cast<T>((1.0 - momentum) * rv[c] + momentum * var * m / (m - 1.0));
+    }
+  });
+  normalize(px, gamma.data<T>(), beta.data<T>(), pm, ps, y.data<T>(), l, relu);
+}
+
+template <class T>
+void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                  const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& y,
+                  Tensor& mean, Tensor& invstd, bool relu) {
+  const Layout l(x);
+  T *pm = mean.data<T>(), *ps = invstd.data<T>();
+  for (int64_t c = 0; c < l.C; ++c) {
+    pm[c] = running_mean.data<T>()[c];
+    ps[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var.data<T>()[c]) + eps));
+  }
+  normalize(x.data<T>(), gamma.data<T>(), beta.data<T>(), pm, ps, y.data<T>(), l, relu);
+}
+
+// With a fused ReLU, dy counts only where the output y is positive.
+template <class T>
+void backward(const Tensor& dy, const Tensor* y, const Tensor& x, const Tensor& gamma,
+              const Tensor& mean, const Tensor& invstd, bool training, Tensor* dx, Tensor* dgamma,
+              Tensor* dbeta) {
+  const Layout l(x);
+  const T *px = x.data<T>(), *pdy = dy.data<T>(), *pg = gamma.data<T>();
+  const T* py = y ? y->data<T>() : nullptr;
+  const T *pm = mean.data<T>(), *ps = invstd.data<T>();
+  T* pdx = dx ? dx->data<T>() : nullptr;
+  const double m = static_cast<double>(l.count());
+  auto grad = [&](int64_t i) { return py && !(py[i] > T(0)) ? T(0) : pdy[i]; };
+  parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c) {
+      const double mu = pm[c], is = ps[c];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      for (int64_t n = 0; n < l.N; ++n) {
+        const int64_t base = l.at(n, c);
+        for (int64_t i = 0; i < l.inner; ++i) {
+          const double g = grad(base + i);
+          sum_dy += g;
+          sum_dy_xhat += g * (px[base + i] - mu) * is;
+        }
+      }
+      if (dgamma) dgamma->data<T>()[c] = static_cast<T>(sum_dy_xhat);
+      if (dbeta) dbeta->data<T>()[c] = static_cast<T>(sum_dy);
+      if (!pdx) continue;
+      // Training: the batch statistics depend on x too, which adds the two mean terms.
+      const double k = pg[c] * is;
+      const double mean_dy = training ? sum_dy / m : 0.0;
+      const double mean_dy_xhat = training ? sum_dy_xhat / m : 0.0;
+      for (int64_t n = 0; n < l.N; ++n) {
+        const int64_t base = l.at(n, c);
+        for (int64_t i = 0; i < l.inner; ++i) {
+          const double xhat = (px[base + i] - mu) * is;
+          pdx[base + i] = static_cast<T>(k * (grad(base + i) - mean_dy - xhat * mean_dy_xhat));
+        }
       }
     }
   });
@@ -44,32 +133,18 @@ void CpuBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
                                           Tensor& invstd, Tensor* running_mean,
                                           Tensor* running_var, double momentum, double eps) {
   dispatch_float(x, "batch_norm", [&](auto tag) {
-    using T = decltype(tag);
-    const Layout l(x);
-    const T* px = x.data<T>();
-    T *pm = mean.data<T>(), *ps = invstd.data<T>();
-    T* rm = running_mean ? running_mean->data<T>() : nullptr;
-    T* rv = running_var ? running_var->data<T>() : nullptr;
-    const double m = static_cast<double>(l.count());
-    parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t c = lo; c < hi; ++c) {
-        double s = 0.0;
-        channel_rows(px, l, c, [&](const T* row) {
-          for (int64_t i = 0; i < l.inner; ++i) s += row[i];
-        });
-        const double mu = s / m;
-        double ss = 0.0;
-        channel_rows(px, l, c, [&](const T* row) {
-          for (int64_t i = 0; i < l.inner; ++i) ss += (row[i] - mu) * (row[i] - mu);
-        });
-        const double var = ss / m;
-        pm[c] = static_cast<T>(mu);
-        ps[c] = static_cast<T>(1.0 / std::sqrt(var + eps));
-        if (rm) rm[c] = static_cast<T>((1.0 - momentum) * rm[c] + momentum * mu);
-        if (rv) rv[c] = static_cast<T>((1.0 - momentum) * rv[c] + momentum * var * m / (m - 1.0));
-      }
-    });
-    normalize(px, gamma.data<T>(), beta.data<T>(), pm, ps, y.data<T>(), l);
+    forward_train<decltype(tag)>(x, gamma, beta, y, mean, invstd, running_mean, running_var,
+                                 momentum, eps, false);
+  });
+}
+
+void CpuBackend::batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
+                                               const Tensor& beta, Tensor& y, Tensor& mean,
+                                               Tensor& invstd, Tensor* running_mean,
+                                               Tensor* running_var, double momentum, double eps) {
+  dispatch_float(x, "batch_norm_relu", [&](auto tag) {
+    forward_train<decltype(tag)>(x, gamma, beta, y, mean, invstd, running_mean, running_var,
+                                 momentum, eps, true);
   });
 }
 
@@ -77,14 +152,18 @@ void CpuBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, c
                                          const Tensor& running_mean, const Tensor& running_var,
                                          double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
   dispatch_float(x, "batch_norm", [&](auto tag) {
-    using T = decltype(tag);
-    const Layout l(x);
-    T *pm = mean.data<T>(), *ps = invstd.data<T>();
-    for (int64_t c = 0; c < l.C; ++c) {
-      pm[c] = running_mean.data<T>()[c];
-      ps[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var.data<T>()[c]) + eps));
-    }
-    normalize(x.data<T>(), gamma.data<T>(), beta.data<T>(), pm, ps, y.data<T>(), l);
+    forward_eval<decltype(tag)>(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd,
+                                false);
+  });
+}
+
+void CpuBackend::batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma,
+                                              const Tensor& beta, const Tensor& running_mean,
+                                              const Tensor& running_var, double eps, Tensor& y,
+                                              Tensor& mean, Tensor& invstd) {
+  dispatch_float(x, "batch_norm_relu", [&](auto tag) {
+    forward_eval<decltype(tag)>(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd,
+                                true);
   });
 }
 
@@ -92,42 +171,16 @@ void CpuBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const Te
                                      const Tensor& mean, const Tensor& invstd, bool training,
                                      Tensor* dx, Tensor* dgamma, Tensor* dbeta) {
   dispatch_float(x, "batch_norm_backward", [&](auto tag) {
-    using T = decltype(tag);
-    const Layout l(x);
-    const T *px = x.data<T>(), *pdy = dy.data<T>(), *pg = gamma.data<T>();
-    const T *pm = mean.data<T>(), *ps = invstd.data<T>();
-    T* pdx = dx ? dx->data<T>() : nullptr;
-    const double m = static_cast<double>(l.count());
-    parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t c = lo; c < hi; ++c) {
-        const double mu = pm[c], is = ps[c];
-        double sum_dy = 0.0, sum_dy_xhat = 0.0;
-        for (int64_t n = 0; n < l.N; ++n) {
-          const T* xr = px + (n * l.C + c) * l.inner;
-          const T* gr = pdy + (n * l.C + c) * l.inner;
-          for (int64_t i = 0; i < l.inner; ++i) {
-            sum_dy += gr[i];
-            sum_dy_xhat += gr[i] * (xr[i] - mu) * is;
-          }
-        }
-        if (dgamma) dgamma->data<T>()[c] = static_cast<T>(sum_dy_xhat);
-        if (dbeta) dbeta->data<T>()[c] = static_cast<T>(sum_dy);
-        if (!pdx) continue;
-        // Training: the batch statistics depend on x too, which adds the two mean terms.
-        const double k = pg[c] * is;
-        const double mean_dy = training ? sum_dy / m : 0.0;
-        const double mean_dy_xhat = training ? sum_dy_xhat / m : 0.0;
-        for (int64_t n = 0; n < l.N; ++n) {
-          const T* xr = px + (n * l.C + c) * l.inner;
-          const T* gr = pdy + (n * l.C + c) * l.inner;
-          T* out = pdx + (n * l.C + c) * l.inner;
-          for (int64_t i = 0; i < l.inner; ++i) {
-            const double xhat = (xr[i] - mu) * is;
-            out[i] = static_cast<T>(k * (gr[i] - mean_dy - xhat * mean_dy_xhat));
-          }
-        }
-      }
-    });
+    backward<decltype(tag)>(dy, nullptr, x, gamma, mean, invstd, training, dx, dgamma, dbeta);
+  });
+}
+
+void CpuBackend::batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
+                                          const Tensor& gamma, const Tensor& mean,
+                                          const Tensor& invstd, bool training, Tensor* dx,
+                                          Tensor* dgamma, Tensor* dbeta) {
+  dispatch_float(x, "batch_norm_relu_backward", [&](auto tag) {
+    backward<decltype(tag)>(dy, &y, x, gamma, mean, invstd, training, dx, dgamma, dbeta);
   });
 }
 

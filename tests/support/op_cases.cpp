@@ -143,6 +143,9 @@ void norm_and_dense_cases(Builder& b) {
     std::vector<double> var = rv.to_vector();
     for (double& x : var) x = 0.5 + x * x;  // positive variances
     rv = Tensor::from_vector({C}, var, b.dtype);
+    b.add(str("batch_norm_relu train ", s), {b.rnd(s), b.rnd({C}), b.rnd({C})}, [](const Vars& v) {
+      return ops::batch_norm(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5, true);
+    }, true);
     b.add(str("batch_norm eval ", s), {b.rnd(s), b.rnd({C}), b.rnd({C})},
           [rm, rv](const Vars& v) {
             Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
