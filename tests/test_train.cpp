@@ -104,6 +104,17 @@ TEST_CASE("training on generated images learns, and resumes bit-identically", "[
   CHECK(m[0]["train"]["mse"].contains("ae1"));
   CHECK(m[0]["grad"].contains("conv1a.weight"));
   CHECK(m[0]["grad"]["conv1a.weight"].get<double>() > 0);
+  {  // "grad" lists the weights in network order: the x axis of the gradient-flow plot
+    std::ifstream in(tmp.file("full") + "/metrics.jsonl");
+    std::string line;
+    std::getline(in, line);
+    std::vector<std::string> names;
+    const nlohmann::ordered_json first = nlohmann::ordered_json::parse(line);
+    for (const auto& item : first.at("grad").items()) names.push_back(item.key());
+    REQUIRE(names.size() == 10);  // 4 encoder convolutions, 4 + 2 in the decoders
+    CHECK(std::vector<std::string>(names.begin(), names.begin() + 4) ==
+          std::vector<std::string>{"conv1a.weight", "conv1b.weight", "conv2a.weight", "conv2b.weight"});
+  }
 
   // Interrupted mid-epoch twice, resumed each time: the same bits in the end.
   train::TrainOptions o = options(tmp.path(), tmp.file("split"));
