@@ -1,6 +1,7 @@
 // `sire recon`: the paper's Fig. 2 for a checkpoint. One row per image: the input as the
 // network saw it, then every auto-encoder's reconstruction, written as one PNG; and each
 // auto-encoder's MSE over those images.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -62,18 +63,19 @@ int run_recon(const std::vector<std::string>& argv) {
   const std::string split = args.get("split");
   const data::DatasetPtr d = splits.get(split);
   const data::Transform transform = train::eval_transform(c.extra.at("data"));
-  const viz::Reconstructions r = viz::reconstruct(model, *d, transform, start, count, device);
-
+  // The grid first: a request too large for one PNG is refused before the model runs.
+  const data::SampleShape shape = transform.output_shape(d->sample_shape());
   viz::GridLayout l;
-  l.rows = static_cast<int>(count);
-  l.cols = 1 + static_cast<int>(r.outputs.size());
-  l.channels = static_cast<int>(r.inputs.shape()[1]);
-  l.cell_height = static_cast<int>(r.inputs.shape()[2]);
-  l.cell_width = static_cast<int>(r.inputs.shape()[3]);
+  l.rows = static_cast<int>(std::min<int64_t>(count, 1 << 20));
+  l.cols = 1 + static_cast<int>(model.autoencoders().size());
+  l.channels = shape.channels;
+  l.cell_height = shape.height;
+  l.cell_width = shape.width;
   l.scale = args.get("scale") == "auto" ? viz::auto_scale(l.cell_height, l.cell_width)
                                         : static_cast<int>(args.get_int("scale"));
   l.gap = static_cast<int>(args.get_int("gap"));
   viz::ImageGrid grid(l);
+  const viz::Reconstructions r = viz::reconstruct(model, *d, transform, start, count, device);
   const std::vector<float>& mean = transform.options().mean;
   const std::vector<float>& sd = transform.options().std;
   const int64_t per = r.inputs.numel() / count;
