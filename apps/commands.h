@@ -19,5 +19,6 @@ int run_info(const std::vector<std::string>& argv);
 int run_train(const std::vector<std::string>& argv);
 int run_eval(const std::vector<std::string>& argv);
 int run_time(const std::vector<std::string>& argv);
+int run_recon(const std::vector<std::string>& argv);
 
 }  // namespace sire::app

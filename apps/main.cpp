@@ -11,6 +11,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> all = {
       {"train", "train a model on a dataset by one of the paper's protocols", run_train},
       {"eval", "top-1 and top-5 error of a checkpoint on a dataset split", run_eval},
+      {"recon", "draw a checkpoint's auto-encoder reconstructions (paper Fig. 2) as a PNG", run_recon},
       {"time", "time training steps of a model, per layer too", run_time},
       {"info", "print a model's layers, output shapes and parameter counts", run_info},
   };

@@ -42,6 +42,7 @@ int run_train(const std::vector<std::string>& argv) {
       .option("decoder-init", "decoder initialization: fan_in or pytorch")
       .option("seed", "seed of the weights, dropout, shuffles and flips", "0")
       .option("split-seed", "seed of the stratified splits (CIFAR validation, Caltech)", "0")
+      .option("val-size", "images held out for validation (0: none; default: the dataset's)")
       .option("threads", "CPU threads (0: all cores)", "0")
       .option("workers", "data-loading threads", "2")
       .option("device", "cpu or cuda", "cpu")
@@ -79,6 +80,7 @@ int run_train(const std::vector<std::string>& argv) {
     if (args.has("decoder-init")) o.decoder_init = args.get("decoder-init");
     o.seed = static_cast<uint64_t>(args.get_int("seed"));
     o.split_seed = static_cast<uint64_t>(args.get_int("split-seed"));
+    if (auto v = args.maybe_int("val-size")) o.val_size = *v;
     o.device = parse_device(args.get("device"));
     o.workers = static_cast<int>(args.get_int("workers"));
     o.progress = !args.get_flag("quiet");

@@ -45,6 +45,11 @@ TEST_CASE("CNN parameter counts match docs/sire.md to the digit", "[models]") {
   CHECK(count_aes({2}) == 8200039);
   CHECK(count_aes({3}) == 9085927);
   CHECK(count_aes({4}) == 12627175);
+  // The single-AE model files (SIRe-CNN with one auto-encoder) give the same counts.
+  CHECK(count("sire-cnn-ae1.json", 100, cifar) == 7978279);
+  CHECK(count("sire-cnn-ae2.json", 100, cifar) == 8200039);
+  CHECK(count("sire-cnn-ae3.json", 100, cifar) == 9085927);
+  CHECK(count("sire-cnn-ae4.json", 100, cifar) == 12627175);
   CHECK(count_aes({1, 2}) == 8238826);
   CHECK(count_aes({1, 3}) == 9124714);
   CHECK(count_aes({1, 4}) == 12665962);

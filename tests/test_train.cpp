@@ -8,6 +8,7 @@
 
 #include "engine/io/safetensors.h"
 #include "engine/random.h"
+#include "tests/support/bar_images.h"
 #include "tests/support/data_files.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
@@ -19,43 +20,6 @@ using namespace sire::testing;
 using json = nlohmann::json;
 
 namespace {
-
-// An MNIST-format dataset whose class is where a bright bar lies (one of ten horizontal bands),
-// under noise: learnable in a few epochs by a tiny CNN, impossible by chance (90% error).
-void write_bars(const std::string& dir, uint32_t train, uint32_t test) {
-  auto make = [](uint32_t n, uint64_t seed, std::vector<uint8_t>& images, std::vector<uint8_t>& labels) {
-    Tensor noise = Tensor::empty({n, 28, 28});
-    Generator(seed).fill_uniform(noise, 0, 60);
-    const float* z = noise.data<float>();
-    images.assign(16, 0);
-    labels.assign(8, 0);
-    for (uint32_t i = 0; i < n; ++i) {
-      const int cls = static_cast<int>((i * 7 + seed) % 10);
-      labels.push_back(static_cast<uint8_t>(cls));
-      for (int r = 0; r < 28; ++r)
-        for (int c = 0; c < 28; ++c) {
-          const bool bar = r >= 1 + cls * 26 / 10 && r < 1 + cls * 26 / 10 + 3 && c >= 4 && c < 24;
-          images.push_back(static_cast<uint8_t>(z[(i * 28 + r) * 28 + c] + (bar ? 190 : 0)));
-        }
-    }
-    auto be32 = [](std::vector<uint8_t>& v, size_t at, uint32_t x) {
-      for (int k = 0; k < 4; ++k) v[at + k] = static_cast<uint8_t>(x >> (24 - 8 * k));
-    };
-    be32(images, 0, 0x803);
-    be32(images, 4, n);
-    be32(images, 8, 28);
-    be32(images, 12, 28);
-    be32(labels, 0, 0x801);
-    be32(labels, 4, n);
-  };
-  std::vector<uint8_t> im, lb;
-  make(train, 1, im, lb);
-  write_file(dir + "/train-images-idx3-ubyte", im);
-  write_file(dir + "/train-labels-idx1-ubyte", lb);
-  make(test, 2, im, lb);
-  write_file(dir + "/t10k-images-idx3-ubyte", im);
-  write_file(dir + "/t10k-labels-idx1-ubyte", lb);
-}
 
 train::TrainOptions options(const std::string& data, const std::string& out) {
   train::TrainOptions o;
@@ -92,7 +56,7 @@ std::vector<json> metrics(const std::string& dir) {
 
 TEST_CASE("training on generated images learns, and resumes bit-identically", "[train]") {
   TempDir tmp;
-  write_bars(tmp.path(), 640, 200);
+  write_bar_images(tmp.path(), 640, 200);
 
   const train::TrainResult full = train::train(options(tmp.path(), tmp.file("full")));
   REQUIRE(full.complete);
@@ -104,6 +68,17 @@ TEST_CASE("training on generated images learns, and resumes bit-identically", "[
   CHECK(m[0]["train"]["mse"].contains("ae1"));
   CHECK(m[0]["grad"].contains("conv1a.weight"));
   CHECK(m[0]["grad"]["conv1a.weight"].get<double>() > 0);
+  {  // "grad" lists the weights in network order: the x axis of the gradient-flow plot
+    std::ifstream in(tmp.file("full") + "/metrics.jsonl");
+    std::string line;
+    std::getline(in, line);
+    std::vector<std::string> names;
+    const nlohmann::ordered_json first = nlohmann::ordered_json::parse(line);
+    for (const auto& item : first.at("grad").items()) names.push_back(item.key());
+    REQUIRE(names.size() == 10);  // 4 encoder convolutions, 4 + 2 in the decoders
+    CHECK(std::vector<std::string>(names.begin(), names.begin() + 4) ==
+          std::vector<std::string>{"conv1a.weight", "conv1b.weight", "conv2a.weight", "conv2b.weight"});
+  }
 
   // Interrupted mid-epoch twice, resumed each time: the same bits in the end.
   train::TrainOptions o = options(tmp.path(), tmp.file("split"));
@@ -142,7 +117,7 @@ TEST_CASE("training on generated images learns, and resumes bit-identically", "[
 
 TEST_CASE("a NaN loss stops the run and keeps the last good checkpoint", "[train]") {
   TempDir tmp;
-  write_bars(tmp.path(), 320, 64);
+  write_bar_images(tmp.path(), 320, 64);
   train::TrainOptions o = options(tmp.path(), tmp.file("nan"));
   o.protocol.epochs = 3;
   o.protocol.milestones = {1};

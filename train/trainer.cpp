@@ -244,7 +244,9 @@ class Run {
 
   void end_epoch(double lr, Progress& bar) {
     const auto t0 = std::chrono::steady_clock::now();
-    json line;
+    // Ordered: a reader sees the keys as written, so "grad" lists the weights in network order
+    // (the parameters' order), which is the x axis of the gradient-flow plot (paper Fig. 3).
+    nlohmann::ordered_json line;
     line["epoch"] = epoch_ + 1;
     line["lr"] = lr;
     const double n = static_cast<double>(std::max<int64_t>(sums_.samples, 1));
@@ -266,8 +268,11 @@ class Run {
       line["val"] = {{"ce", v.ce}, {"top1_err", v.top.error1()}, {"top5_err", v.top.error5()}};
       if (o_.protocol.select == "val") metric = v.top.error1();
     }
-    json grad = json::object();
-    for (auto& [name, g] : sums_.grad) grad[name] = g / static_cast<double>(std::max<int64_t>(sums_.steps, 1));
+    nlohmann::ordered_json grad = nlohmann::ordered_json::object();
+    for (auto& [name, v] : conv_weights_) {
+      const auto g = sums_.grad.find(name);
+      if (g != sums_.grad.end()) grad[name] = g->second / static_cast<double>(std::max<int64_t>(sums_.steps, 1));
+    }
     line["grad"] = grad;
     eval_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     line["seconds"] = sums_.seconds + eval_seconds_;

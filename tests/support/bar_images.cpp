@@ -1,0 +1,46 @@
+#include "tests/support/bar_images.h"
+
+#include <vector>
+
+#include "engine/random.h"
+#include "engine/tensor.h"
+#include "tests/support/data_files.h"
+
+namespace sire::testing {
+
+void write_bar_images(const std::string& dir, uint32_t train, uint32_t test) {
+  auto make = [](uint32_t n, uint64_t seed, std::vector<uint8_t>& images, std::vector<uint8_t>& labels) {
+    Tensor noise = Tensor::empty({n, 28, 28});
+    Generator(seed).fill_uniform(noise, 0, 60);
+    const float* z = noise.data<float>();
+    images.assign(16, 0);
+    labels.assign(8, 0);
+    for (uint32_t i = 0; i < n; ++i) {
+      const int cls = static_cast<int>((i * 7 + seed) % 10);
+      labels.push_back(static_cast<uint8_t>(cls));
+      for (int r = 0; r < 28; ++r)
+        for (int c = 0; c < 28; ++c) {
+          const bool bar = r >= 1 + cls * 26 / 10 && r < 1 + cls * 26 / 10 + 3 && c >= 4 && c < 24;
+          images.push_back(static_cast<uint8_t>(z[(i * 28 + r) * 28 + c] + (bar ? 190 : 0)));
+        }
+    }
+    auto be32 = [](std::vector<uint8_t>& v, size_t at, uint32_t x) {
+      for (int k = 0; k < 4; ++k) v[at + k] = static_cast<uint8_t>(x >> (24 - 8 * k));
+    };
+    be32(images, 0, 0x803);
+    be32(images, 4, n);
+    be32(images, 8, 28);
+    be32(images, 12, 28);
+    be32(labels, 0, 0x801);
+    be32(labels, 4, n);
+  };
+  std::vector<uint8_t> im, lb;
+  make(train, 1, im, lb);
+  write_file(dir + "/train-images-idx3-ubyte", im);
+  write_file(dir + "/train-labels-idx1-ubyte", lb);
+  make(test, 2, im, lb);
+  write_file(dir + "/t10k-images-idx3-ubyte", im);
+  write_file(dir + "/t10k-labels-idx1-ubyte", lb);
+}
+
+}  // namespace sire::testing
