@@ -1,24 +1,38 @@
 #include "engine/storage.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <new>
 
+#include "engine/caching_pool.h"
 #include "engine/error.h"
 
 namespace sire {
 namespace {
 
-// 64-byte alignment: a cache line, and what AVX-512 loads like best.
+void* aligned_block(size_t bytes) {
+  // 64-byte alignment: a cache line, and what AVX-512 loads like best.
+  return std::aligned_alloc(64, std::max<size_t>(64, (bytes + 63) / 64 * 64));
+}
+
+// Small blocks come from malloc; blocks of 256 KiB and more are cached by size class, so that
+// the activations of one training step reuse the pages of the last instead of faulting in fresh
+// ones (the system hands a freed large block back at once).
 class CpuAllocator final : public Allocator {
  public:
   void* allocate(size_t bytes) override {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    void* p = bytes >= kCached ? pool_.allocate(bytes) : aligned_block(bytes);
     SIRE_CHECK(p != nullptr, "out of CPU memory allocating ", bytes, " bytes");
     return p;
   }
-  void deallocate(void* ptr, size_t) override { std::free(ptr); }
+  void deallocate(void* ptr, size_t bytes) override {
+    if (bytes < kCached || !pool_.deallocate(ptr)) std::free(ptr);
+  }
+
+ private:
+  static constexpr size_t kCached = size_t{256} << 10;
+  CachingPool pool_{aligned_block, [](void* p) { std::free(p); }};
 };
 
 struct Counters {
@@ -31,8 +45,10 @@ Counters& counters(Device d) {
 }
 
 Allocator*& slot(Device d) {
-  static CpuAllocator cpu;
-  static Allocator* slots[2] = {&cpu, nullptr};
+  // Never destroyed: thread-local workspaces of OpenMP threads may be freed after static
+  // destructors have run.
+  static CpuAllocator* cpu = new CpuAllocator;
+  static Allocator* slots[2] = {cpu, nullptr};
   return slots[static_cast<int>(d)];
 }
 

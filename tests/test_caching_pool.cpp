@@ -1,4 +1,4 @@
-// The CUDA caching allocator's policy (kernels/cuda/caching_pool.h), run on host memory so that
+// The CUDA caching allocator's policy (engine/caching_pool.h), run on host memory so that
 // it is tested on every machine: size classes, reuse without new device allocations, release on
 // out-of-memory.
 #include <catch2/catch.hpp>
@@ -6,9 +6,9 @@
 #include <cstdlib>
 #include <set>
 
-#include "kernels/cuda/caching_pool.h"
+#include "engine/caching_pool.h"
 
-using sire::cuda::CachingPool;
+using sire::CachingPool;
 
 namespace {
 struct FakeDevice {

@@ -126,3 +126,34 @@ TEST_CASE("direct f32 convolutions agree with the f64 GEMM path", "[reference]")
     CHECK(ref::mismatch(g32[1], g64[1], tw, tw) <= 1.0);
   }
 }
+
+// The vectorized 2x2 pool (16 outputs at a time, f32) against the scalar f64 path: values,
+// which input wins (through the gradient), ties (the first in window order) and NaNs (they win).
+TEST_CASE("vectorized 2x2 max-pool matches the scalar path, ties and NaNs included", "[reference]") {
+  Tensor x = random_tensor({2, 3, 32, 40}, DType::F32, 31);
+  float* p = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); i += 7) p[i] = std::round(p[i]);  // many exact ties
+  p[5] = std::nanf("");
+  p[40 * 7 + 12] = std::nanf("");
+  auto run = [&](DType dt, Tensor& grad) {
+    Variable v(x.to(dt), true);
+    Variable y = ops::max_pool2d(v, 2, 2);
+    y.backward(random_tensor(y.shape(), DType::F32, 32).to(dt));
+    grad = v.grad();
+    return y.data();
+  };
+  Tensor g32, g64;
+  const Tensor y32 = run(DType::F32, g32), y64 = run(DType::F64, g64);
+  const auto a = y32.to_vector(), b = y64.to_vector();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("output " << i);
+    if (std::isnan(b[i])) {
+      CHECK(std::isnan(a[i]));
+    } else {
+      CHECK(a[i] == b[i]);
+    }
+  }
+  CHECK(ref::mismatch(g32, g64, 1e-6, 1e-6) <= 1.0);  // the same winners
+  CHECK(std::isnan(a[2]));                            // window of element 5 (row 0, column 5)
+}

@@ -73,8 +73,8 @@ void CpuBackend::mse_forward(const Tensor& a, const Tensor& b, Tensor& loss) {
   dispatch_float(a, "mse_loss", [&](auto tag) {
     using T = decltype(tag);
     const T *pa = a.data<T>(), *pb = b.data<T>();
-    const double s = deterministic_sum(a.numel(), [&](int64_t i) {
-      const double d = static_cast<double>(pa[i]) - pb[i];
+    const double s = deterministic_sum(a.numel(), [pa, pb](int64_t i) noexcept {
+      const T d = pa[i] - pb[i];
       return d * d;
     });
     loss.data<T>()[0] = static_cast<T>(s / static_cast<double>(a.numel()));
@@ -103,7 +103,7 @@ void CpuBackend::sum(const Tensor& x, Tensor& out) {
   dispatch_float(x, "sum", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
-    out.data<T>()[0] = static_cast<T>(deterministic_sum(x.numel(), [&](int64_t i) { return px[i]; }));
+    out.data<T>()[0] = static_cast<T>(deterministic_sum(x.numel(), [px](int64_t i) noexcept { return px[i]; }));
   });
 }
 
@@ -112,7 +112,7 @@ void CpuBackend::sum_abs(const Tensor& x, Tensor& out) {
     using T = decltype(tag);
     const T* px = x.data<T>();
     out.data<T>()[0] =
-        static_cast<T>(deterministic_sum(x.numel(), [&](int64_t i) { return std::fabs(px[i]); }));
+        static_cast<T>(deterministic_sum(x.numel(), [px](int64_t i) noexcept { return std::fabs(px[i]); }));
   });
 }
 

@@ -2,6 +2,12 @@
 // task, so every output element is written by one thread.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+#include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
@@ -21,6 +27,43 @@ void each_plane(int64_t planes, int64_t plane_elems, const F& f) {
 
 }  // namespace
 
+#if defined(__AVX512F__)
+// 16 outputs of a 2x2, stride-2 pool from two input rows: the even and odd columns are split
+// with permutes, and each candidate replaces the running maximum under a mask (larger, or NaN
+// over a number), in window order.
+inline void pool2x2_16(const float* r0, const float* r1, int32_t base, int32_t w, float* out,
+                       int32_t* idx) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512 a0 = _mm512_loadu_ps(r0), a1 = _mm512_loadu_ps(r0 + 16);
+  const __m512 b0 = _mm512_loadu_ps(r1), b1 = _mm512_loadu_ps(r1 + 16);
+  const __m512 cand[4] = {_mm512_permutex2var_ps(a0, even, a1), _mm512_permutex2var_ps(a0, odd, a1),
+                          _mm512_permutex2var_ps(b0, even, b1), _mm512_permutex2var_ps(b0, odd, b1)};
+  const __m512i first = _mm512_add_epi32(even, _mm512_set1_epi32(base));
+  const __m512i where[4] = {first, _mm512_add_epi32(first, _mm512_set1_epi32(1)),
+                            _mm512_add_epi32(first, _mm512_set1_epi32(w)),
+                            _mm512_add_epi32(first, _mm512_set1_epi32(w + 1))};
+  __m512 m = cand[0];
+  __m512i best = where[0];
+  for (int k = 1; k < 4; ++k) {
+    const __mmask16 take = _mm512_cmp_ps_mask(cand[k], m, _CMP_GT_OQ) |
+                           (_mm512_cmp_ps_mask(cand[k], cand[k], _CMP_UNORD_Q) &
+                            _mm512_cmp_ps_mask(m, m, _CMP_ORD_Q));
+    m = _mm512_mask_blend_ps(take, m, cand[k]);
+    best = _mm512_mask_blend_epi32(take, best, where[k]);
+  }
+  _mm512_storeu_ps(out, m);
+  _mm512_storeu_si512(idx, best);
+}
+#endif
+
+// Whether v replaces the running maximum m: larger, or NaN over a number (NaN propagates, as
+// in PyTorch); the first maximum wins ties. Written as a select, not a branch.
+template <class T>
+inline bool takes_over(T v, T m) {
+  return (v > m) | ((v != v) & (m == m));
+}
+
 void CpuBackend::max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices,
                                     const PoolGeom& g) {
   dispatch_float(x, "max_pool2d", [&](auto tag) {
@@ -28,26 +71,60 @@ void CpuBackend::max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices,
     const T* px = x.data<T>();
     T* py = y.data<T>();
     int32_t* pi = indices.data<int32_t>();
+    const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 &&
+                            g.pw == 0 && g.H >= 2 * g.P && g.W >= 2 * g.Q;
     each_plane(g.N * g.C, g.H * g.W, [&](int64_t plane) {
       const T* in = px + plane * g.H * g.W;
       T* out = py + plane * g.P * g.Q;
       int32_t* idx = pi + plane * g.P * g.Q;
+      if (two_by_two) {  // SIRe-CNN's and VGG's pools: four candidates, in window order
+        for (int64_t p = 0; p < g.P; ++p) {
+          const T* r0 = in + 2 * p * g.W;
+          const T* r1 = r0 + g.W;
+          const int32_t base = static_cast<int32_t>(2 * p * g.W);
+          const int32_t w = static_cast<int32_t>(g.W);
+          int64_t q = 0;
+#if defined(__AVX512F__)
+          if constexpr (std::is_same_v<T, float>) {
+            for (; q + 16 <= g.Q; q += 16)
+              pool2x2_16(r0 + 2 * q, r1 + 2 * q, base + static_cast<int32_t>(2 * q), w,
+                         out + p * g.Q + q, idx + p * g.Q + q);
+          }
+#endif
+          for (; q < g.Q; ++q) {
+            const int32_t c = static_cast<int32_t>(2 * q);
+            T m = r0[c];
+            int32_t best = base + c;
+            const T b = r0[c + 1], d = r1[c], e = r1[c + 1];
+            bool t = takes_over(b, m);
+            m = t ? b : m;
+            best = t ? base + c + 1 : best;
+            t = takes_over(d, m);
+            m = t ? d : m;
+            best = t ? base + w + c : best;
+            t = takes_over(e, m);
+            m = t ? e : m;
+            best = t ? base + w + c + 1 : best;
+            out[p * g.Q + q] = m;
+            idx[p * g.Q + q] = best;
+          }
+        }
+        return;
+      }
       for (int64_t p = 0; p < g.P; ++p) {
         int64_t h0, h1;
         pool_window(p, g.kh, g.sh, g.ph, g.H, &h0, &h1);
         for (int64_t q = 0; q < g.Q; ++q) {
           int64_t w0, w1;
           pool_window(q, g.kw, g.sw, g.pw, g.W, &w0, &w1);
-          // First maximum wins; a NaN wins over any number (it propagates, as in PyTorch).
           int64_t best = h0 * g.W + w0;
           T m = in[best];
           for (int64_t h = h0; h < h1; ++h)
             for (int64_t w = w0; w < w1; ++w) {
               const T v = in[h * g.W + w];
-              if (v > m || (std::isnan(v) && !std::isnan(m))) {
-                m = v;
-                best = h * g.W + w;
-              }
+              const bool t = takes_over(v, m);
+              m = t ? v : m;
+              best = t ? h * g.W + w : best;
             }
           out[p * g.Q + q] = m;
           idx[p * g.Q + q] = static_cast<int32_t>(best);
@@ -74,36 +151,70 @@ void CpuBackend::max_pool2d_backward(const Tensor& dy, const Tensor& indices, Te
   });
 }
 
+// Nearest-neighbour tables, computed once per call instead of a division per element: the
+// source of every output column, and for every input column the run of outputs it feeds
+// (contiguous, as the mapping is monotone).
+struct NearestTable {
+  std::vector<int64_t> source;      // out -> in
+  std::vector<int64_t> first, last;  // in -> [first, last) of outputs
+  NearestTable(int64_t in, int64_t out) : source(out), first(in, out), last(in, 0) {
+    for (int64_t o = 0; o < out; ++o) {
+      const int64_t s = nearest_source(o, in, out);
+      source[o] = s;
+      first[s] = std::min(first[s], o);
+      last[s] = std::max(last[s], o + 1);
+    }
+  }
+};
+
 void CpuBackend::upsample_nearest2d_forward(const Tensor& x, Tensor& y) {
   dispatch_float(x, "upsample_nearest2d", [&](auto tag) {
     using T = decltype(tag);
     const int64_t H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
+    const NearestTable rows(H, OH), cols(W, OW);
     const T* px = x.data<T>();
     T* py = y.data<T>();
+    const int64_t* sc = cols.source.data();
     each_plane(x.size(0) * x.size(1), OH * OW, [&](int64_t plane) {
       const T* in = px + plane * H * W;
       T* out = py + plane * OH * OW;
       for (int64_t i = 0; i < OH; ++i) {
-        const T* row = in + nearest_source(i, H, OH) * W;
-        for (int64_t j = 0; j < OW; ++j) out[i * OW + j] = row[nearest_source(j, W, OW)];
+        T* o = out + i * OW;
+        if (i > 0 && rows.source[i] == rows.source[i - 1]) {  // a repeated row: copy it
+          std::copy(o - OW, o, o);
+          continue;
+        }
+        const T* row = in + rows.source[i] * W;
+        for (int64_t j = 0; j < OW; ++j) o[j] = row[sc[j]];
       }
     });
   });
 }
 
+// Each input element gathers the outputs it fed (no scatter, no zero fill, one writer).
 void CpuBackend::upsample_nearest2d_backward(const Tensor& dy, Tensor& dx) {
   dispatch_float(dy, "upsample_nearest2d_backward", [&](auto tag) {
     using T = decltype(tag);
     const int64_t H = dx.size(2), W = dx.size(3), OH = dy.size(2), OW = dy.size(3);
+    const NearestTable rows(H, OH), cols(W, OW);
     const T* pdy = dy.data<T>();
     T* pdx = dx.data<T>();
+    const bool by_two = OW == 2 * W;
     each_plane(dx.size(0) * dx.size(1), OH * OW, [&](int64_t plane) {
       T* out = pdx + plane * H * W;
       const T* in = pdy + plane * OH * OW;
-      std::fill(out, out + H * W, T(0));
-      for (int64_t i = 0; i < OH; ++i) {
-        T* row = out + nearest_source(i, H, OH) * W;
-        for (int64_t j = 0; j < OW; ++j) row[nearest_source(j, W, OW)] += in[i * OW + j];
+      for (int64_t h = 0; h < H; ++h) {
+        T* o = out + h * W;
+        std::fill(o, o + W, T(0));
+        for (int64_t i = rows.first[h]; i < rows.last[h]; ++i) {
+          const T* r = in + i * OW;
+          if (by_two) {
+            for (int64_t w = 0; w < W; ++w) o[w] += r[2 * w] + r[2 * w + 1];
+          } else {
+            for (int64_t w = 0; w < W; ++w)
+              for (int64_t j = cols.first[w]; j < cols.last[w]; ++j) o[w] += r[j];
+          }
+        }
       }
     });
   });

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "kernels/cuda/caching_pool.h"
+#include "engine/caching_pool.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/context.h"
 #include "kernels/cuda/cuda_backend.h"

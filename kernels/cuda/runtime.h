@@ -27,7 +27,7 @@ const DeviceInfo& device_info();
 // Waits for every queued kernel; throws the first asynchronous error.
 void synchronize();
 
-// The caching allocator (kernels/cuda/caching_pool.h holds its policy).
+// The caching allocator (engine/caching_pool.h holds its policy).
 struct AllocatorStats {
   int64_t device_mallocs = 0;  // cudaMalloc calls so far: flat once a workload is warm
   int64_t device_frees = 0;
