@@ -165,10 +165,10 @@ void conv_forward(const T* x, const T* w, T* y, const ConvGeom& g) {
       col = buf;
     }
     if (count == 1) {
-      gemm<T>(false, false, g.K, pq, crs, T(1), w, crs, col, pq, T(0), yg, pq);
+      parallel_gemm<T>(false, false, g.K, pq, crs, T(1), w, crs, col, pq, T(0), yg, pq);
     } else {
       T* out = scratch<T>(1, g.K * count * pq);
-      gemm<T>(false, false, g.K, count * pq, crs, T(1), w, crs, col, count * pq, T(0), out,
+      parallel_gemm<T>(false, false, g.K, count * pq, crs, T(1), w, crs, col, count * pq, T(0), out,
               count * pq);
       unpack_group(out, yg, count, g.K, pq);
     }
@@ -235,11 +235,11 @@ void conv_backward_data(const T* dy, const T* w, T* dx, const ConvGeom& g) {
     }
     T* dxg = dx + n0 * g.C * g.hw();
     if (is_pointwise(g) && count == 1) {  // the column matrix is dx itself
-      gemm<T>(true, false, crs, pq, g.K, T(1), w, crs, dyg, pq, T(0), dxg, pq);
+      parallel_gemm<T>(true, false, crs, pq, g.K, T(1), w, crs, dyg, pq, T(0), dxg, pq);
       continue;
     }
     T* col = scratch<T>(0, crs * count * pq);
-    gemm<T>(true, false, crs, count * pq, g.K, T(1), w, crs, dyg, count * pq, T(0), col,
+    parallel_gemm<T>(true, false, crs, count * pq, g.K, T(1), w, crs, dyg, count * pq, T(0), col,
             count * pq);
     col2im(col, dxg, g, count);
   }
@@ -267,7 +267,7 @@ void conv_backward_weight(const T* x, const T* dy, T* dw, const ConvGeom& g) {
       dyg = packed;
     }
     // Groups are summed in order, so dw does not depend on the number of threads.
-    gemm<T>(false, true, g.K, crs, count * pq, T(1), dyg, count * pq, col, count * pq,
+    parallel_gemm<T>(false, true, g.K, crs, count * pq, T(1), dyg, count * pq, col, count * pq,
             n0 == 0 ? T(0) : T(1), dw, crs);
   }
   if (g.N == 0) std::fill(dw, dw + g.K * crs, T(0));

@@ -11,7 +11,7 @@ void CpuBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor* 
     using T = decltype(tag);
     const int64_t N = x.size(0), I = x.size(1), O = w.size(0);
     T* py = y.data<T>();
-    gemm<T>(false, true, N, O, I, T(1), x.data<T>(), I, w.data<T>(), I, T(0), py, O);
+    parallel_gemm<T>(false, true, N, O, I, T(1), x.data<T>(), I, w.data<T>(), I, T(0), py, O);
     if (!bias) return;
     const T* pb = bias->data<T>();
     parallel_for(0, N, 16, [&](int64_t lo, int64_t hi) {
@@ -27,8 +27,8 @@ void CpuBackend::linear_backward(const Tensor& dy, const Tensor& x, const Tensor
     using T = decltype(tag);
     const int64_t N = x.size(0), I = x.size(1), O = w.size(0);
     const T* pdy = dy.data<T>();
-    if (dx) gemm<T>(false, false, N, I, O, T(1), pdy, O, w.data<T>(), I, T(0), dx->data<T>(), I);
-    if (dw) gemm<T>(true, false, O, I, N, T(1), pdy, O, x.data<T>(), I, T(0), dw->data<T>(), I);
+    if (dx) parallel_gemm<T>(false, false, N, I, O, T(1), pdy, O, w.data<T>(), I, T(0), dx->data<T>(), I);
+    if (dw) parallel_gemm<T>(true, false, O, I, N, T(1), pdy, O, x.data<T>(), I, T(0), dw->data<T>(), I);
     if (!dbias) return;
     T* pb = dbias->data<T>();
     parallel_for(0, O, 64, [&](int64_t lo, int64_t hi) {

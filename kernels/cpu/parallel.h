@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -26,23 +27,27 @@ inline int max_threads() {
 }
 
 // Calls f(lo, hi) on disjoint ranges covering [begin, end), in parallel when there are at least
-// `grain` iterations per thread.
+// `grain` iterations per thread. The ranges are claimed one after another (up to 8 per thread),
+// not split in equal halves: on a shared machine one core is often slower than the other, and a
+// static split would leave the fast thread waiting at every op. Which thread runs a range never
+// changes what the range computes, so results stay the same.
 template <class F>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& f) {
   const int64_t n = end - begin;
   if (n <= 0) return;
-  const int64_t threads = std::min<int64_t>(max_threads(), std::max<int64_t>(1, n / std::max<int64_t>(grain, 1)));
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t threads = std::min<int64_t>(max_threads(), std::max<int64_t>(1, n / grain));
   if (threads <= 1) {
     f(begin, end);
     return;
   }
 #ifdef _OPENMP
+  const int64_t chunk = std::max(grain, (n + threads * 8 - 1) / (threads * 8));
+  std::atomic<int64_t> next{begin};
 #pragma omp parallel num_threads(static_cast<int>(threads))
   {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t chunk = (n + nt - 1) / nt;
-    const int64_t lo = begin + t * chunk, hi = std::min(end, lo + chunk);
-    if (lo < hi) f(lo, hi);
+    for (int64_t lo = next.fetch_add(chunk); lo < end; lo = next.fetch_add(chunk))
+      f(lo, std::min(end, lo + chunk));
   }
 #endif
 }
