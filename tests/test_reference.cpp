@@ -98,14 +98,17 @@ TEST_CASE("f32 and f64 paths agree on every op", "[reference]") {
   }
 }
 
-// The direct (padded-plane, AVX-512) kernels take large stride-1 planes in f32; the f64 path is
-// im2col + GEMM. Forward, input gradient and weight gradient must agree, at plane sizes on both
+// The direct (padded-plane, AVX-512) kernels take large stride-1 planes in f32, the
+// implicit-GEMM kernel the small ones; the f64 path is im2col + GEMM. Forward, input gradient and weight gradient must agree, at plane sizes on both
 // sides of the direct kernels' thresholds, odd sizes and every padding a 3x3 kernel allows.
 TEST_CASE("direct f32 convolutions agree with the f64 GEMM path", "[reference]") {
   struct G { int64_t N, C, H, W, K, k, p; };
   for (G g : {G{2, 5, 32, 32, 7, 3, 1}, G{3, 4, 33, 35, 9, 3, 0}, G{2, 3, 24, 27, 10, 3, 2},
               G{2, 17, 16, 16, 12, 3, 1}, G{1, 6, 31, 29, 3, 5, 2}, G{2, 8, 40, 40, 1, 3, 1},
-              G{2, 16, 32, 32, 16, 1, 0}}) {
+              G{2, 16, 32, 32, 16, 1, 0},
+              // Small planes: the implicit-GEMM path (16 or more output channels).
+              G{3, 5, 8, 8, 16, 3, 1}, G{5, 7, 4, 4, 24, 3, 1}, G{2, 9, 7, 5, 17, 3, 0},
+              G{3, 4, 6, 6, 32, 5, 2}, G{7, 12, 3, 3, 16, 1, 0}, G{1, 3, 2, 2, 40, 3, 2}}) {
     INFO("N" << g.N << " C" << g.C << " " << g.H << "x" << g.W << " K" << g.K << " k" << g.k << " p" << g.p);
     Tensor x = random_tensor({g.N, g.C, g.H, g.W}, DType::F32, 21);
     Tensor w = random_tensor({g.K, g.C, g.k, g.k}, DType::F32, 22, 0.3);
@@ -156,4 +159,18 @@ TEST_CASE("vectorized 2x2 max-pool matches the scalar path, ties and NaNs includ
   }
   CHECK(ref::mismatch(g32, g64, 1e-6, 1e-6) <= 1.0);  // the same winners
   CHECK(std::isnan(a[2]));                            // window of element 5 (row 0, column 5)
+}
+
+TEST_CASE("implicit-GEMM f32 convolutions with stride 2 agree with the f64 path", "[reference]") {
+  struct G { int64_t N, C, H, W, K, k, p; };
+  for (G g : {G{3, 5, 9, 9, 16, 3, 1}, G{2, 4, 8, 7, 24, 3, 0}, G{2, 3, 12, 12, 20, 7, 3},
+              G{4, 16, 5, 5, 16, 1, 0}}) {
+    INFO("N" << g.N << " C" << g.C << " " << g.H << "x" << g.W << " K" << g.K << " k" << g.k << " p" << g.p);
+    Tensor x = random_tensor({g.N, g.C, g.H, g.W}, DType::F32, 41);
+    Tensor w = random_tensor({g.K, g.C, g.k, g.k}, DType::F32, 42, 0.3);
+    Tensor y32 = ops::conv2d(Variable(x), Variable(w), Variable(), 2, g.p).data();
+    Tensor y64 = ops::conv2d(Variable(x.to(DType::F64)), Variable(w.to(DType::F64)), Variable(), 2, g.p).data();
+    const double t = 1e-5 * std::sqrt(static_cast<double>(g.C * g.k * g.k)) * 4;
+    CHECK(ref::mismatch(y32, y64, t, t) <= 1.0);
+  }
 }

@@ -13,6 +13,7 @@
 #endif
 
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_implicit.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/gemm.h"
@@ -152,6 +153,7 @@ template <class T>
 void conv_forward(const T* x, const T* w, T* y, const ConvGeom& g) {
   if constexpr (std::is_same_v<T, float>) {
     if (direct_conv_applies(g)) return direct_conv_forward(x, w, y, g);
+    if (implicit_conv_applies(g)) return implicit_conv_forward(x, w, y, g);
   }
   const int64_t gs = group_size(g), crs = g.crs(), pq = g.pq();
   for (int64_t n0 = 0; n0 < g.N; n0 += gs) {
@@ -249,6 +251,7 @@ template <class T>
 void conv_backward_weight(const T* x, const T* dy, T* dw, const ConvGeom& g) {
   if constexpr (std::is_same_v<T, float>) {
     if (direct_weight_grad_applies(g)) return direct_conv_weight_grad(x, dy, dw, g);
+    if (implicit_weight_grad_applies(g)) return implicit_conv_weight_grad(x, dy, dw, g);
   }
   const int64_t gs = group_size(g), crs = g.crs(), pq = g.pq();
   for (int64_t n0 = 0; n0 < g.N; n0 += gs) {

@@ -1,5 +1,7 @@
 #include "kernels/cpu/conv_direct.h"
 
+#include "kernels/cpu/conv_tile.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -51,62 +53,10 @@ void pad_plane(const float* src, int64_t rows, int64_t cols, int64_t top, int64_
   std::fill(dst + (top + rows) * pd.Wp, dst + pd.L, 0.0f);
 }
 
-// Keeps a loaded vector in a register: without it GCC folds the load into every FMA that uses
-// it, reading the same (often cache-line-splitting) vector once per output channel.
-inline __m512 in_register(__m512 v) {
-  __asm__("" : "+v"(v));
-  return v;
-}
-
-// The sum of a vector's 16 lanes, in a fixed order.
-inline float lane_sum(__m512 v) {
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, v);
-  float s = 0.0f;
-  for (float l : lanes) s += l;
-  return s;
-}
-
-constexpr int kMr = 8;   // output channels of a forward tile
-constexpr int kNr = 32;  // positions of a forward tile (two 16-wide vectors)
-
-// tile[8][32] = sum over c and taps of w[c][tap][i] * x[c L + off[tap] + t]
-inline void forward_tile(const float* x, int64_t C, int64_t L, const int64_t* off, int64_t taps,
-                         const float* w, float* tile) {
-  __m512 acc[kMr][2];
-  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t c = 0; c < C; ++c) {
-    const float* xc = x + c * L;
-    const float* wc = w + c * taps * kMr;
-    for (int64_t t = 0; t < taps; ++t) {
-      const __m512 b0 = in_register(_mm512_loadu_ps(xc + off[t]));
-      const __m512 b1 = in_register(_mm512_loadu_ps(xc + off[t] + 16));
-      const float* wt = wc + t * kMr;
-#pragma GCC unroll 8
-      for (int i = 0; i < kMr; ++i) {
-        const __m512 a = _mm512_set1_ps(wt[i]);
-        acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
-        acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
-      }
-    }
-  }
-  for (int i = 0; i < kMr; ++i) {
-    _mm512_storeu_ps(tile + i * kNr, acc[i][0]);
-    _mm512_storeu_ps(tile + i * kNr + 16, acc[i][1]);
-  }
-}
-
 }  // namespace
 
-void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g) {
-  const Padded pd(g);
-  const int64_t taps = g.R * g.S, kblocks = (g.K + kMr - 1) / kMr, positions = g.P * pd.Wp;
-  std::vector<int64_t> off(static_cast<size_t>(taps));
-  for (int64_t r = 0; r < g.R; ++r)
-    for (int64_t s = 0; s < g.S; ++s) off[r * g.S + s] = r * pd.Wp + s;
-  // Weights as [k-block][c][tap][8]: the 8 broadcasts of one step lie together; missing output
-  // channels of the last block are zeros.
-  // (Slot 3: the caller may hold flipped weights in slot 2.)
+const float* pack_weights(const float* w, const ConvGeom& g) {
+  const int64_t taps = g.R * g.S, kblocks = (g.K + kMr - 1) / kMr;
   float* wp = static_cast<float*>(workspace(3, static_cast<size_t>(kblocks * g.C * taps * kMr) * sizeof(float)));
   parallel_for(0, kblocks, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t kb = lo; kb < hi; ++kb)
@@ -117,6 +67,16 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
             wp[((kb * g.C + c) * taps + t) * kMr + i] = k < g.K ? w[(k * g.C + c) * taps + t] : 0.0f;
           }
   });
+  return wp;
+}
+
+void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g) {
+  const Padded pd(g);
+  const int64_t taps = g.R * g.S, kblocks = (g.K + kMr - 1) / kMr, positions = g.P * pd.Wp;
+  std::vector<int64_t> off(static_cast<size_t>(taps));
+  for (int64_t r = 0; r < g.R; ++r)
+    for (int64_t s = 0; s < g.S; ++s) off[r * g.S + s] = r * pd.Wp + s;
+  const float* wp = pack_weights(w, g);
   // Samples split across threads; each pads its sample into its own buffer (in its cache).
   parallel_for(0, g.N, 1, [&](int64_t lo, int64_t hi) {
     float* xp = static_cast<float*>(workspace(0, static_cast<size_t>(g.C * pd.L + pd.slack) * sizeof(float)));

@@ -1,0 +1,66 @@
+// The 8-output-channel x 32-position register tile shared by the CPU's direct and
+// implicit-GEMM convolutions (AVX-512, float), and the weight layout it reads.
+#pragma once
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/common/conv_geometry.h"
+
+namespace sire::cpu {
+
+// Keeps a loaded vector in a register: without it GCC folds the load into every FMA that uses
+// it, reading the same (often cache-line-splitting) vector once per output channel.
+inline __m512 in_register(__m512 v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
+
+// The sum of a vector's 16 lanes, in a fixed order.
+inline float lane_sum(__m512 v) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, v);
+  float s = 0.0f;
+  for (float l : lanes) s += l;
+  return s;
+}
+
+constexpr int kMr = 8;   // output channels of a forward tile
+constexpr int kNr = 32;  // positions of a forward tile (two 16-wide vectors)
+
+// tile[8][32] = sum over c and taps of w[c][tap][i] * x[c L + off[tap] + t]
+inline void forward_tile(const float* x, int64_t C, int64_t L, const int64_t* off, int64_t taps,
+                         const float* w, float* tile) {
+  __m512 acc[kMr][2];
+  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < C; ++c) {
+    const float* xc = x + c * L;
+    const float* wc = w + c * taps * kMr;
+    for (int64_t t = 0; t < taps; ++t) {
+      const __m512 b0 = in_register(_mm512_loadu_ps(xc + off[t]));
+      const __m512 b1 = in_register(_mm512_loadu_ps(xc + off[t] + 16));
+      const float* wt = wc + t * kMr;
+#pragma GCC unroll 8
+      for (int i = 0; i < kMr; ++i) {
+        const __m512 a = _mm512_set1_ps(wt[i]);
+        acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+      }
+    }
+  }
+  for (int i = 0; i < kMr; ++i) {
+    _mm512_storeu_ps(tile + i * kNr, acc[i][0]);
+    _mm512_storeu_ps(tile + i * kNr + 16, acc[i][1]);
+  }
+}
+
+// Weights as [k-block][c][tap][8]: the 8 broadcasts of one step lie together; missing output
+// channels of the last block are zeros. Kept in workspace slot 3 (the caller of a flipped
+// convolution may hold the flipped weights in slot 2).
+const float* pack_weights(const float* w, const ConvGeom& g);
+
+}  // namespace sire::cpu
+
+#endif
