@@ -16,7 +16,8 @@ int run_info(const std::vector<std::string>& argv) {
       .option("input", "input shape C,H,W (default: the model file's)")
       .option("lambda", "weight of the reconstruction losses (default: the file's sire.lambda)")
       .option("decoder-init", "decoder initialization: fan_in or pytorch (default: the file's)")
-      .flag("json", "print a JSON object; its \"params\" field is the total");
+      .flag("json", "print a JSON object; its \"params\" field is the total")
+      .flag("spec", "print the model back as a model file, the SIRe decoders written out");
   if (!args.parse(argv)) {
     std::cout << args.usage();
     return 0;
@@ -28,6 +29,10 @@ int run_info(const std::vector<std::string>& argv) {
   if (args.has("decoder-init")) o.decoder_init = args.get("decoder-init");
   nn::init::SkipGuard no_init;  // counting needs the structure, not the weights
   const models::Model m = models::Model::load(args.get("MODEL.json"), o);
+  if (args.get_flag("spec")) {
+    std::cout << m.spec_json().dump(2) << "\n";
+    return 0;
+  }
   if (args.get_flag("json")) {
     std::cout << m.info_json().dump(2) << "\n";
     return 0;

@@ -1,5 +1,6 @@
 #include "models/model.h"
 
+#include <cstdlib>
 #include <iomanip>
 #include <sstream>
 
@@ -30,6 +31,17 @@ Model Model::from_spec(ModelSpec spec, const ModelOptions& o) {
   Model m;
   BuildContext ctx{spec.classes};
   m.sire_ = apply_sire(spec, ctx);
+  if (!spec.reconstructions.empty()) {  // a file whose decoders are written out (sire info --spec)
+    SIRE_CHECK(!spec.sire.enabled, spec.file, ": give either a \"sire\" section or "
+               "outputs.reconstructions, not both");
+    m.sire_.reconstructions = spec.reconstructions;
+    for (size_t i = 0; i < spec.reconstructions.size(); ++i) {
+      const std::string& r = spec.reconstructions[i];
+      // The transform names decoder layers "ae<k>.<layer>_t": "ae3.conv1a_t" is auto-encoder 3.
+      const int named = r.rfind("ae", 0) == 0 ? std::atoi(r.c_str() + 2) : 0;
+      m.sire_.autoencoders.push_back(named > 0 ? named : static_cast<int>(i) + 1);
+    }
+  }
   GraphPlan plan = plan_graph(m.sire_.layers, spec.input, ctx);
   m.spec_ = std::move(spec);
   m.net_ = std::make_shared<GraphModel>(std::move(plan), m.spec_.input, ctx);
@@ -115,6 +127,35 @@ std::string Model::table() const {
   }
   os << "total trainable parameters: " << parameter_count() << "\n";
   return os.str();
+}
+
+json Model::spec_json() const {
+  json layers = json::array();
+  for (const LayerSpec& l : sire_.layers) {
+    json j = {{"name", l.name}, {"type", l.type}};
+    j["inputs"] = l.inputs;
+    for (auto it = l.fields.begin(); it != l.fields.end(); ++it) j[it.key()] = it.value();
+    if (l.type == "shortcut") j.erase("optional");  // kept by the transform: no longer optional
+    layers.push_back(j);
+  }
+  json outputs = {{"logits", spec_.logits}};
+  if (!spec_.aux.empty()) {
+    outputs["aux"] = json::array();
+    for (const AuxOutput& a : spec_.aux) outputs["aux"].push_back({{"layer", a.layer}, {"weight", a.weight}});
+  }
+  json doc = {{"name", spec_.name},
+              {"description", spec_.description},
+              {"input", std::vector<int64_t>(spec_.input.begin(), spec_.input.end())},
+              {"classes", spec_.classes},
+              {"layers", layers},
+              {"outputs", outputs}};
+  // The decoders are explicit now; what remains of the SIRe section is the loss weight.
+  if (!sire_.reconstructions.empty()) {
+    json rec = sire_.reconstructions;
+    doc["outputs"]["reconstructions"] = rec;
+    doc["outputs"]["lambda"] = spec_.sire.lambda;
+  }
+  return doc;
 }
 
 json Model::info_json() const {

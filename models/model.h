@@ -59,6 +59,9 @@ class Model {
   // `sire info`: one row per layer (name, type, output shape, parameters) and the total.
   std::string table() const;
   json info_json() const;
+  // The model as a model file: every layer (the decoders the SIRe transform built included, the
+  // optional shortcuts resolved) with all its fields. Loading it gives the same network.
+  json spec_json() const;
 
  private:
   ModelSpec spec_;

@@ -208,6 +208,20 @@ ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
     }
   }
 
+  if (outputs.contains("reconstructions")) {
+    SIRE_CHECK(outputs["reconstructions"].is_array(), origin,
+               ": outputs.reconstructions must list layer names");
+    for (const json& r : outputs["reconstructions"]) {
+      SIRE_CHECK(r.is_string(), origin, ": outputs.reconstructions must list layer names");
+      m.reconstructions.push_back(r.get<std::string>());
+    }
+    if (outputs.contains("lambda")) {
+      SIRE_CHECK(outputs["lambda"].is_number() && outputs["lambda"].get<double>() >= 0, origin,
+                 ": outputs.lambda must be a non-negative number");
+      m.sire.lambda = outputs["lambda"].get<double>();
+    }
+  }
+
   if (doc.contains("sire")) {
     const json& s = doc["sire"];
     SIRE_CHECK(s.is_object(), origin, ": field 'sire' must be an object");

@@ -57,6 +57,9 @@ struct ModelSpec {
   std::vector<LayerSpec> layers;
   std::string logits;               // layer giving the logits
   std::vector<AuxOutput> aux;       // auxiliary classifiers (GoogLeNet)
+  // Decoders written out in the file (what `sire info --spec` prints): their last layers, and
+  // the reconstruction loss weight (sire.lambda) under outputs.lambda.
+  std::vector<std::string> reconstructions;
   SireOptions sire;
   json raw;                         // the merged document
 };
