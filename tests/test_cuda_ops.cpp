@@ -84,6 +84,24 @@ struct MathGuard {
   cuda::Math before;
 };
 
+struct StagingGuard {
+  explicit StagingGuard(cuda::Staging st) : before(cuda::conv_staging()) { cuda::set_conv_staging(st); }
+  ~StagingGuard() { cuda::set_conv_staging(before); }
+  cuda::Staging before;
+};
+
+// Output and every input gradient of an op case on the GPU, as host vectors.
+std::vector<std::vector<double>> run_on_gpu(const OpCase& c) {
+  std::vector<Variable> v;
+  for (const Tensor& t : c.inputs) v.emplace_back(t.to(Device::CUDA), t.dtype() != DType::I32);
+  Variable y = c.run(v);
+  std::vector<std::vector<double>> out{y.data().to(Device::CPU).to_vector()};
+  y.backward(random_tensor(y.shape(), DType::F32, 11).to(Device::CUDA));
+  for (const Variable& x : v)
+    if (x.requires_grad()) out.push_back(x.grad().to(Device::CPU).to_vector());
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("poisoned allocations read back as NaN", "[quick]") {
@@ -97,11 +115,14 @@ TEST_CASE("small op cases match the CPU in FP32, forward and backward", "[quick]
     if (c.gradcheck) compare_on_gpu(c, kFp32Forward, kFp32Backward);
 }
 
-// A few convolutions in both maths: short enough for compute-sanitizer's racecheck, which
-// watches the shared-memory staging of the GEMM mainloops.
+// A few convolutions in both maths and both stagings: short enough for compute-sanitizer's
+// racecheck, which watches the shared-memory staging of the GEMM mainloops.
 TEST_CASE("small convolutions in FP32 and TF32", "[sanitize]") {
+  for (cuda::Staging st : {cuda::Staging::kPipelined, cuda::Staging::kRegisters})
   for (cuda::Math m : {cuda::Math::kFP32, cuda::Math::kTF32}) {
+    StagingGuard staging(st);
     MathGuard guard(m);
+    INFO(cuda::staging_name(st) << ", " << cuda::math_name(m));
     int convs = 0, transposed = 0;
     for (const OpCase& c : testing::op_cases(DType::F32)) {
       const bool pick =
@@ -110,6 +131,29 @@ TEST_CASE("small convolutions in FP32 and TF32", "[sanitize]") {
       if (pick)
         compare_on_gpu(c, m == cuda::Math::kFP32 ? kFp32Forward : kTf32,
                        m == cuda::Math::kFP32 ? kFp32Backward : kTf32);
+    }
+  }
+}
+
+// The two ways of staging the operands feed the same products to the same accumulators in the
+// same order: every convolution, at every size of the op table, gives the same bits either way.
+TEST_CASE("pipelined and register-staged convolutions give the same bits", "[quick]") {
+  for (cuda::Math m : {cuda::Math::kFP32, cuda::Math::kTF32}) {
+    MathGuard guard(m);
+    for (const OpCase& c : testing::op_cases(DType::F32)) {
+      if (c.name.rfind("conv", 0) != 0) continue;
+      INFO(c.name << ", " << cuda::math_name(m));
+      std::vector<std::vector<double>> a, b;
+      {
+        StagingGuard st(cuda::Staging::kPipelined);
+        a = run_on_gpu(c);
+      }
+      {
+        StagingGuard st(cuda::Staging::kRegisters);
+        b = run_on_gpu(c);
+      }
+      REQUIRE(a.size() == b.size());
+      for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == b[i]);
     }
   }
 }

@@ -5,13 +5,10 @@
 // store() writes an element of C to where it belongs in the output tensor.
 //
 // The maps of loads and outputs to threads are in conv_tile.h, the Problems in conv_problems.h.
-// A block of 256 threads computes a BM x BN tile of C: every step, each thread loads its share
-// of the A and B tiles into registers, then the block multiplies the tiles held in shared memory
-// while the next step's loads are in flight (two shared-memory stages, one barrier per step).
-//   FP32: each thread accumulates a (BM/16) x (BN/16) sub-tile with FMAs, reading its rows and
-//         columns as float4s from shared memory.
-//   TF32: 8 warps in a 2 x 4 grid, each computing (BM/2) x (BN/4) with 16x16x8 wmma tensor-core
-//         steps on operands rounded to TF32, accumulating in FP32.
+// A block of 256 threads computes a BM x BN tile of C. Two ways to bring the operands into
+// shared memory (conv_staging(), runtime.h): through registers, one step ahead, two stages; or
+// by cp.async, four stages deep (the default). Two maths on the tiles: FP32 FMAs (Fp32Math) or
+// TF32 tensor-core wmma steps (Tf32Math), chosen by math().
 // With split-K (conv_plan.h) blocks along z take disjoint ranges of steps and write partial
 // tiles to a workspace; split_reduce_kernel adds them in order and stores. No atomics anywhere.
 #pragma once
@@ -26,11 +23,13 @@
 
 namespace sire::cuda::conv {
 
-template <class T>
+// Shared-memory operand tiles, `S` stages deep: a[stage][k][row], b[stage][k][col].
+template <class T, int S>
 struct Stages {
-  float a[2][kBK][T::BM + kPad];
-  float b[2][kBK][T::BN + kPad];
+  float a[S][kBK][T::BM + kPad];
+  float b[S][kBK][T::BN + kPad];
 };
+constexpr int kPipelineStages = 4;  // cp.async: up to 3 steps' copies in flight behind the math
 
 // The reduction steps [begin, end) of this block.
 struct Range {
@@ -41,8 +40,8 @@ __device__ inline Range step_range(int ktiles, int per_split) {
   return Range{begin, min(ktiles, begin + per_split)};
 }
 
-template <class P, class T>
-__device__ __forceinline__ void stash(Stages<T>& s, int stage, int tid, const float (&ra)[T::A_PER],
+template <class P, class T, int S>
+__device__ __forceinline__ void stash(Stages<T, S>& s, int stage, int tid, const float (&ra)[T::A_PER],
                                       const float (&rb)[T::B_PER]) {
   using L = typename P::template Loader<T>;
 #pragma unroll
@@ -51,6 +50,47 @@ __device__ __forceinline__ void stash(Stages<T>& s, int stage, int tid, const fl
 #pragma unroll
   for (int i = 0; i < T::B_PER; ++i)
     s.b[stage][tile_k<L::kB, T::BN>(tid, i)][tile_row<L::kB, T::BN>(tid, i)] = rb[i];
+}
+
+// cp.async (sm_80+): a 4-byte copy from global to shared memory that bypasses the registers;
+// a null source zero-fills (source size 0, reading nothing). Elsewhere a plain copy, which the
+// barriers below order just as well.
+__device__ const float g_no_source = 0.0f;
+__device__ __forceinline__ void copy_async(float* dst, const float* src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d),
+               "l"(src ? src : &g_no_source), "r"(src ? 4 : 0));
+#else
+  *dst = src ? *src : 0.0f;
+#endif
+}
+__device__ __forceinline__ void copy_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+template <int N>
+__device__ __forceinline__ void copy_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
+}
+
+// Step kt's operands copied into `stage`, to the slots stash() would write.
+template <class P, class T, int S>
+__device__ __forceinline__ void issue(Stages<T, S>& s, int stage, int tid,
+                                      const typename P::template Loader<T>& ld, const P& p, int kt) {
+  using L = typename P::template Loader<T>;
+  const float* pa[T::A_PER];
+  const float* pb[T::B_PER];
+  ld.sources(p, kt, pa, pb);
+#pragma unroll
+  for (int i = 0; i < T::A_PER; ++i)
+    copy_async(&s.a[stage][tile_k<L::kA, T::BM>(tid, i)][tile_row<L::kA, T::BM>(tid, i)], pa[i]);
+#pragma unroll
+  for (int i = 0; i < T::B_PER; ++i)
+    copy_async(&s.b[stage][tile_k<L::kB, T::BN>(tid, i)][tile_row<L::kB, T::BN>(tid, i)], pb[i]);
 }
 
 // An element of C: straight to the output, or to this split's slice of the workspace.
@@ -63,19 +103,134 @@ __device__ __forceinline__ void emit(const P& p, float* partial, int m, int n, f
     p.store(m, n, v);
 }
 
-template <class P, class T>
-__global__ void __launch_bounds__(kThreads) gemm_fp32_kernel(P p, int per_split, float* partial) {
-  __shared__ __align__(32) Stages<T> s;
+// FP32 math: each thread accumulates a (BM/16) x (BN/16) sub-tile with FMAs, reading its rows
+// and columns as float4s from shared memory.
+template <class T>
+struct Fp32Math {
+  static constexpr int TM = T::TM, TN = T::TN;
+  float acc[TM][TN];
+  struct Shared {};
+
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+  }
+  __device__ __forceinline__ void step(const float (&a)[kBK][T::BM + kPad],
+                                       const float (&b)[kBK][T::BN + kPad], int tid) {
+#pragma unroll
+    for (int k = 0; k < kBK; ++k) {
+      // This thread's rows and columns (fp32_row, fp32_col) come in runs of 4: float4 reads.
+      float x[TM], y[TN];
+#pragma unroll
+      for (int g = 0; g < TM / 4; ++g) {
+        const float4 v = *reinterpret_cast<const float4*>(&a[k][fp32_row(tid, g * 4)]);
+        x[g * 4] = v.x, x[g * 4 + 1] = v.y, x[g * 4 + 2] = v.z, x[g * 4 + 3] = v.w;
+      }
+#pragma unroll
+      for (int g = 0; g < TN / 4; ++g) {
+        const float4 v = *reinterpret_cast<const float4*>(&b[k][fp32_col(tid, g * 4)]);
+        y[g * 4] = v.x, y[g * 4 + 1] = v.y, y[g * 4 + 2] = v.z, y[g * 4 + 3] = v.w;
+      }
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(x[i], y[j], acc[i][j]);
+    }
+  }
+  template <class P>
+  __device__ __forceinline__ void finish(const P& p, float* partial, int m0, int n0, int tid,
+                                         Shared&) {
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+      for (int j = 0; j < TN; ++j)
+        emit(p, partial, m0 + fp32_row(tid, i), n0 + fp32_col(tid, j), acc[i][j]);
+  }
+};
+
+// TF32 math: 8 warps in a 2 x 4 grid, each computing (BM/2) x (BN/4) with 16x16x8 wmma
+// tensor-core steps on operands rounded to TF32, accumulating in FP32.
+template <class T>
+struct Tf32Math {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  static constexpr int FM = T::FM, FN = T::FN;  // 16x16 tiles per warp
+  nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> acc[FM][FN];
+  struct Shared {
+    float out[kThreads / 32][16 * 16];  // one 16x16 tile per warp, for the epilogue
+  };
+
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int i = 0; i < FM; ++i)
+#pragma unroll
+      for (int j = 0; j < FN; ++j) nvcuda::wmma::fill_fragment(acc[i][j], 0.0f);
+  }
+  __device__ __forceinline__ void step(const float (&a)[kBK][T::BM + kPad],
+                                       const float (&b)[kBK][T::BN + kPad], int tid) {
+    namespace wmma = nvcuda::wmma;
+    const int warp = tid / 32, wm = warp / T::WN, wn = warp % T::WN;
+    // A is stored k-major (a[k][m]): a column-major 16x8 operand; B (b[k][n]) is row-major.
+    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fa[FM];
+    wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb[FN];
+#pragma unroll
+    for (int i = 0; i < FM; ++i) {
+      wmma::load_matrix_sync(fa[i], &a[0][(wm * FM + i) * 16], T::BM + kPad);
+#pragma unroll
+      for (int e = 0; e < fa[i].num_elements; ++e) fa[i].x[e] = wmma::__float_to_tf32(fa[i].x[e]);
+    }
+#pragma unroll
+    for (int j = 0; j < FN; ++j) {
+      wmma::load_matrix_sync(fb[j], &b[0][(wn * FN + j) * 16], T::BN + kPad);
+#pragma unroll
+      for (int e = 0; e < fb[j].num_elements; ++e) fb[j].x[e] = wmma::__float_to_tf32(fb[j].x[e]);
+    }
+#pragma unroll
+    for (int i = 0; i < FM; ++i)
+#pragma unroll
+      for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+  }
+  // Fragments have no documented element layout: each goes through the warp's shared tile.
+  template <class P>
+  __device__ __forceinline__ void finish(const P& p, float* partial, int m0, int n0, int tid,
+                                         Shared& sh) {
+    const int warp = tid / 32, lane = tid % 32;
+#pragma unroll
+    for (int i = 0; i < FM; ++i)
+#pragma unroll
+      for (int j = 0; j < FN; ++j) {
+        nvcuda::wmma::store_matrix_sync(sh.out[warp], acc[i][j], 16, nvcuda::wmma::mem_row_major);
+        __syncwarp();
+        for (int e = lane; e < 256; e += 32)
+          emit(p, partial, m0 + tf32_row<T>(warp, i, e), n0 + tf32_col<T>(warp, j, e),
+               sh.out[warp][e]);
+        __syncwarp();
+      }
+  }
+#else
+  struct Shared {};
+  __device__ void zero() { __trap(); }  // set_math(kTF32) refuses devices without TF32 cores
+  __device__ void step(const float (&)[kBK][T::BM + kPad], const float (&)[kBK][T::BN + kPad],
+                       int) {}
+  template <class P>
+  __device__ void finish(const P&, float*, int, int, int, Shared&) {}
+#endif
+};
+
+// Register-staged mainloop: every step, each thread loads its share of the next step's A and B
+// tiles into registers while the block multiplies the current tiles in shared memory, then
+// stores them to the other of two stages (one barrier per step).
+template <class P, class T, class Arith>
+__global__ void __launch_bounds__(kThreads) conv_gemm_registers(P p, int per_split, float* partial) {
+  __shared__ __align__(32) Stages<T, 2> s;
+  __shared__ __align__(32) typename Arith::Shared sh;
   const int tid = threadIdx.x;
   const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
   const Range r = step_range(p.ktiles, per_split);
   typename P::template Loader<T> ld(p, m0, n0, tid);
-  constexpr int TM = T::TM, TN = T::TN;
-  float acc[TM][TN];
-#pragma unroll
-  for (int i = 0; i < TM; ++i)
-#pragma unroll
-    for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+  Arith arith;
+  arith.zero();
   float ra[T::A_PER], rb[T::B_PER];
   if (r.begin < r.end) {
     ld.load(p, r.begin, ra, rb);
@@ -85,99 +240,43 @@ __global__ void __launch_bounds__(kThreads) gemm_fp32_kernel(P p, int per_split,
       const int st = (kt - r.begin) & 1;
       const bool more = kt + 1 < r.end;
       if (more) ld.load(p, kt + 1, ra, rb);  // in flight during the arithmetic below
-#pragma unroll
-      for (int k = 0; k < kBK; ++k) {
-        // This thread's rows and columns (fp32_row, fp32_col) come in runs of 4: float4 reads.
-        float a[TM], b[TN];
-#pragma unroll
-        for (int g = 0; g < TM / 4; ++g) {
-          const float4 v = *reinterpret_cast<const float4*>(&s.a[st][k][fp32_row(tid, g * 4)]);
-          a[g * 4] = v.x, a[g * 4 + 1] = v.y, a[g * 4 + 2] = v.z, a[g * 4 + 3] = v.w;
-        }
-#pragma unroll
-        for (int g = 0; g < TN / 4; ++g) {
-          const float4 v = *reinterpret_cast<const float4*>(&s.b[st][k][fp32_col(tid, g * 4)]);
-          b[g * 4] = v.x, b[g * 4 + 1] = v.y, b[g * 4 + 2] = v.z, b[g * 4 + 3] = v.w;
-        }
-#pragma unroll
-        for (int i = 0; i < TM; ++i)
-#pragma unroll
-          for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-      }
+      arith.step(s.a[st], s.b[st], tid);
       if (more) stash<P, T>(s, st ^ 1, tid, ra, rb);
       __syncthreads();
     }
   }
-#pragma unroll
-  for (int i = 0; i < TM; ++i)
-#pragma unroll
-    for (int j = 0; j < TN; ++j)
-      emit(p, partial, m0 + fp32_row(tid, i), n0 + fp32_col(tid, j), acc[i][j]);
+  arith.finish(p, partial, m0, n0, tid, sh);
 }
 
-template <class P, class T>
-__global__ void __launch_bounds__(kThreads) gemm_tf32_kernel(P p, int per_split, float* partial) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  namespace wmma = nvcuda::wmma;
-  __shared__ __align__(32) Stages<T> s;
-  __shared__ __align__(32) float out[kThreads / 32][16 * 16];  // one 16x16 tile per warp
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+// Pipelined mainloop: the operands go from global to shared memory by cp.async, kPipelineStages
+// stages deep, so that the copies of the next three steps are in flight while the block
+// multiplies the current one, and no registers hold them on the way. One barrier per step: it
+// both publishes step kt's stage and frees the stage computed last step, the one refilled next.
+template <class P, class T, class Arith>
+__global__ void __launch_bounds__(kThreads) conv_gemm_pipelined(P p, int per_split, float* partial) {
+  constexpr int S = kPipelineStages;
+  __shared__ __align__(32) Stages<T, S> s;
+  __shared__ __align__(32) typename Arith::Shared sh;
+  const int tid = threadIdx.x;
   const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
-  constexpr int FM = T::FM, FN = T::FN;  // 16x16 tiles per warp
-  const int wm = warp / T::WN, wn = warp % T::WN;
   const Range r = step_range(p.ktiles, per_split);
   typename P::template Loader<T> ld(p, m0, n0, tid);
-  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[FM][FN];
+  Arith arith;
+  arith.zero();
 #pragma unroll
-  for (int i = 0; i < FM; ++i)
-#pragma unroll
-    for (int j = 0; j < FN; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
-  float ra[T::A_PER], rb[T::B_PER];
-  if (r.begin < r.end) {
-    ld.load(p, r.begin, ra, rb);
-    stash<P, T>(s, 0, tid, ra, rb);
-    __syncthreads();
-    for (int kt = r.begin; kt < r.end; ++kt) {
-      const int st = (kt - r.begin) & 1;
-      const bool more = kt + 1 < r.end;
-      if (more) ld.load(p, kt + 1, ra, rb);
-      // A is stored k-major (a[k][m]): a column-major 16x8 operand; B (b[k][n]) is row-major.
-      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fa[FM];
-      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb[FN];
-#pragma unroll
-      for (int i = 0; i < FM; ++i) {
-        wmma::load_matrix_sync(fa[i], &s.a[st][0][(wm * FM + i) * 16], T::BM + kPad);
-#pragma unroll
-        for (int e = 0; e < fa[i].num_elements; ++e) fa[i].x[e] = wmma::__float_to_tf32(fa[i].x[e]);
-      }
-#pragma unroll
-      for (int j = 0; j < FN; ++j) {
-        wmma::load_matrix_sync(fb[j], &s.b[st][0][(wn * FN + j) * 16], T::BN + kPad);
-#pragma unroll
-        for (int e = 0; e < fb[j].num_elements; ++e) fb[j].x[e] = wmma::__float_to_tf32(fb[j].x[e]);
-      }
-#pragma unroll
-      for (int i = 0; i < FM; ++i)
-#pragma unroll
-        for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
-      if (more) stash<P, T>(s, st ^ 1, tid, ra, rb);
-      __syncthreads();
-    }
+  for (int j = 0; j < S - 1; ++j) {
+    if (r.begin + j < r.end) issue<P, T>(s, j, tid, ld, p, r.begin + j);
+    copy_async_commit();  // one group per step, empty ones included: the count stays exact
   }
-  // Fragments have no documented element layout: each goes through the warp's shared tile.
-#pragma unroll
-  for (int i = 0; i < FM; ++i)
-#pragma unroll
-    for (int j = 0; j < FN; ++j) {
-      wmma::store_matrix_sync(out[warp], acc[i][j], 16, wmma::mem_row_major);
-      __syncwarp();
-      for (int e = lane; e < 256; e += 32)
-        emit(p, partial, m0 + tf32_row<T>(warp, i, e), n0 + tf32_col<T>(warp, j, e), out[warp][e]);
-      __syncwarp();
-    }
-#else
-  __trap();  // set_math(kTF32) refuses devices without TF32 tensor cores
-#endif
+  for (int kt = r.begin; kt < r.end; ++kt) {
+    const int i = kt - r.begin;
+    copy_async_wait<S - 2>();  // this thread's copies of step kt have landed...
+    __syncthreads();           // ...and everyone's; step kt-1's stage is free again
+    if (kt + S - 1 < r.end) issue<P, T>(s, (i + S - 1) % S, tid, ld, p, kt + S - 1);
+    copy_async_commit();
+    arith.step(s.a[i % S], s.b[i % S], tid);
+  }
+  arith.finish(p, partial, m0, n0, tid, sh);
 }
 
 // C[m][n] = sum over splits of the partial tiles, in split order; then the problem's store.
@@ -195,11 +294,19 @@ template <class P, int BM, int BN>
 void launch_tile(const P& p, const ConvPlan& plan, float* partial) {
   const dim3 grid(static_cast<unsigned>(plan.col_blocks), static_cast<unsigned>(plan.row_blocks),
                   static_cast<unsigned>(plan.splits));
-  if (math() == Math::kTF32) {
-    auto tf32_conv_gemm = gemm_tf32_kernel<P, Tile<BM, BN>>;
+  using T = Tile<BM, BN>;
+  const bool tf32 = math() == Math::kTF32, pipelined = conv_staging() == Staging::kPipelined;
+  if (tf32 && pipelined) {
+    auto tf32_conv_gemm = conv_gemm_pipelined<P, T, Tf32Math<T>>;
     SIRE_LAUNCH(tf32_conv_gemm, grid, kThreads, p, plan.per_split, partial);
+  } else if (tf32) {
+    auto tf32_conv_gemm = conv_gemm_registers<P, T, Tf32Math<T>>;
+    SIRE_LAUNCH(tf32_conv_gemm, grid, kThreads, p, plan.per_split, partial);
+  } else if (pipelined) {
+    auto fp32_conv_gemm = conv_gemm_pipelined<P, T, Fp32Math<T>>;
+    SIRE_LAUNCH(fp32_conv_gemm, grid, kThreads, p, plan.per_split, partial);
   } else {
-    auto fp32_conv_gemm = gemm_fp32_kernel<P, Tile<BM, BN>>;
+    auto fp32_conv_gemm = conv_gemm_registers<P, T, Fp32Math<T>>;
     SIRE_LAUNCH(fp32_conv_gemm, grid, kThreads, p, plan.per_split, partial);
   }
 }

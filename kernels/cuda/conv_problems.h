@@ -1,6 +1,6 @@
 // The three convolution passes as implicit GEMMs C[M, Ncols] = A[M, Kred] B[Kred, Ncols]: each
-// Problem says how a thread gathers its A and B elements of one 8-deep reduction step straight
-// from the tensors (the implicit im2col: nothing is unfolded into memory) and where an element
+// Problem says where a thread finds its A and B elements of one 8-deep reduction step in the
+// tensors (the implicit im2col: nothing is unfolded into memory) and where an element
 // of C goes (store). Host+device code (SIRE_HD): the CUDA kernels (conv_gemm.cuh) run it, and
 // tests/test_conv_emulation.cpp runs it on the CPU against the CPU backend.
 //
@@ -27,6 +27,19 @@ SIRE_HD int64_t weight_for_forward(int64_t i, int K, int C, int taps) {
 SIRE_HD int64_t weight_for_backward_data(int64_t i, int K, int C, int taps) {
   const int64_t c = i % C, k = (i / C) % K, tap = i / (int64_t{K} * C);
   return (k * C + c) * taps + tap;
+}
+
+// A Loader's sources() gives, for one reduction step, the address of each of this thread's A and
+// B elements, or null where the element is zero (padding, past an edge, past the last channel).
+// The register-staged kernels read them (gather); the pipelined ones copy them straight into
+// shared memory (cp.async, zero-filling the nulls). One index map, two ways of moving the data.
+template <class L, class P, int NA, int NB>
+SIRE_HD void gather(const L& ld, const P& p, int kt, float (&a)[NA], float (&b)[NB]) {
+  const float* pa[NA];
+  const float* pb[NB];
+  ld.sources(p, kt, pa, pb);
+  for (int i = 0; i < NA; ++i) a[i] = pa[i] ? *pa[i] : 0.0f;
+  for (int i = 0; i < NB; ++i) b[i] = pb[i] ? *pb[i] : 0.0f;
 }
 
 struct Forward {
@@ -68,7 +81,8 @@ struct Forward {
       kb = tile_k<kB, T::BN>(tid, 0);
     }
 
-    SIRE_HD void load(const Forward& p, int kt, float (&a)[T::A_PER], float (&b)[T::B_PER]) const {
+    SIRE_HD void sources(const Forward& p, int kt, const float* (&a)[T::A_PER],
+                         const float* (&b)[T::B_PER]) const {
       const int tap = kt / p.cchunks, c0 = (kt - tap * p.cchunks) * kBK;
       const int r = tap / p.g.S, s = tap - r * p.g.S;
       const int h = h0 + r, w = w0 + s;
@@ -77,12 +91,15 @@ struct Forward {
       const float* src = ximg + (inside ? h * p.g.W + w : 0);
       for (int i = 0; i < T::A_PER; ++i) {
         const int c = c0 + ka + i * (kThreads / T::BM);
-        a[i] = m_ok && c < p.g.C ? p.wt[(static_cast<int64_t>(tap) * p.g.C + c) * p.g.K + m] : 0.0f;
+        a[i] = m_ok && c < p.g.C ? p.wt + (static_cast<int64_t>(tap) * p.g.C + c) * p.g.K + m : nullptr;
       }
       for (int i = 0; i < T::B_PER; ++i) {
         const int c = c0 + kb + i * (kThreads / T::BN);
-        b[i] = inside && c < p.g.C ? src[static_cast<int64_t>(c) * hw] : 0.0f;
+        b[i] = inside && c < p.g.C ? src + static_cast<int64_t>(c) * hw : nullptr;
       }
+    }
+    SIRE_HD void load(const Forward& p, int kt, float (&a)[T::A_PER], float (&b)[T::B_PER]) const {
+      gather(*this, p, kt, a, b);
     }
   };
 
@@ -133,8 +150,8 @@ struct BackwardData {
       kb = tile_k<kB, T::BN>(tid, 0);
     }
 
-    SIRE_HD void load(const BackwardData& p, int kt, float (&a)[T::A_PER],
-                      float (&b)[T::B_PER]) const {
+    SIRE_HD void sources(const BackwardData& p, int kt, const float* (&a)[T::A_PER],
+                         const float* (&b)[T::B_PER]) const {
       const int tap = kt / p.kchunks, k0 = (kt - tap * p.kchunks) * kBK;
       const int r = tap / p.g.S, s = tap - r * p.g.S;
       int op = 0, oq = 0;
@@ -144,12 +161,16 @@ struct BackwardData {
       const float* src = dyimg + (reads ? op * p.g.Q + oq : 0);
       for (int i = 0; i < T::A_PER; ++i) {
         const int k = k0 + ka + i * (kThreads / T::BM);
-        a[i] = m_ok && k < p.g.K ? p.wd[(static_cast<int64_t>(tap) * p.g.K + k) * p.g.C + m] : 0.0f;
+        a[i] = m_ok && k < p.g.K ? p.wd + (static_cast<int64_t>(tap) * p.g.K + k) * p.g.C + m : nullptr;
       }
       for (int i = 0; i < T::B_PER; ++i) {
         const int k = k0 + kb + i * (kThreads / T::BN);
-        b[i] = reads && k < p.g.K ? src[static_cast<int64_t>(k) * pq] : 0.0f;
+        b[i] = reads && k < p.g.K ? src + static_cast<int64_t>(k) * pq : nullptr;
       }
+    }
+    SIRE_HD void load(const BackwardData& p, int kt, float (&a)[T::A_PER],
+                      float (&b)[T::B_PER]) const {
+      gather(*this, p, kt, a, b);
     }
   };
 
@@ -199,8 +220,8 @@ struct BackwardWeight {
       }
     }
 
-    SIRE_HD void load(const BackwardWeight& p, int kt, float (&a)[T::A_PER],
-                      float (&b)[T::B_PER]) const {
+    SIRE_HD void sources(const BackwardWeight& p, int kt, const float* (&a)[T::A_PER],
+                         const float* (&b)[T::B_PER]) const {
       const int j = kt * kBK + lane_k, pq = p.g.P * p.g.Q;
       const bool ok = j < p.npq;
       const int img = ok ? j / pq : 0, o = ok ? j - img * pq : 0;
@@ -211,14 +232,18 @@ struct BackwardWeight {
       const int w0 = static_cast<int>(conv_in_coord(ow, 0, p.g.sw, p.g.pw));
       for (int i = 0; i < T::A_PER; ++i) {
         const int m = m0 + tile_row<kA, T::BM>(tid, i);
-        a[i] = ok && m < p.M ? dyimg[static_cast<int64_t>(m) * pq] : 0.0f;
+        a[i] = ok && m < p.M ? dyimg + static_cast<int64_t>(m) * pq : nullptr;
       }
       for (int i = 0; i < T::B_PER; ++i) {
         const int h = h0 + r[i], w = w0 + s[i];
         b[i] = ok && coff[i] >= 0 && h >= 0 && h < p.g.H && w >= 0 && w < p.g.W
-                   ? ximg[coff[i] + h * p.g.W + w]
-                   : 0.0f;
+                   ? ximg + coff[i] + h * p.g.W + w
+                   : nullptr;
       }
+    }
+    SIRE_HD void load(const BackwardWeight& p, int kt, float (&a)[T::A_PER],
+                      float (&b)[T::B_PER]) const {
+      gather(*this, p, kt, a, b);
     }
   };
 

@@ -23,6 +23,7 @@ bool env_is(const char* name, const char* value) {
 
 std::atomic<int> g_math{env_is("SIRE_CUDA_MATH", "tf32") ? 1 : 0};
 std::atomic<bool> g_poison{env_is("SIRE_CUDA_POISON", "1")};
+std::atomic<int> g_staging{env_is("SIRE_CUDA_CONV_STAGING", "registers") ? 1 : 0};
 const bool g_sync_after_launch = env_is("SIRE_CUDA_SYNC", "1");
 
 // Device 0, or nothing: the answer is decided once.
@@ -121,6 +122,12 @@ void set_math(Math m) {
 Math math() { return g_math.load() == 1 ? Math::kTF32 : Math::kFP32; }
 
 const char* math_name(Math m) { return m == Math::kTF32 ? "tf32" : "fp32"; }
+
+void set_conv_staging(Staging st) { g_staging.store(st == Staging::kRegisters ? 1 : 0); }
+
+Staging conv_staging() { return g_staging.load() == 1 ? Staging::kRegisters : Staging::kPipelined; }
+
+const char* staging_name(Staging st) { return st == Staging::kRegisters ? "registers" : "pipelined"; }
 
 const DeviceInfo& device_info() {
   static const DeviceInfo info = [] {

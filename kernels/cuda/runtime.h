@@ -16,6 +16,15 @@ void set_math(Math math);
 Math math();
 const char* math_name(Math math);
 
+// How the convolution kernels bring their operands into shared memory: cp.async, four stages
+// deep (the default), or through registers one step ahead (the first version, kept to compare
+// and as a fallback). Both compute the same sums in the same order: the same bits. Also set by
+// SIRE_CUDA_CONV_STAGING=registers|pipelined at start-up.
+enum class Staging { kPipelined, kRegisters };
+void set_conv_staging(Staging staging);
+Staging conv_staging();
+const char* staging_name(Staging staging);
+
 // The device the backend runs on (device 0).
 struct DeviceInfo {
   std::string name;
