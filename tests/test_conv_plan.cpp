@@ -8,8 +8,8 @@
 using namespace sire::cuda;
 
 namespace {
-void check_plan(int64_t M, int64_t N, int ktiles, int sms) {
-  const ConvPlan p = plan_conv(M, N, ktiles, sms);
+void check_plan(int64_t M, int64_t N, int ktiles, int sms, ConvTiles tiles) {
+  const ConvPlan p = plan_conv(M, N, ktiles, sms, tiles);
   INFO("M " << M << " N " << N << " ktiles " << ktiles << " sms " << sms << " -> tile "
             << tile_rows(p.tile) << "x" << tile_cols(p.tile) << " splits " << p.splits << " x "
             << p.per_split);
@@ -23,6 +23,7 @@ void check_plan(int64_t M, int64_t N, int ktiles, int sms) {
   CHECK(int64_t{p.splits - 1} * p.per_split < std::max(ktiles, 1));  // the last split is not empty
   CHECK(p.workspace_floats() <= (int64_t{16} << 20));
   if (M <= 64) CHECK(tile_rows(p.tile) == 64);
+  if (tiles == ConvTiles::kLarge) CHECK((p.tile == ConvTile::k64x64) == (N <= 64));
 }
 }  // namespace
 
@@ -30,7 +31,9 @@ TEST_CASE("conv plans cover the output and the reduction exactly once", "[conv_p
   for (int sms : {1, 108, 132})
     for (int64_t M : {1, 3, 64, 65, 130, 512})
       for (int64_t N : {1, 27, 64, 576, 4096, 65536})
-        for (int ktiles : {1, 2, 15, 16, 17, 100, 576, 8192}) check_plan(M, N, ktiles, sms);
+        for (int ktiles : {1, 2, 15, 16, 17, 100, 576, 8192})
+          for (ConvTiles tiles : {ConvTiles::kLarge, ConvTiles::kFill})
+            check_plan(M, N, ktiles, sms, tiles);
 }
 
 TEST_CASE("SIRe-CNN layers at batch 64 get plans that fill an H100", "[conv_plan]") {

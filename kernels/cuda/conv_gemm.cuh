@@ -316,7 +316,8 @@ template <class P>
 void run(const char* op, const P& p) {
   SIRE_CHECK(p.M > 0 && p.Ncols > 0 && p.ktiles > 0, op, ": empty GEMM (", p.M, " x ", p.Ncols,
              ", ", p.ktiles, " steps)");
-  const ConvPlan plan = plan_conv(p.M, p.Ncols, p.ktiles, device_info().sm_count);
+  const ConvPlan plan = plan_conv(p.M, p.Ncols, p.ktiles, device_info().sm_count,
+                                  conv_tiles_fill() ? ConvTiles::kFill : ConvTiles::kLarge);
   SIRE_CHECK(plan.row_blocks < 65536, op, ": ", p.M, " rows exceed the grid");
   Tensor workspace;
   float* partial = nullptr;

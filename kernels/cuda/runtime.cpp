@@ -24,6 +24,7 @@ bool env_is(const char* name, const char* value) {
 std::atomic<int> g_math{env_is("SIRE_CUDA_MATH", "tf32") ? 1 : 0};
 std::atomic<bool> g_poison{env_is("SIRE_CUDA_POISON", "1")};
 std::atomic<int> g_staging{env_is("SIRE_CUDA_CONV_STAGING", "registers") ? 1 : 0};
+std::atomic<bool> g_tiles_fill{env_is("SIRE_CUDA_CONV_TILES", "fill")};
 const bool g_sync_after_launch = env_is("SIRE_CUDA_SYNC", "1");
 
 // Device 0, or nothing: the answer is decided once.
@@ -128,6 +129,10 @@ void set_conv_staging(Staging st) { g_staging.store(st == Staging::kRegisters ? 
 Staging conv_staging() { return g_staging.load() == 1 ? Staging::kRegisters : Staging::kPipelined; }
 
 const char* staging_name(Staging st) { return st == Staging::kRegisters ? "registers" : "pipelined"; }
+
+void set_conv_tiles_fill(bool fill) { g_tiles_fill.store(fill); }
+
+bool conv_tiles_fill() { return g_tiles_fill.load(); }
 
 const DeviceInfo& device_info() {
   static const DeviceInfo info = [] {

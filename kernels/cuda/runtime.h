@@ -25,6 +25,12 @@ void set_conv_staging(Staging staging);
 Staging conv_staging();
 const char* staging_name(Staging staging);
 
+// The convolutions' tile policy (conv_plan.h's ConvTiles): large (the default) or fill. Also set
+// by SIRE_CUDA_CONV_TILES=large|fill at start-up. A tuning knob: both give correct results,
+// with different split-K partial sums (so not the same bits).
+void set_conv_tiles_fill(bool fill);
+bool conv_tiles_fill();
+
 // The device the backend runs on (device 0).
 struct DeviceInfo {
   std::string name;
