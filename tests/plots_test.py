@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The picture commands end to end, on runs this test trains: `sire train` of the tiny models
+"""The picture commands (and scripts/results-table) end to end, on runs this test trains: `sire train` of the tiny models
 (SIRe with two seeds, a baseline, a single-AE model) for 2 epochs on generated images, then
 `sire recon` and `scripts/plots curves|gradflow` on them, and every faulty input they must
 refuse with a clear one-line error (file and line named, exit status 1, no traceback).
@@ -131,6 +131,34 @@ class Pictures(unittest.TestCase):
         r = self.plots("curves", self.runs["sire-s1"], self.runs["ae1"], "--labels", "SIRe", "AE1",
                        "--linear", "--out", out)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    # --- scripts/results-table ---------------------------------------------------------------
+    def test_results_table(self):
+        table = os.path.join(SOURCE, "scripts", "results-table")
+        # By the model's name: the two seeds of the tiny SIRe-CNN are one row, mean ± std.
+        r = run("/usr/bin/python3", table, "--markdown", *self.runs.values())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [[c.strip() for c in l.strip("|").split("|")] for l in r.stdout.splitlines()[2:]]
+        self.assertEqual(len(rows), 3, r.stdout)
+        two = [row for row in rows if row[1] == "2"]
+        self.assertEqual(len(two), 1, r.stdout)
+        self.assertIn("±", two[0][2])
+        # By folder: "sire-s1" and "sire-s2" are seeds of "sire"; a Markdown table.
+        r = run("/usr/bin/python3", table, "--by", "dir", "--markdown", *self.runs.values())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertTrue(lines[0].startswith("| model | runs |"), r.stdout)
+        self.assertTrue(any(l.startswith("| sire | 2 |") for l in lines), r.stdout)
+        self.assertTrue(any(l.startswith("| baseline | 1 |") for l in lines), r.stdout)
+        # A run without a result, and one whose result is not JSON: one clear line each.
+        empty = os.path.join(self.tmp, "no-result")
+        os.makedirs(empty, exist_ok=True)
+        self.assert_refused(run("/usr/bin/python3", table, empty), "result.json: missing")
+        bad = os.path.join(self.tmp, "bad-result")
+        os.makedirs(bad, exist_ok=True)
+        with open(os.path.join(bad, "result.json"), "w") as f:
+            f.write("{not json")
+        self.assert_refused(run("/usr/bin/python3", table, bad), "result.json: malformed JSON")
 
     def test_gradflow(self):
         out = os.path.join(self.tmp, "gradflow.png")
