@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """The picture commands and the results table end to end, on runs this test trains: `sire train`
 of the tiny models (SIRe with two seeds, a baseline, a single-AE model) for 2 epochs on generated
-images, then `sire recon`, `scripts/plots curves|gradflow` and `scripts/results-table` on them, and every faulty input they must
-refuse with a clear one-line error (file and line named, exit status 1, no traceback).
+images, then `sire recon`, `scripts/plots curves|gradflow` and `scripts/results-table` on them,
+and every faulty input they must refuse with a clear one-line error (file and line named, exit
+status 1, no traceback).
 
 usage: plots_test.py SIRE_BINARY SOURCE_DIR  (CTest runs it through run_with_matplotlib.sh)
 """
