@@ -151,6 +151,20 @@ class Pictures(unittest.TestCase):
         self.assertTrue(lines[0].startswith("| model | runs |"), r.stdout)
         self.assertTrue(any(l.startswith("| sire | 2 |") for l in lines), r.stdout)
         self.assertTrue(any(l.startswith("| baseline | 1 |") for l in lines), r.stdout)
+        # A run stopped by a diverging loss (scripts/experiments leaves diverged.txt): counted in
+        # its group, left out of the mean; a group with no finished run shows no mean.
+        lost = os.path.join(self.tmp, "table", "sire-s3")
+        os.makedirs(lost, exist_ok=True)
+        shutil.copy(os.path.join(self.runs["sire-s1"], "config.json"), lost)
+        with open(os.path.join(lost, "diverged.txt"), "w") as f:
+            f.write("sire train: error: the loss became inf at epoch 1, batch 2\n")
+        r = run("/usr/bin/python3", table, "--by", "dir", "--markdown", self.runs["sire-s1"],
+                self.runs["sire-s2"], lost)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("| sire | 3 (1 diverged) |", r.stdout)
+        r = run("/usr/bin/python3", table, "--markdown", lost)  # by model: its name from the file
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("| tiny SIRe-CNN | 1 (1 diverged) | - | - |", r.stdout)
         # A run without a result, and one whose result is not JSON: one clear line each.
         empty = os.path.join(self.tmp, "no-result")
         os.makedirs(empty, exist_ok=True)

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include "engine/io/safetensors.h"
@@ -129,12 +130,30 @@ TEST_CASE("a NaN loss stops the run and keeps the last good checkpoint", "[train
     const std::string msg = err.what();
     CHECK(msg.find("the loss became") != std::string::npos);
     CHECK(msg.find("epoch 2") != std::string::npos);
+    CHECK(msg.find("The last good state is kept, untouched, in") != std::string::npos);
     CHECK(msg.find("last.safetensors") != std::string::npos);
   }
   const train::Checkpoint last = train::read_checkpoint(tmp.file("nan") + "/last.safetensors");
   CHECK(last.extra.at("progress").at("epoch").get<int>() == 1);  // the end of epoch 1
   for (const auto& [name, t] : last.file.tensors)
     for (double v : t.to_vector()) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("a loss that diverges in the first epoch says no checkpoint exists yet", "[train]") {
+  TempDir tmp;
+  write_bar_images(tmp.path(), 320, 64);
+  train::TrainOptions o = options(tmp.path(), tmp.file("early"));
+  o.protocol.lr = 1e30;  // the first update blows the weights up
+  try {
+    train::train(o);
+    FAIL("no error");
+  } catch (const Error& err) {
+    const std::string msg = err.what();
+    CHECK(msg.find("the loss became") != std::string::npos);
+    CHECK(msg.find("epoch 1") != std::string::npos);
+    CHECK(msg.find("No checkpoint was written yet") != std::string::npos);
+  }
+  CHECK_FALSE(std::filesystem::exists(tmp.file("early") + "/last.safetensors"));
 }
 
 TEST_CASE("checkpoints are validated when read", "[train]") {

@@ -206,10 +206,15 @@ class Run {
     if (!std::isfinite(total)) {
       std::string parts = str("CE ", loss.ce);
       for (size_t i = 0; i < loss.mse.size(); ++i) parts += str(", MSE of AE ", model_.autoencoders()[i], " ", loss.mse[i]);
+      // Checkpoints are written at the end of an epoch (or on Ctrl-C): whatever is there is the
+      // last good state, and this step writes nothing.
+      const std::string last = o_.out_dir + "/last.safetensors";
       SIRE_FAIL("the loss became ", total, " at epoch ", epoch_ + 1, ", batch ", batch_ + 1, " (",
-                parts, "): stopping. The last good state is kept in ", o_.out_dir,
-                "/last.safetensors (", epoch_ > 0 || batch_ > 0 ? "before this epoch" : "none yet",
-                "); a lower --lr or --lambda may help");
+                parts, "): stopping. ",
+                std::filesystem::exists(last)
+                    ? str("The last good state is kept, untouched, in ", last)
+                    : str("No checkpoint was written yet (the first comes at the end of epoch 1)"),
+                "; a lower --lr or --lambda may help");
     }
     sgd_->zero_grad();
     loss.total.backward();
