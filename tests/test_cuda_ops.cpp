@@ -85,7 +85,9 @@ struct MathGuard {
 };
 
 struct StagingGuard {
-  explicit StagingGuard(cuda::Staging st) : before(cuda::conv_staging()) { cuda::set_conv_staging(st); }
+  explicit StagingGuard(cuda::Staging st) : before(cuda::conv_staging()) {
+    cuda::set_conv_staging(st);
+  }
   ~StagingGuard() { cuda::set_conv_staging(before); }
   cuda::Staging before;
 };

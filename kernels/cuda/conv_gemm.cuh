@@ -41,8 +41,8 @@ __device__ inline Range step_range(int ktiles, int per_split) {
 }
 
 template <class P, class T, int S>
-__device__ __forceinline__ void stash(Stages<T, S>& s, int stage, int tid, const float (&ra)[T::A_PER],
-                                      const float (&rb)[T::B_PER]) {
+__device__ __forceinline__ void stash(Stages<T, S>& s, int stage, int tid,
+                                      const float (&ra)[T::A_PER], const float (&rb)[T::B_PER]) {
   using L = typename P::template Loader<T>;
 #pragma unroll
   for (int i = 0; i < T::A_PER; ++i)
@@ -80,7 +80,8 @@ __device__ __forceinline__ void copy_async_wait() {
 // Step kt's operands copied into `stage`, to the slots stash() would write.
 template <class P, class T, int S>
 __device__ __forceinline__ void issue(Stages<T, S>& s, int stage, int tid,
-                                      const typename P::template Loader<T>& ld, const P& p, int kt) {
+                                      const typename P::template Loader<T>& ld, const P& p,
+                                      int kt) {
   using L = typename P::template Loader<T>;
   const float* pa[T::A_PER];
   const float* pb[T::B_PER];
@@ -222,7 +223,8 @@ struct Tf32Math {
 // tiles into registers while the block multiplies the current tiles in shared memory, then
 // stores them to the other of two stages (one barrier per step).
 template <class P, class T, class Arith>
-__global__ void __launch_bounds__(kThreads) conv_gemm_registers(P p, int per_split, float* partial) {
+__global__ void __launch_bounds__(kThreads)
+    conv_gemm_registers(P p, int per_split, float* partial) {
   __shared__ __align__(32) Stages<T, 2> s;
   __shared__ __align__(32) typename Arith::Shared sh;
   const int tid = threadIdx.x;
@@ -253,7 +255,8 @@ __global__ void __launch_bounds__(kThreads) conv_gemm_registers(P p, int per_spl
 // multiplies the current one, and no registers hold them on the way. One barrier per step: it
 // both publishes step kt's stage and frees the stage computed last step, the one refilled next.
 template <class P, class T, class Arith>
-__global__ void __launch_bounds__(kThreads) conv_gemm_pipelined(P p, int per_split, float* partial) {
+__global__ void __launch_bounds__(kThreads)
+    conv_gemm_pipelined(P p, int per_split, float* partial) {
   constexpr int S = kPipelineStages;
   __shared__ __align__(32) Stages<T, S> s;
   __shared__ __align__(32) typename Arith::Shared sh;

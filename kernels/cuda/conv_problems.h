@@ -91,7 +91,8 @@ struct Forward {
       const float* src = ximg + (inside ? h * p.g.W + w : 0);
       for (int i = 0; i < T::A_PER; ++i) {
         const int c = c0 + ka + i * (kThreads / T::BM);
-        a[i] = m_ok && c < p.g.C ? p.wt + (static_cast<int64_t>(tap) * p.g.C + c) * p.g.K + m : nullptr;
+        a[i] = m_ok && c < p.g.C ? p.wt + (static_cast<int64_t>(tap) * p.g.C + c) * p.g.K + m
+                                 : nullptr;
       }
       for (int i = 0; i < T::B_PER; ++i) {
         const int c = c0 + kb + i * (kThreads / T::BN);
@@ -161,7 +162,8 @@ struct BackwardData {
       const float* src = dyimg + (reads ? op * p.g.Q + oq : 0);
       for (int i = 0; i < T::A_PER; ++i) {
         const int k = k0 + ka + i * (kThreads / T::BM);
-        a[i] = m_ok && k < p.g.K ? p.wd + (static_cast<int64_t>(tap) * p.g.K + k) * p.g.C + m : nullptr;
+        a[i] = m_ok && k < p.g.K ? p.wd + (static_cast<int64_t>(tap) * p.g.K + k) * p.g.C + m
+                                 : nullptr;
       }
       for (int i = 0; i < T::B_PER; ++i) {
         const int k = k0 + kb + i * (kThreads / T::BN);

@@ -128,7 +128,9 @@ void set_conv_staging(Staging st) { g_staging.store(st == Staging::kRegisters ? 
 
 Staging conv_staging() { return g_staging.load() == 1 ? Staging::kRegisters : Staging::kPipelined; }
 
-const char* staging_name(Staging st) { return st == Staging::kRegisters ? "registers" : "pipelined"; }
+const char* staging_name(Staging st) {
+  return st == Staging::kRegisters ? "registers" : "pipelined";
+}
 
 void set_conv_tiles_fill(bool fill) { g_tiles_fill.store(fill); }
 
