@@ -99,13 +99,16 @@ TEST_CASE("f32 and f64 paths agree on every op", "[reference]") {
 }
 
 // The direct (padded-plane, AVX-512) kernels take large stride-1 planes in f32, the
-// implicit-GEMM kernel the small ones; the f64 path is im2col + GEMM. Forward, input gradient and weight gradient must agree, at plane sizes on both
-// sides of the direct kernels' thresholds, odd sizes and every padding a 3x3 kernel allows.
+// implicit-GEMM kernel the small ones; the f64 path is im2col + GEMM. Forward, input gradient
+// and weight gradient must agree, at plane sizes on both sides of the direct kernels' thresholds,
+// odd sizes, every padding a 3x3 kernel allows, and 1 to 4 output (or input) channels.
 TEST_CASE("direct f32 convolutions agree with the f64 GEMM path", "[reference]") {
   struct G { int64_t N, C, H, W, K, k, p; };
   for (G g : {G{2, 5, 32, 32, 7, 3, 1}, G{3, 4, 33, 35, 9, 3, 0}, G{2, 3, 24, 27, 10, 3, 2},
               G{2, 17, 16, 16, 12, 3, 1}, G{1, 6, 31, 29, 3, 5, 2}, G{2, 8, 40, 40, 1, 3, 1},
               G{2, 16, 32, 32, 16, 1, 0},
+              // At most 4 output channels: the few-channel tile (and as input gradients, C <= 4).
+              G{2, 6, 20, 19, 2, 3, 1}, G{1, 5, 17, 70, 4, 3, 1}, G{2, 2, 18, 18, 5, 3, 1},
               // Small planes: the implicit-GEMM path (16 or more output channels).
               G{3, 5, 8, 8, 16, 3, 1}, G{5, 7, 4, 4, 24, 3, 1}, G{2, 9, 7, 5, 17, 3, 0},
               G{3, 4, 6, 6, 32, 5, 2}, G{7, 12, 3, 3, 16, 1, 0}, G{1, 3, 2, 2, 40, 3, 2}}) {

@@ -81,23 +81,36 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
   parallel_for(0, g.N, 1, [&](int64_t lo, int64_t hi) {
     float* xp = static_cast<float*>(workspace(0, static_cast<size_t>(g.C * pd.L + pd.slack) * sizeof(float)));
     std::fill(xp + g.C * pd.L, xp + g.C * pd.L + pd.slack, 0.0f);
-    alignas(64) float tile[kMr * kNr];
+    // Up to 4 output channels: the few-channel tile (4 x 64 at most) instead of a mostly empty
+    // 8 x 32 one. `width` positions per tile; the slack covers reads past the last plane.
+    const bool few = g.K <= 4;
+    const int64_t width = few ? kNrWide : kNr;
+    alignas(64) float tile[kMr * kNr > 4 * kNrWide ? kMr * kNr : 4 * kNrWide];
+    auto compute = [&](const float* xb, const float* wb) {
+      if (!few) return forward_tile(xb, g.C, pd.L, off.data(), taps, wb, tile);
+      switch (g.K) {
+        case 1: return forward_tile_few<1>(xb, g.C, pd.L, off.data(), taps, wb, tile);
+        case 2: return forward_tile_few<2>(xb, g.C, pd.L, off.data(), taps, wb, tile);
+        case 3: return forward_tile_few<3>(xb, g.C, pd.L, off.data(), taps, wb, tile);
+        default: return forward_tile_few<4>(xb, g.C, pd.L, off.data(), taps, wb, tile);
+      }
+    };
     for (int64_t n = lo; n < hi; ++n) {
       for (int64_t c = 0; c < g.C; ++c)
         pad_plane(x + (n * g.C + c) * g.hw(), g.H, g.W, g.pad_h, g.pad_w, pd, xp + c * pd.L);
       float* yn = y + n * g.K * g.pq();
-      for (int64_t base = 0; base < positions; base += kNr) {
+      for (int64_t base = 0; base < positions; base += width) {
         for (int64_t kb = 0; kb < kblocks; ++kb) {
-          forward_tile(xp + base, g.C, pd.L, off.data(), taps, wp + kb * g.C * taps * kMr, tile);
-          // Keep the positions with p < P and q < Q: at most three row segments per tile.
+          compute(xp + base, wp + kb * g.C * taps * kMr);
+          // Keep the positions with p < P and q < Q: a few row segments per tile.
           const int64_t rows = std::min<int64_t>(kMr, g.K - kb * kMr);
-          for (int64_t t = 0; t < kNr;) {
+          for (int64_t t = 0; t < width;) {
             const int64_t pos = base + t, p = pos / pd.Wp, q = pos % pd.Wp;
-            const int64_t len = std::min(kNr - t, pd.Wp - q);
+            const int64_t len = std::min(width - t, pd.Wp - q);
             const int64_t valid = std::max<int64_t>(0, std::min(len, g.Q - q));
             if (p < g.P && valid > 0)
               for (int64_t i = 0; i < rows; ++i)
-                std::memcpy(yn + ((kb * kMr + i) * g.P + p) * g.Q + q, tile + i * kNr + t,
+                std::memcpy(yn + ((kb * kMr + i) * g.P + p) * g.Q + q, tile + i * width + t,
                             static_cast<size_t>(valid) * sizeof(float));
             t += len;
           }

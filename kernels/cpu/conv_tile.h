@@ -56,6 +56,35 @@ inline void forward_tile(const float* x, int64_t C, int64_t L, const int64_t* of
   }
 }
 
+// For convolutions with at most 4 output channels (an image's 3 channels: the decoders' last
+// transposed convolution, the first layer's input gradient), where the 8-channel tile would be
+// mostly zeros: MR channels x 64 positions (four 16-wide vectors), the same packed weights (their
+// first MR of each 8). tile[MR][64].
+constexpr int kNrWide = 64;
+template <int MR>
+inline void forward_tile_few(const float* x, int64_t C, int64_t L, const int64_t* off,
+                             int64_t taps, const float* w, float* tile) {
+  static_assert(MR >= 1 && MR <= 4, "few-channel tile");
+  __m512 acc[MR][4];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < C; ++c) {
+    const float* xc = x + c * L;
+    const float* wc = w + c * taps * kMr;
+    for (int64_t t = 0; t < taps; ++t) {
+      __m512 b[4];
+      for (int v = 0; v < 4; ++v) b[v] = in_register(_mm512_loadu_ps(xc + off[t] + 16 * v));
+      const float* wt = wc + t * kMr;
+      for (int i = 0; i < MR; ++i) {
+        const __m512 a = _mm512_set1_ps(wt[i]);
+        for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(tile + i * kNrWide + 16 * v, acc[i][v]);
+}
+
 // Weights as [k-block][c][tap][8]: the 8 broadcasts of one step lie together; missing output
 // channels of the last block are zeros. Kept in workspace slot 3 (the caller of a flipped
 // convolution may hold the flipped weights in slot 2).
