@@ -85,7 +85,7 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
     // 8 x 32 one. `width` positions per tile; the slack covers reads past the last plane.
     const bool few = g.K <= 4;
     const int64_t width = few ? kNrWide : kNr;
-    alignas(64) float tile[kMr * kNr > 4 * kNrWide ? kMr * kNr : 4 * kNrWide];
+    alignas(64) float tile[std::max(kMr * kNr, 4 * kNrWide)];
     auto compute = [&](const float* xb, const float* wb) {
       if (!few) return forward_tile(xb, g.C, pd.L, off.data(), taps, wb, tile);
       switch (g.K) {
