@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_implicit.h"
+#include "kernels/cpu/conv_wgrad.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/gemm.h"
@@ -250,6 +251,7 @@ void conv_backward_data(const T* dy, const T* w, T* dx, const ConvGeom& g) {
 template <class T>
 void conv_backward_weight(const T* x, const T* dy, T* dw, const ConvGeom& g) {
   if constexpr (std::is_same_v<T, float>) {
+    if (plane_weight_grad_applies(g)) return plane_conv_weight_grad(x, dy, dw, g);
     if (direct_weight_grad_applies(g)) return direct_conv_weight_grad(x, dy, dw, g);
     if (implicit_weight_grad_applies(g)) return implicit_conv_weight_grad(x, dy, dw, g);
   }

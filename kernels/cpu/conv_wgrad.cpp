@@ -1,0 +1,150 @@
+#include "kernels/cpu/conv_wgrad.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/error.h"
+#include "kernels/cpu/conv_tile.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/parallel.h"
+
+namespace sire::cpu {
+
+bool plane_weight_grad_applies(const ConvGeom& g) {
+#if defined(__AVX512F__)
+  return g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 1 &&
+         g.pad_w == 1 && g.P == g.H && g.Q == g.W && g.W % 16 == 0;
+#else
+  return false;
+#endif
+}
+
+#if defined(__AVX512F__)
+namespace {
+
+constexpr int kKb = 3;  // output channels per tile
+
+// One 16-position step: acc[i][3 r + s] += dY_i . (x shifted by (r - 1, s - 1)).
+// xs[s] points at the vector's position in the copy of x shifted by s - 1 columns; rows r = 0,
+// 1, 2 lie W apart. Every load is aligned.
+template <int KB>
+__attribute__((always_inline)) inline void tap_step(__m512 (&acc)[KB][9], const float* d,
+                                                    int64_t dk, const float* const (&xs)[3],
+                                                    int64_t W) {
+  __m512 a[KB];
+#pragma GCC unroll 3
+  for (int i = 0; i < KB; ++i) a[i] = _mm512_loadu_ps(d + i * dk);  // aligned in practice
+#pragma GCC unroll 3
+  for (int r = 0; r < 3; ++r)
+#pragma GCC unroll 3
+    for (int s = 0; s < 3; ++s) {
+      const __m512 b = in_register(_mm512_load_ps(xs[s] + r * W));
+#pragma GCC unroll 3
+      for (int i = 0; i < KB; ++i) acc[i][3 * r + s] = _mm512_fmadd_ps(a[i], b, acc[i][3 * r + s]);
+    }
+}
+
+// dW[k0 + i][c][taps] += the dot products over `count` samples, for i < KB.
+// dy: the first sample's channel-k0 plane; x: the first sample's three shifted
+// copies of channel c, `lp` floats apart.
+template <int KB>
+void plane_item(const float* dy, int64_t dy_sample, int64_t pq, const float* x,
+                int64_t x_sample, int64_t lp, int64_t W, int64_t count, float* dw, int64_t dw_k) {
+  // Every loop over the accumulators fully unrolled: an indexed access anywhere would keep the
+  // array in memory, and GCC then stores all 27 of them at every step.
+  __m512 acc[KB][9];
+#pragma GCC unroll 3
+  for (int i = 0; i < KB; ++i)
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) acc[i][t] = _mm512_setzero_ps();
+  for (int64_t n = 0; n < count; ++n) {
+    const float* d = dy + n * dy_sample;
+    const float* xn = x + n * x_sample;
+    for (int64_t v = 0; v < pq; v += 16) {
+      const float* const xs[3] = {xn + v, xn + lp + v, xn + 2 * lp + v};
+      tap_step<KB>(acc, d + v, pq, xs, W);
+    }
+  }
+#pragma GCC unroll 3
+  for (int i = 0; i < KB; ++i)
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) dw[i * dw_k + t] += tree_sum(acc[i][t]);
+}
+
+// dst[0..3 lp): x's plane (H x W) shifted by -1, 0 and +1 columns (zeros shifted in), each
+// with a zero row above and below.
+void shifted_copies(const float* src, int64_t H, int64_t W, int64_t lp, float* dst) {
+  for (int s = 0; s < 3; ++s) {
+    float* out = dst + s * lp;
+    std::fill(out, out + W, 0.0f);
+    for (int64_t p = 0; p < H; ++p) {
+      const float* in = src + p * W;
+      float* row = out + (p + 1) * W;
+      if (s == 0) {
+        row[0] = 0.0f;
+        std::memcpy(row + 1, in, static_cast<size_t>(W - 1) * sizeof(float));
+      } else if (s == 1) {
+        std::memcpy(row, in, static_cast<size_t>(W) * sizeof(float));
+      } else {
+        std::memcpy(row, in + 1, static_cast<size_t>(W - 1) * sizeof(float));
+        row[W - 1] = 0.0f;
+      }
+    }
+    std::fill(out + (H + 1) * W, out + lp, 0.0f);
+  }
+}
+
+}  // namespace
+
+void plane_conv_weight_grad(const float* x, const float* dy, float* dw, const ConvGeom& g) {
+  SIRE_CHECK(plane_weight_grad_applies(g), "plane_conv_weight_grad: unsupported geometry ",
+             g.H, "x", g.W, " kernel ", g.R, "x", g.S);
+  const int64_t pq = g.pq(), lp = (g.H + 2) * g.W;  // lp: a padded plane, a multiple of 16
+  // Samples per block: a tile's 3 dY planes and one channel's shifted copies over the block
+  // stay within ~400 KB, half of L2, so the items that share the dY planes (every input
+  // channel) find them there.
+  // The block's copies of x (every channel) stay within ~6 MB, well inside L3, since every
+  // k-block reads them all again.
+  const int64_t per_sample = (kKb * pq + 3 * lp) * static_cast<int64_t>(sizeof(float));
+  const int64_t copies = g.C * 3 * lp * static_cast<int64_t>(sizeof(float));
+  const int64_t block = std::clamp<int64_t>(
+      std::min((int64_t{400} << 10) / per_sample, (int64_t{6} << 20) / copies), 1, g.N);
+  const int64_t kblocks = (g.K + kKb - 1) / kKb;
+  float* xp = static_cast<float*>(
+      workspace(0, static_cast<size_t>(block * g.C * 3 * lp) * sizeof(float)));
+  std::fill(dw, dw + g.K * g.crs(), 0.0f);
+  for (int64_t n0 = 0; n0 < g.N; n0 += block) {
+    const int64_t count = std::min(block, g.N - n0);
+    parallel_for(0, count * g.C, 4, [&](int64_t lo, int64_t hi) {
+      for (int64_t item = lo; item < hi; ++item)
+        shifted_copies(x + (n0 * g.C + item) * g.hw(), g.H, g.W, lp, xp + item * 3 * lp);
+    });
+    // Items (k-block, c), c fastest: consecutive items reuse the same dY planes. Each item
+    // writes its own dW entries, and blocks of samples are added in order: the result does not
+    // depend on the number of threads.
+    parallel_for(0, kblocks * g.C, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t item = lo; item < hi; ++item) {
+        const int64_t kb = item / g.C, c = item % g.C, k0 = kb * kKb;
+        const float* d = dy + (n0 * g.K + k0) * pq;
+        const float* xc = xp + c * 3 * lp;
+        float* out = dw + (k0 * g.C + c) * 9;
+        const int64_t dy_sample = g.K * pq, x_sample = g.C * 3 * lp, dw_k = g.C * 9;
+        switch (std::min<int64_t>(kKb, g.K - k0)) {
+          case 1: plane_item<1>(d, dy_sample, pq, xc, x_sample, lp, g.W, count, out, dw_k); break;
+          case 2: plane_item<2>(d, dy_sample, pq, xc, x_sample, lp, g.W, count, out, dw_k); break;
+          default: plane_item<3>(d, dy_sample, pq, xc, x_sample, lp, g.W, count, out, dw_k); break;
+        }
+      }
+    });
+  }
+}
+
+#else
+
+void plane_conv_weight_grad(const float*, const float*, float*, const ConvGeom&) {
+  SIRE_FAIL("plane weight gradient needs AVX-512 (build with SIRE_NATIVE on such a CPU)");
+}
+
+#endif
+
+}  // namespace sire::cpu
