@@ -43,14 +43,14 @@ struct Padded {
 // dst (Hp x Wp) = src (rows x cols) placed at (top, left), zeros around.
 void pad_plane(const float* src, int64_t rows, int64_t cols, int64_t top, int64_t left,
                const Padded& pd, float* dst) {
-  std::fill(dst, dst + top * pd.Wp, 0.0f);
+  zero_floats(dst, top * pd.Wp);
   for (int64_t h = 0; h < rows; ++h) {
     float* d = dst + (top + h) * pd.Wp;
-    std::fill(d, d + left, 0.0f);
-    std::memcpy(d + left, src + h * cols, static_cast<size_t>(cols) * sizeof(float));
-    std::fill(d + left + cols, d + pd.Wp, 0.0f);
+    zero_floats(d, left);
+    copy_floats(d + left, src + h * cols, cols);
+    zero_floats(d + left + cols, pd.Wp - left - cols);
   }
-  std::fill(dst + (top + rows) * pd.Wp, dst + pd.L, 0.0f);
+  zero_floats(dst + (top + rows) * pd.Wp, pd.L - (top + rows) * pd.Wp);
 }
 
 }  // namespace
@@ -110,8 +110,7 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
             const int64_t valid = std::max<int64_t>(0, std::min(len, g.Q - q));
             if (p < g.P && valid > 0)
               for (int64_t i = 0; i < rows; ++i)
-                std::memcpy(yn + ((kb * kMr + i) * g.P + p) * g.Q + q, tile + i * width + t,
-                            static_cast<size_t>(valid) * sizeof(float));
+                copy_floats(yn + ((kb * kMr + i) * g.P + p) * g.Q + q, tile + i * width + t, valid);
             t += len;
           }
         }

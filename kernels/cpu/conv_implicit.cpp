@@ -85,8 +85,7 @@ void implicit_conv_forward(const float* x, const float* w, float* y, const ConvG
           const int64_t n = n0 + t, j = n / pq, at = n % pq;
           const int64_t len = std::min(count - t, pq - at);
           for (int64_t i = 0; i < rows; ++i)
-            std::memcpy(y + (j * g.K + kb * kMr + i) * pq + at, tile + i * kNr + t,
-                        static_cast<size_t>(len) * sizeof(float));
+            copy_floats(y + (j * g.K + kb * kMr + i) * pq + at, tile + i * kNr + t, len);
           t += len;
         }
       }
