@@ -1,7 +1,6 @@
 #include "kernels/cpu/conv_wgrad.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "engine/error.h"
 #include "kernels/cpu/conv_tile.h"
@@ -76,21 +75,21 @@ void plane_item(const float* dy, int64_t dy_sample, int64_t pq, const float* x,
 void shifted_copies(const float* src, int64_t H, int64_t W, int64_t lp, float* dst) {
   for (int s = 0; s < 3; ++s) {
     float* out = dst + s * lp;
-    std::fill(out, out + W, 0.0f);
+    zero_floats(out, W);
     for (int64_t p = 0; p < H; ++p) {
       const float* in = src + p * W;
       float* row = out + (p + 1) * W;
       if (s == 0) {
         row[0] = 0.0f;
-        std::memcpy(row + 1, in, static_cast<size_t>(W - 1) * sizeof(float));
+        copy_floats(row + 1, in, W - 1);
       } else if (s == 1) {
-        std::memcpy(row, in, static_cast<size_t>(W) * sizeof(float));
+        copy_floats(row, in, W);
       } else {
-        std::memcpy(row, in + 1, static_cast<size_t>(W - 1) * sizeof(float));
+        copy_floats(row, in + 1, W - 1);
         row[W - 1] = 0.0f;
       }
     }
-    std::fill(out + (H + 1) * W, out + lp, 0.0f);
+    zero_floats(out + (H + 1) * W, W);
   }
 }
 
