@@ -28,18 +28,16 @@ void each_plane(int64_t planes, int64_t plane_elems, const F& f) {
 }  // namespace
 
 #if defined(__AVX512F__)
-// 16 outputs of a 2x2, stride-2 pool from two input rows: the even and odd columns are split
-// with permutes, and each candidate replaces the running maximum under a mask (larger, or NaN
-// over a number), in window order.
-inline void pool2x2_16(const float* r0, const float* r1, int32_t base, int32_t w, float* out,
-                       int32_t* idx) {
+// 16 outputs of a 2x2, stride-2 pool from 32 consecutive values of the window's top row (a0,
+// a1) and of its bottom row (b0, b1): the even and odd columns are split with permutes, and
+// each candidate replaces the running maximum under a mask (larger, or NaN over a number), in
+// window order. `first`: the input index of each output's top-left candidate.
+inline void pool2x2_16(__m512 a0, __m512 a1, __m512 b0, __m512 b1, __m512i first, int32_t w,
+                       float* out, int32_t* idx) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512 a0 = _mm512_loadu_ps(r0), a1 = _mm512_loadu_ps(r0 + 16);
-  const __m512 b0 = _mm512_loadu_ps(r1), b1 = _mm512_loadu_ps(r1 + 16);
   const __m512 cand[4] = {_mm512_permutex2var_ps(a0, even, a1), _mm512_permutex2var_ps(a0, odd, a1),
                           _mm512_permutex2var_ps(b0, even, b1), _mm512_permutex2var_ps(b0, odd, b1)};
-  const __m512i first = _mm512_add_epi32(even, _mm512_set1_epi32(base));
   const __m512i where[4] = {first, _mm512_add_epi32(first, _mm512_set1_epi32(1)),
                             _mm512_add_epi32(first, _mm512_set1_epi32(w)),
                             _mm512_add_epi32(first, _mm512_set1_epi32(w + 1))};
@@ -54,6 +52,42 @@ inline void pool2x2_16(const float* r0, const float* r1, int32_t base, int32_t w
   }
   _mm512_storeu_ps(out, m);
   _mm512_storeu_si512(idx, best);
+}
+
+// Planes narrower than 32 (W = 2, 4, 8, 16: SIRe-CNN's deeper pools), where a row holds fewer
+// than 16 windows: the pool runs along a "virtual row" that chains the windows' top rows (input
+// rows 0, 2, 4, ...; the bottom rows likewise), so the plane's P Q outputs come 16 at a time.
+// Virtual column v is input row 2 (v / W) (+1 for the bottom row), column v % W.
+inline __m512 virtual_row(const float* in, int64_t v, int32_t W, int bottom) {
+  if (W >= 16) return _mm512_loadu_ps(in + (2 * (v / W) + bottom) * W + v % W);
+  __m512 r = _mm512_setzero_ps();
+  const auto seg = static_cast<__mmask16>((1u << W) - 1u);
+  for (int32_t j = 0; j < 16; j += W) {  // 16 / W row segments; lane j reads the row's start
+    const float* row = in + (2 * ((v + j) / W) + bottom) * W;
+    r = _mm512_mask_loadu_ps(r, static_cast<__mmask16>(seg << j), row - j);
+  }
+  return r;
+}
+
+// The plane's outputs for W in {2, 4, 8, 16}, H = 2 P (P Q a multiple of 16 handled here; the
+// rest, if any, by the caller's scalar loop). Returns how many outputs it wrote.
+// `rebase`: what to subtract from each lane's index, when a vector spans several whole planes
+// (planes of fewer than 16 outputs, chained: their rows continue one another).
+inline int64_t pool2x2_narrow(const float* in, int32_t W, int64_t outputs, float* out,
+                              int32_t* idx, __m512i rebase = _mm512_setzero_si512()) {
+  const __m512i lane2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i row_bits = _mm512_set1_epi32(~(W - 1));  // W is a power of two
+  int64_t o = 0;
+  for (; o + 16 <= outputs; o += 16) {
+    const int64_t v = 2 * o;  // virtual column of the first window
+    const __m512i vc = _mm512_add_epi32(lane2, _mm512_set1_epi32(static_cast<int32_t>(v)));
+    // input index of virtual column c: 2 W (c / W) + c % W = c + (c & ~(W - 1))
+    const __m512i first =
+        _mm512_sub_epi32(_mm512_add_epi32(vc, _mm512_and_si512(vc, row_bits)), rebase);
+    pool2x2_16(virtual_row(in, v, W, 0), virtual_row(in, v + 16, W, 0),
+               virtual_row(in, v, W, 1), virtual_row(in, v + 16, W, 1), first, W, out + o, idx + o);
+  }
+  return o;
 }
 #endif
 
@@ -73,12 +107,42 @@ void CpuBackend::max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices,
     int32_t* pi = indices.data<int32_t>();
     const bool two_by_two = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 &&
                             g.pw == 0 && g.H >= 2 * g.P && g.W >= 2 * g.Q;
-    each_plane(g.N * g.C, g.H * g.W, [&](int64_t plane) {
+    int64_t done = 0;  // planes handled 16 / (P Q) at a time
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      const int64_t pq = g.P * g.Q;
+      if (two_by_two && g.H == 2 * g.P && g.W == 2 * g.Q && (g.W == 2 || g.W == 4 || g.W == 8) &&
+          pq < 16 && 16 % pq == 0) {
+        // Planes smaller than a vector (SIRe-CNN's 4x4 pool): 16 / (P Q) planes a vector.
+        const int64_t per = 16 / pq, groups = g.N * g.C / per;
+        alignas(64) int32_t shift[16];
+        for (int l = 0; l < 16; ++l) shift[l] = static_cast<int32_t>(l / pq * g.H * g.W);
+        const __m512i rebase = _mm512_load_si512(shift);
+        parallel_for(0, groups, 256, [&](int64_t lo, int64_t hi) {
+          for (int64_t group = lo; group < hi; ++group)  // indices relative to the group's start
+            pool2x2_narrow(px + group * per * g.H * g.W, static_cast<int32_t>(g.W), 16,
+                           py + group * 16, pi + group * 16, rebase);
+        });
+        done = groups * per;
+      }
+    }
+#endif
+    each_plane(g.N * g.C - done, g.H * g.W, [&](int64_t rest) {
+      const int64_t plane = done + rest;
       const T* in = px + plane * g.H * g.W;
       T* out = py + plane * g.P * g.Q;
       int32_t* idx = pi + plane * g.P * g.Q;
       if (two_by_two) {  // SIRe-CNN's and VGG's pools: four candidates, in window order
-        for (int64_t p = 0; p < g.P; ++p) {
+        int64_t p = 0;
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>) {
+          const bool narrow = g.H == 2 * g.P && g.W == 2 * g.Q &&
+                              (g.W == 2 || g.W == 4 || g.W == 8 || g.W == 16);
+          if (narrow)  // whole output rows, 16 outputs at a time
+            p = pool2x2_narrow(in, static_cast<int32_t>(g.W), g.P * g.Q, out, idx) / g.Q;
+        }
+#endif
+        for (; p < g.P; ++p) {
           const T* r0 = in + 2 * p * g.W;
           const T* r1 = r0 + g.W;
           const int32_t base = static_cast<int32_t>(2 * p * g.W);
@@ -86,9 +150,12 @@ void CpuBackend::max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices,
           int64_t q = 0;
 #if defined(__AVX512F__)
           if constexpr (std::is_same_v<T, float>) {
+            const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
             for (; q + 16 <= g.Q; q += 16)
-              pool2x2_16(r0 + 2 * q, r1 + 2 * q, base + static_cast<int32_t>(2 * q), w,
-                         out + p * g.Q + q, idx + p * g.Q + q);
+              pool2x2_16(_mm512_loadu_ps(r0 + 2 * q), _mm512_loadu_ps(r0 + 2 * q + 16),
+                         _mm512_loadu_ps(r1 + 2 * q), _mm512_loadu_ps(r1 + 2 * q + 16),
+                         _mm512_add_epi32(even, _mm512_set1_epi32(base + static_cast<int32_t>(2 * q))),
+                         w, out + p * g.Q + q, idx + p * g.Q + q);
           }
 #endif
           for (; q < g.Q; ++q) {
