@@ -213,6 +213,12 @@ void conv_forward(const T* x, const T* w, T* y, const ConvGeom& g);
 template <class T>
 void conv_backward_data(const T* dy, const T* w, T* dx, const ConvGeom& g) {
   if (backward_data_as_conv<T>(g)) {
+    if constexpr (std::is_same_v<T, float>) {
+      // The fast kernels pack the weights anyway: they read them flipped while packing.
+      const ConvGeom f = flipped_geometry(g);
+      if (direct_conv_applies(f)) return direct_conv_forward(dy, w, dx, f, true);
+      if (implicit_conv_applies(f)) return implicit_conv_forward(dy, w, dx, f, true);
+    }
     // wf[c][k][R-1-r][S-1-s] = w[k][c][r][s]
     T* wf = scratch<T>(2, g.K * g.crs());
     parallel_for(0, g.C, 1, [&](int64_t lo, int64_t hi) {

@@ -55,7 +55,7 @@ void pad_plane(const float* src, int64_t rows, int64_t cols, int64_t top, int64_
 
 }  // namespace
 
-const float* pack_weights(const float* w, const ConvGeom& g) {
+const float* pack_weights(const float* w, const ConvGeom& g, bool flip) {
   const int64_t taps = g.R * g.S, kblocks = (g.K + kMr - 1) / kMr;
   float* wp = static_cast<float*>(workspace(3, static_cast<size_t>(kblocks * g.C * taps * kMr) * sizeof(float)));
   parallel_for(0, kblocks, 1, [&](int64_t lo, int64_t hi) {
@@ -64,19 +64,22 @@ const float* pack_weights(const float* w, const ConvGeom& g) {
         for (int64_t t = 0; t < taps; ++t)
           for (int i = 0; i < kMr; ++i) {
             const int64_t k = kb * kMr + i;
-            wp[((kb * g.C + c) * taps + t) * kMr + i] = k < g.K ? w[(k * g.C + c) * taps + t] : 0.0f;
+            wp[((kb * g.C + c) * taps + t) * kMr + i] =
+                k >= g.K ? 0.0f
+                : flip   ? w[(c * g.K + k) * taps + (taps - 1 - t)]
+                         : w[(k * g.C + c) * taps + t];
           }
   });
   return wp;
 }
 
-void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g) {
+void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g, bool flip) {
   const Padded pd(g);
   const int64_t taps = g.R * g.S, kblocks = (g.K + kMr - 1) / kMr, positions = g.P * pd.Wp;
   std::vector<int64_t> off(static_cast<size_t>(taps));
   for (int64_t r = 0; r < g.R; ++r)
     for (int64_t s = 0; s < g.S; ++s) off[r * g.S + s] = r * pd.Wp + s;
-  const float* wp = pack_weights(w, g);
+  const float* wp = pack_weights(w, g, flip);
   // Samples split across threads; each pads its sample into its own buffer (in its cache).
   parallel_for(0, g.N, 1, [&](int64_t lo, int64_t hi) {
     float* xp = static_cast<float*>(workspace(0, static_cast<size_t>(g.C * pd.L + pd.slack) * sizeof(float)));
@@ -185,7 +188,7 @@ void direct_conv_weight_grad(const float* x, const float* dy, float* dw, const C
 
 #else
 
-void direct_conv_forward(const float*, const float*, float*, const ConvGeom&) {
+void direct_conv_forward(const float*, const float*, float*, const ConvGeom&, bool) {
   SIRE_FAIL("direct convolution needs AVX-512 (build with SIRE_NATIVE on such a CPU)");
 }
 void direct_conv_weight_grad(const float*, const float*, float*, const ConvGeom&) {

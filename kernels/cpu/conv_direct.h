@@ -22,7 +22,9 @@ namespace sire::cpu {
 bool direct_conv_applies(const ConvGeom& g);
 bool direct_weight_grad_applies(const ConvGeom& g);
 
-void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g);
+// flip: w is the weight of the convolution whose input gradient this is (see pack_weights).
+void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g,
+                         bool flip = false);
 void direct_conv_weight_grad(const float* x, const float* dy, float* dw, const ConvGeom& g);
 
 }  // namespace sire::cpu

@@ -32,10 +32,10 @@ bool implicit_weight_grad_applies(const ConvGeom& g) {
 
 #if defined(__AVX512F__)
 
-void implicit_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g) {
+void implicit_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g, bool flip) {
   const int64_t crs = g.crs(), pq = g.pq(), columns = g.N * pq;
   const int64_t panels = (columns + kNr - 1) / kNr, kblocks = (g.K + kMr - 1) / kMr;
-  const float* wp = pack_weights(w, g);
+  const float* wp = pack_weights(w, g, flip);
   const int64_t offset0[1] = {0};
   parallel_for(0, panels, 1, [&](int64_t lo, int64_t hi) {
     float* b = static_cast<float*>(workspace(0, static_cast<size_t>(crs * kNr) * sizeof(float)));
@@ -163,7 +163,7 @@ void implicit_conv_weight_grad(const float*, const float*, float*, const ConvGeo
   SIRE_FAIL("implicit-GEMM convolution needs AVX-512 (build with SIRE_NATIVE on such a CPU)");
 }
 
-void implicit_conv_forward(const float*, const float*, float*, const ConvGeom&) {
+void implicit_conv_forward(const float*, const float*, float*, const ConvGeom&, bool) {
   SIRE_FAIL("implicit-GEMM convolution needs AVX-512 (build with SIRE_NATIVE on such a CPU)");
 }
 

@@ -13,7 +13,8 @@
 namespace sire::cpu {
 
 bool implicit_conv_applies(const ConvGeom& g);
-void implicit_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g);
+void implicit_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g,
+                           bool flip = false);
 
 // The weight gradient the same way: dW [K, C R S] = dY [K, N P Q] . im2col^T, the reduction
 // running over every position of the batch in registers. dY is repacked once as [position][8

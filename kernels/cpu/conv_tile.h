@@ -117,7 +117,10 @@ inline void forward_tile_few(const float* x, int64_t C, int64_t L, const int64_t
 // Weights as [k-block][c][tap][8]: the 8 broadcasts of one step lie together; missing output
 // channels of the last block are zeros. Kept in workspace slot 3 (the caller of a flipped
 // convolution may hold the flipped weights in slot 2).
-const float* pack_weights(const float* w, const ConvGeom& g);
+// flip: g is the flipped geometry of an input gradient run as a convolution, and w the original
+// convolution's weight, [g.C][g.K][R][S]; it is read transposed and with its taps reversed
+// while packing, instead of being flipped into a copy first.
+const float* pack_weights(const float* w, const ConvGeom& g, bool flip = false);
 
 }  // namespace sire::cpu
 
