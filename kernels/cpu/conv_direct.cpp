@@ -3,7 +3,6 @@
 #include "kernels/cpu/conv_tile.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"

@@ -101,9 +101,8 @@ void plane_conv_weight_grad(const float* x, const float* dy, float* dw, const Co
   const int64_t pq = g.pq(), lp = (g.H + 2) * g.W;  // lp: a padded plane, a multiple of 16
   // Samples per block: a tile's 3 dY planes and one channel's shifted copies over the block
   // stay within ~400 KB, half of L2, so the items that share the dY planes (every input
-  // channel) find them there.
-  // The block's copies of x (every channel) stay within ~6 MB, well inside L3, since every
-  // k-block reads them all again.
+  // channel) find them there; and the block's copies of x (every channel) within ~6 MB, well
+  // inside L3, since every k-block reads them all again.
   const int64_t per_sample = (kKb * pq + 3 * lp) * static_cast<int64_t>(sizeof(float));
   const int64_t copies = g.C * 3 * lp * static_cast<int64_t>(sizeof(float));
   const int64_t block = std::clamp<int64_t>(
