@@ -1,6 +1,7 @@
 #include "kernels/cpu/conv_implicit.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -32,11 +33,47 @@ bool implicit_weight_grad_applies(const ConvGeom& g) {
 
 #if defined(__AVX512F__)
 
+namespace {
+
+// Maximal runs of lanes whose values are consecutive (base[l + 1] == base[l] + 1), at most
+// kMaxRuns of them: lanes[i] the run's lane mask, start[i] = base[first lane] - first lane, so
+// that lane l of the run reads start + l.
+constexpr int kMaxRuns = 4;
+struct Runs {
+  int count = 0;
+  __mmask16 lanes[kMaxRuns];
+  int64_t start[kMaxRuns];
+};
+
+bool find_runs(const int32_t* base, Runs* runs) {
+  runs->count = 0;
+  for (int l = 0; l < 16;) {
+    int e = l + 1;
+    while (e < 16 && base[e] == base[e - 1] + 1) ++e;
+    if (runs->count == kMaxRuns) return false;
+    runs->lanes[runs->count] = static_cast<__mmask16>(((1u << e) - 1u) & ~((1u << l) - 1u));
+    runs->start[runs->count] = int64_t{base[l]} - l;
+    ++runs->count;
+    l = e;
+  }
+  return true;
+}
+
+// x + offset as an address for a masked load: the offset may point before x, at lanes the mask
+// excludes (never read), so the arithmetic is done on the integer address.
+inline const float* at(const float* x, int64_t offset) {
+  return reinterpret_cast<const float*>(reinterpret_cast<std::uintptr_t>(x) +
+                                        static_cast<std::uintptr_t>(offset * 4));
+}
+
+}  // namespace
+
 void implicit_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g, bool flip) {
   const int64_t crs = g.crs(), pq = g.pq(), columns = g.N * pq;
   const int64_t panels = (columns + kNr - 1) / kNr, kblocks = (g.K + kMr - 1) / kMr;
   const float* wp = pack_weights(w, g, flip);
   const int64_t offset0[1] = {0};
+  const bool unit_stride = g.stride_h == 1 && g.stride_w == 1;
   parallel_for(0, panels, 1, [&](int64_t lo, int64_t hi) {
     float* b = static_cast<float*>(workspace(0, static_cast<size_t>(crs * kNr) * sizeof(float)));
     alignas(64) float tile[kMr * kNr];
@@ -51,6 +88,12 @@ void implicit_conv_forward(const float* x, const float* w, float* y, const ConvG
         base[t] = static_cast<int32_t>(j * g.C * g.H * g.W + top[t] * g.W + left[t]);
         if (t >= count) top[t] = -(1 << 30);  // never inside the image: gathers zeros
       }
+      // With stride 1, lanes whose receptive fields start at consecutive addresses (a row of
+      // outputs; whole planes when the convolution keeps the size) read one contiguous run:
+      // a few masked loads per 16 lanes replace a gather (5-20% of these kernels' time).
+      Runs runs[2];
+      bool use_runs = unit_stride;
+      for (int h = 0; h < 2 && use_runs; ++h) use_runs = find_runs(base + 16 * h, &runs[h]);
       const __m512i base_v[2] = {_mm512_load_si512(base), _mm512_load_si512(base + 16)};
       const __m512i top_v[2] = {_mm512_load_si512(top), _mm512_load_si512(top + 16)};
       const __m512i left_v[2] = {_mm512_load_si512(left), _mm512_load_si512(left + 16)};
@@ -67,6 +110,24 @@ void implicit_conv_forward(const float* x, const float* w, float* y, const ConvG
             inside[h] = _mm512_cmplt_epu32_mask(row, height) & _mm512_cmplt_epu32_mask(col, width);
           }
           const int32_t tap = static_cast<int32_t>(r * g.W + s);
+          if (use_runs) {
+            // Per run: its lanes that are inside, and the offset its lane 0 would read.
+            __mmask16 run_mask[2][kMaxRuns];
+            for (int h = 0; h < 2; ++h)
+              for (int i = 0; i < runs[h].count; ++i)
+                run_mask[h][i] = static_cast<__mmask16>(runs[h].lanes[i] & inside[h]);
+            for (int64_t c = 0; c < g.C; ++c) {
+              const int64_t shift = tap + c * g.H * g.W;
+              float* dst = b + ((c * g.R + r) * g.S + s) * kNr;
+              for (int h = 0; h < 2; ++h) {
+                __m512 v = _mm512_setzero_ps();
+                for (int i = 0; i < runs[h].count; ++i)
+                  v = _mm512_mask_loadu_ps(v, run_mask[h][i], at(x, runs[h].start[i] + shift));
+                _mm512_store_ps(dst + 16 * h, v);
+              }
+            }
+            continue;
+          }
           for (int64_t c = 0; c < g.C; ++c) {
             const int32_t shift = tap + static_cast<int32_t>(c * g.H * g.W);
             float* dst = b + ((c * g.R + r) * g.S + s) * kNr;
