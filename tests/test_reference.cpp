@@ -107,9 +107,12 @@ TEST_CASE("direct f32 convolutions agree with the f64 GEMM path", "[reference]")
   for (G g : {G{2, 5, 32, 32, 7, 3, 1}, G{3, 4, 33, 35, 9, 3, 0}, G{2, 3, 24, 27, 10, 3, 2},
               G{2, 17, 16, 16, 12, 3, 1}, G{1, 6, 31, 29, 3, 5, 2}, G{2, 8, 40, 40, 1, 3, 1},
               G{2, 16, 32, 32, 16, 1, 0},
-              // The plane weight gradient (3x3 "same", W a multiple of 16): 2-channel tiles,
-              // three vectors a row, several blocks of samples (9 samples, 7 a block).
+              // 3x3 "same" with W a multiple of 16 (shifted-copies forward and input gradient,
+              // plane weight gradient): 2-channel tiles, three vectors a row, several blocks of
+              // samples (9 samples, 7 a block).
               G{2, 3, 16, 48, 8, 3, 1}, G{9, 64, 32, 32, 5, 3, 1}, G{3, 1, 8, 16, 4, 3, 1},
+              // The shifted-copies forward with a last tile past the plane's end (80 positions).
+              G{2, 6, 5, 16, 3, 3, 1}, G{2, 6, 5, 16, 9, 3, 1},
               // At most 4 output channels: the few-channel tile (and as input gradients, C <= 4).
               G{2, 6, 20, 19, 2, 3, 1}, G{1, 5, 17, 70, 4, 3, 1}, G{2, 2, 18, 18, 5, 3, 1},
               // Small planes: the implicit-GEMM path (16 or more output channels).

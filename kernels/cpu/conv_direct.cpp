@@ -74,32 +74,48 @@ const float* pack_weights(const float* w, const ConvGeom& g, bool flip) {
 
 void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g, bool flip) {
   const Padded pd(g);
-  const int64_t taps = g.R * g.S, kblocks = (g.K + kMr - 1) / kMr, positions = g.P * pd.Wp;
+  const int64_t taps = g.R * g.S, kblocks = (g.K + kMr - 1) / kMr;
+  // Two layouts of a sample's input. A 3x3 "same" convolution with W a multiple of 16 (all of
+  // SIRe-CNN's from 16x16 up) reads three copies of each plane shifted by -1, 0, +1 columns,
+  // with a zero row above and below (shifted_copies): position i = p W + q is output (p, q)
+  // itself, tap (r, s) is copy s at i + r W, every load is aligned and no position is thrown
+  // away. Otherwise planes padded on all sides, Wp wide: tap (r, s) at i + r Wp + s, unaligned,
+  // and the Wp - Q positions at the end of each row computed and dropped.
+  const bool shifted = g.R == 3 && g.S == 3 && g.pad_h == 1 && g.pad_w == 1 && g.P == g.H &&
+                       g.Q == g.W && g.W % 16 == 0;
+  const int64_t lp = (g.H + 2) * g.W;  // a shifted copy
+  const int64_t plane = shifted ? 3 * lp : pd.L, row = shifted ? g.W : pd.Wp;
+  const int64_t positions = g.P * row, slack = shifted ? kNrWide : pd.slack;
   std::vector<int64_t> off(static_cast<size_t>(taps));
   for (int64_t r = 0; r < g.R; ++r)
-    for (int64_t s = 0; s < g.S; ++s) off[r * g.S + s] = r * pd.Wp + s;
+    for (int64_t s = 0; s < g.S; ++s) off[r * g.S + s] = shifted ? s * lp + r * g.W : r * pd.Wp + s;
   const float* wp = pack_weights(w, g, flip);
-  // Samples split across threads; each pads its sample into its own buffer (in its cache).
+  // Samples split across threads; each lays out its sample in its own buffer (in its cache).
   parallel_for(0, g.N, 1, [&](int64_t lo, int64_t hi) {
-    float* xp = static_cast<float*>(workspace(0, static_cast<size_t>(g.C * pd.L + pd.slack) * sizeof(float)));
-    std::fill(xp + g.C * pd.L, xp + g.C * pd.L + pd.slack, 0.0f);
+    float* xp = static_cast<float*>(workspace(0, static_cast<size_t>(g.C * plane + slack) * sizeof(float)));
+    std::fill(xp + g.C * plane, xp + g.C * plane + slack, 0.0f);
     // Up to 4 output channels: the few-channel tile (4 x 64 at most) instead of a mostly empty
     // 8 x 32 one. `width` positions per tile; the slack covers reads past the last plane.
     const bool few = g.K <= 4;
     const int64_t width = few ? kNrWide : kNr;
     alignas(64) float tile[std::max(kMr * kNr, 4 * kNrWide)];
     auto compute = [&](const float* xb, const float* wb) {
-      if (!few) return forward_tile(xb, g.C, pd.L, off.data(), taps, wb, tile);
+      if (!few) return forward_tile(xb, g.C, plane, off.data(), taps, wb, tile);
       switch (g.K) {
-        case 1: return forward_tile_few<1>(xb, g.C, pd.L, off.data(), taps, wb, tile);
-        case 2: return forward_tile_few<2>(xb, g.C, pd.L, off.data(), taps, wb, tile);
-        case 3: return forward_tile_few<3>(xb, g.C, pd.L, off.data(), taps, wb, tile);
-        default: return forward_tile_few<4>(xb, g.C, pd.L, off.data(), taps, wb, tile);
+        case 1: return forward_tile_few<1>(xb, g.C, plane, off.data(), taps, wb, tile);
+        case 2: return forward_tile_few<2>(xb, g.C, plane, off.data(), taps, wb, tile);
+        case 3: return forward_tile_few<3>(xb, g.C, plane, off.data(), taps, wb, tile);
+        default: return forward_tile_few<4>(xb, g.C, plane, off.data(), taps, wb, tile);
       }
     };
     for (int64_t n = lo; n < hi; ++n) {
-      for (int64_t c = 0; c < g.C; ++c)
-        pad_plane(x + (n * g.C + c) * g.hw(), g.H, g.W, g.pad_h, g.pad_w, pd, xp + c * pd.L);
+      for (int64_t c = 0; c < g.C; ++c) {
+        const float* src = x + (n * g.C + c) * g.hw();
+        if (shifted)
+          shifted_copies(src, g.H, g.W, lp, xp + c * plane);
+        else
+          pad_plane(src, g.H, g.W, g.pad_h, g.pad_w, pd, xp + c * plane);
+      }
       float* yn = y + n * g.K * g.pq();
       for (int64_t base = 0; base < positions; base += width) {
         for (int64_t kb = 0; kb < kblocks; ++kb) {
@@ -107,8 +123,8 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
           // Keep the positions with p < P and q < Q: a few row segments per tile.
           const int64_t rows = std::min<int64_t>(kMr, g.K - kb * kMr);
           for (int64_t t = 0; t < width;) {
-            const int64_t pos = base + t, p = pos / pd.Wp, q = pos % pd.Wp;
-            const int64_t len = std::min(width - t, pd.Wp - q);
+            const int64_t pos = base + t, p = pos / row, q = pos % row;
+            const int64_t len = std::min(width - t, row - q);
             const int64_t valid = std::max<int64_t>(0, std::min(len, g.Q - q));
             if (p < g.P && valid > 0)
               for (int64_t i = 0; i < rows; ++i)

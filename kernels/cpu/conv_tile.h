@@ -56,6 +56,29 @@ inline void zero_floats(float* dst, int64_t n) {
   if (n > 0) _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << n) - 1u), _mm512_setzero_ps());
 }
 
+// dst[0..3 lp): x's plane (H x W) shifted by -1, 0 and +1 columns (zeros shifted in), each
+// with a zero row above and below.
+inline void shifted_copies(const float* src, int64_t H, int64_t W, int64_t lp, float* dst) {
+  for (int s = 0; s < 3; ++s) {
+    float* out = dst + s * lp;
+    zero_floats(out, W);
+    for (int64_t p = 0; p < H; ++p) {
+      const float* in = src + p * W;
+      float* row = out + (p + 1) * W;
+      if (s == 0) {
+        row[0] = 0.0f;
+        copy_floats(row + 1, in, W - 1);
+      } else if (s == 1) {
+        copy_floats(row, in, W);
+      } else {
+        copy_floats(row, in + 1, W - 1);
+        row[W - 1] = 0.0f;
+      }
+    }
+    zero_floats(out + (H + 1) * W, W);
+  }
+}
+
 constexpr int kMr = 8;   // output channels of a forward tile
 constexpr int kNr = 32;  // positions of a forward tile (two 16-wide vectors)
 

@@ -70,29 +70,6 @@ void plane_item(const float* dy, int64_t dy_sample, int64_t pq, const float* x,
     for (int t = 0; t < 9; ++t) dw[i * dw_k + t] += tree_sum(acc[i][t]);
 }
 
-// dst[0..3 lp): x's plane (H x W) shifted by -1, 0 and +1 columns (zeros shifted in), each
-// with a zero row above and below.
-void shifted_copies(const float* src, int64_t H, int64_t W, int64_t lp, float* dst) {
-  for (int s = 0; s < 3; ++s) {
-    float* out = dst + s * lp;
-    zero_floats(out, W);
-    for (int64_t p = 0; p < H; ++p) {
-      const float* in = src + p * W;
-      float* row = out + (p + 1) * W;
-      if (s == 0) {
-        row[0] = 0.0f;
-        copy_floats(row + 1, in, W - 1);
-      } else if (s == 1) {
-        copy_floats(row, in, W);
-      } else {
-        copy_floats(row, in + 1, W - 1);
-        row[W - 1] = 0.0f;
-      }
-    }
-    zero_floats(out + (H + 1) * W, W);
-  }
-}
-
 }  // namespace
 
 void plane_conv_weight_grad(const float* x, const float* dy, float* dw, const ConvGeom& g) {
