@@ -18,23 +18,27 @@ struct Layout {
   int64_t at(int64_t n, int64_t c) const { return (n * C + c) * inner; }
 };
 
-// y = gamma (x - mean) invstd + beta, then max(0, y) when fused with a ReLU.
+// Channel c: y = gamma (x - mean) invstd + beta, then max(0, y) when fused with a ReLU.
+template <class T>
+void normalize_channel(const T* x, const T* gamma, const T* beta, const T* mean,
+                       const T* invstd, T* y, const Layout& l, bool relu, int64_t c) {
+  const T a = gamma[c] * invstd[c], b = beta[c] - mean[c] * a;
+  for (int64_t n = 0; n < l.N; ++n) {
+    const T* in = x + l.at(n, c);
+    T* out = y + l.at(n, c);
+    if (relu) {
+      for (int64_t i = 0; i < l.inner; ++i) out[i] = std::max(in[i] * a + b, T(0));
+    } else {
+      for (int64_t i = 0; i < l.inner; ++i) out[i] = in[i] * a + b;
+    }
+  }
+}
+
 template <class T>
 void normalize(const T* x, const T* gamma, const T* beta, const T* mean, const T* invstd, T* y,
                const Layout& l, bool relu) {
   parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t c = lo; c < hi; ++c) {
-      const T a = gamma[c] * invstd[c], b = beta[c] - mean[c] * a;
-      for (int64_t n = 0; n < l.N; ++n) {
-        const T* in = x + l.at(n, c);
-        T* out = y + l.at(n, c);
-        if (relu) {
-          for (int64_t i = 0; i < l.inner; ++i) out[i] = std::max(in[i] * a + b, T(0));
-        } else {
-          for (int64_t i = 0; i < l.inner; ++i) out[i] = in[i] * a + b;
-        }
-      }
-    }
+    for (int64_t c = lo; c < hi; ++c) normalize_channel(x, gamma, beta, mean, invstd, y, l, relu, c);
   });
 }
 
@@ -48,6 +52,8 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
   T* rm = running_mean ? running_mean->data<T>() : nullptr;
   T* rv = running_var ? running_var->data<T>() : nullptr;
   const double m = static_cast<double>(l.count());
+  const T *pg = gamma.data<T>(), *pb = beta.data<T>();
+  T* py = y.data<T>();
   parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
       // `omp simd` lets the sums run in vector lanes (a fixed split: the same bits every run).
@@ -69,9 +75,11 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
       ps[c] = static_cast<T>(1.0 / std::sqrt(var + eps));
       if (rm) rm[c] = static_cast<T>((1.0 - momentum) * rm[c] + momentum * mu);
       if (rv) rv[c] = static_cast<T>((1.0 - momentum) * rv[c] + momentum * var * m / (m - 1.0));
+      // Normalized while the channel (N x inner values: 256 KiB at 64 x 32 x 32) is still in
+      // this core's L2, instead of in a third pass over the whole tensor.
+      normalize_channel(px, pg, pb, pm, ps, py, l, relu, c);
     }
   });
-  normalize(px, gamma.data<T>(), beta.data<T>(), pm, ps, y.data<T>(), l, relu);
 }
 
 template <class T>
