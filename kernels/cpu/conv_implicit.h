@@ -5,7 +5,9 @@
 // im2col matrix is never built: each 32-column panel of it (any 32 output positions of the batch)
 // is gathered from the image into a buffer that stays in L2 (C R S x 32 floats), and every
 // 8-channel block of the weights then runs the shared 8 x 32 register tile over it. The gathers
-// are amortized over the K / 8 weight blocks that reuse the panel.
+// are amortized over the K / 8 weight blocks that reuse the panel; at stride 1, lanes whose
+// sources are consecutive (an output row, or whole planes of a same-size convolution) are read
+// with masked loads instead, a few per 16 lanes.
 #pragma once
 
 #include "kernels/common/conv_geometry.h"
