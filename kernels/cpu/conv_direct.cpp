@@ -81,8 +81,7 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
   // itself, tap (r, s) is copy s at i + r W, every load is aligned and no position is thrown
   // away. Otherwise planes padded on all sides, Wp wide: tap (r, s) at i + r Wp + s, unaligned,
   // and the Wp - Q positions at the end of each row computed and dropped.
-  const bool shifted = g.R == 3 && g.S == 3 && g.pad_h == 1 && g.pad_w == 1 && g.P == g.H &&
-                       g.Q == g.W && g.W % 16 == 0;
+  const bool shifted = shifted_layout_applies(g);
   const int64_t lp = (g.H + 2) * g.W;  // a shifted copy
   const int64_t plane = shifted ? 3 * lp : pd.L, row = shifted ? g.W : pd.Wp;
   const int64_t positions = g.P * row, slack = shifted ? kNrWide : pd.slack;

@@ -10,7 +10,11 @@
 //  - weight gradient: dW[k][c][r][s] is a dot product of dY's padded plane with the input's plane
 //    shifted by (r, s): two output channels x nine taps of 16-wide partial sums.
 // Positions with q >= Q are computed and thrown away (Wp / Q extra work: 6% at 32 wide), which
-// is why small planes keep the im2col + GEMM path (see direct_conv_applies).
+// is why small planes keep the implicit-GEMM path (see direct_conv_applies).
+// A 3x3 "same" convolution with W a multiple of 16 reads, instead of padded planes, three copies
+// of each plane shifted by -1, 0, +1 columns with a zero row above and below (shifted_copies in
+// conv_tile.h): every tap an aligned load, no position thrown away. The weight gradient of those
+// is conv_wgrad.h's; the padded-plane one here serves the other widths from 24 on.
 #pragma once
 
 #include "kernels/common/conv_geometry.h"

@@ -56,6 +56,13 @@ inline void zero_floats(float* dst, int64_t n) {
   if (n > 0) _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << n) - 1u), _mm512_setzero_ps());
 }
 
+// Whether a convolution can read its input as shifted_copies: 3x3, stride 1, "same" padding,
+// rows of whole 16-wide vectors (every SIRe-CNN convolution from 16x16 up).
+inline bool shifted_layout_applies(const ConvGeom& g) {
+  return g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 1 &&
+         g.pad_w == 1 && g.P == g.H && g.Q == g.W && g.W % 16 == 0;
+}
+
 // dst[0..3 lp): x's plane (H x W) shifted by -1, 0 and +1 columns (zeros shifted in), each
 // with a zero row above and below.
 inline void shifted_copies(const float* src, int64_t H, int64_t W, int64_t lp, float* dst) {

@@ -11,8 +11,7 @@ namespace sire::cpu {
 
 bool plane_weight_grad_applies(const ConvGeom& g) {
 #if defined(__AVX512F__)
-  return g.R == 3 && g.S == 3 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 1 &&
-         g.pad_w == 1 && g.P == g.H && g.Q == g.W && g.W % 16 == 0;
+  return shifted_layout_applies(g);
 #else
   return false;
 #endif
