@@ -150,11 +150,24 @@ T* scratch(int slot, int64_t elems) {
   return static_cast<T*>(workspace(slot, static_cast<size_t>(elems) * sizeof(T)));
 }
 
+// The fast float kernels (direct, then implicit GEMM), if one takes this geometry. flip: w is
+// the weight of the convolution whose input gradient this is; they read it flipped as they pack.
+bool fast_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g, bool flip) {
+  if (direct_conv_applies(g)) {
+    direct_conv_forward(x, w, y, g, flip);
+    return true;
+  }
+  if (implicit_conv_applies(g)) {
+    implicit_conv_forward(x, w, y, g, flip);
+    return true;
+  }
+  return false;
+}
+
 template <class T>
 void conv_forward(const T* x, const T* w, T* y, const ConvGeom& g) {
   if constexpr (std::is_same_v<T, float>) {
-    if (direct_conv_applies(g)) return direct_conv_forward(x, w, y, g);
-    if (implicit_conv_applies(g)) return implicit_conv_forward(x, w, y, g);
+    if (fast_conv_forward(x, w, y, g, false)) return;
   }
   const int64_t gs = group_size(g), crs = g.crs(), pq = g.pq();
   for (int64_t n0 = 0; n0 < g.N; n0 += gs) {
@@ -214,10 +227,8 @@ template <class T>
 void conv_backward_data(const T* dy, const T* w, T* dx, const ConvGeom& g) {
   if (backward_data_as_conv<T>(g)) {
     if constexpr (std::is_same_v<T, float>) {
-      // The fast kernels pack the weights anyway: they read them flipped while packing.
-      const ConvGeom f = flipped_geometry(g);
-      if (direct_conv_applies(f)) return direct_conv_forward(dy, w, dx, f, true);
-      if (implicit_conv_applies(f)) return implicit_conv_forward(dy, w, dx, f, true);
+      // The fast kernels pack the weights anyway: no flipped copy for them.
+      if (fast_conv_forward(dy, w, dx, flipped_geometry(g), true)) return;
     }
     // wf[c][k][R-1-r][S-1-s] = w[k][c][r][s]
     T* wf = scratch<T>(2, g.K * g.crs());

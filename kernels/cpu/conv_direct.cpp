@@ -193,7 +193,7 @@ void direct_conv_weight_grad(const float* x, const float* dy, float* dw, const C
           const int64_t k = 2 * kp + i;
           if (k >= g.K) break;
           float* out = dw + (k * g.C + c) * 9;
-          for (int t = 0; t < 9; ++t) out[t] += lane_sum(acc[i][t]);
+          for (int t = 0; t < 9; ++t) out[t] += tree_sum(acc[i][t]);
         }
       }
     });

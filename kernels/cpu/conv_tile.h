@@ -18,18 +18,9 @@ inline __m512 in_register(__m512 v) {
   return v;
 }
 
-// The sum of a vector's 16 lanes, in a fixed order.
-inline float lane_sum(__m512 v) {
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, v);
-  float s = 0.0f;
-  for (float l : lanes) s += l;
-  return s;
-}
-
-// The same in a pairwise tree (halves, then quarters, ...): 4 additions on the critical path
-// instead of 16, for kernels that reduce many vectors. Also a fixed order. (Through memory:
-// GCC 12's 512-to-256-bit extract intrinsics warn about an undefined operand.)
+// The sum of a vector's 16 lanes in a fixed pairwise tree (halves, then quarters, ...): 4
+// additions on the critical path instead of 16, for kernels that reduce many vectors. (Through
+// memory: GCC 12's 512-to-256-bit extract intrinsics warn about an undefined operand.)
 inline float tree_sum(__m512 v) {
   alignas(64) float l[16];
   _mm512_store_ps(l, v);
