@@ -32,6 +32,10 @@ struct LayerTime {
   double forward_s = 0, backward_s = 0;
 };
 std::map<std::string, LayerTime>& layer_times();
+// Not layers: the sums of gradients of tensors with several consumers (skips, residuals), made
+// by the backward pass, and the optimizer's update; `sire time --layers` lists them apart.
+inline const char* const kGradientSums = "(gradient sums)";
+inline const char* const kOptimizer = "(optimizer)";
 
 void add_macs(int64_t n);  // counted only while enabled
 int64_t macs();

@@ -23,7 +23,19 @@ Tensor sum_of(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? sum_of(slot, g) : g; }
+void accumulate(Tensor& slot, const Tensor& g) {
+  if (!slot.defined()) {
+    slot = g;
+  } else if (profile::enabled()) {  // sums belong to no layer: `sire time --layers` lists them apart
+    const auto t0 = std::chrono::steady_clock::now();
+    slot = sum_of(slot, g);
+    backend_for(g.device()).synchronize();
+    profile::layer_times()[profile::kGradientSums].backward_s +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } else {
+    slot = sum_of(slot, g);
+  }
+}
 
 }  // namespace
 

@@ -98,13 +98,13 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
     const bool few = g.K <= 4;
     const int64_t width = few ? kNrWide : kNr;
     alignas(64) float tile[std::max(kMr * kNr, 4 * kNrWide)];
-    auto compute = [&](const float* xb, const float* wb) {
-      if (!few) return forward_tile(xb, g.C, plane, off.data(), taps, wb, tile);
+    auto compute = [&](const float* xb, const float* wb, const TileDst& dst) {
+      if (!few) return forward_tile(xb, g.C, plane, off.data(), taps, wb, dst);
       switch (g.K) {
-        case 1: return forward_tile_few<1>(xb, g.C, plane, off.data(), taps, wb, tile);
-        case 2: return forward_tile_few<2>(xb, g.C, plane, off.data(), taps, wb, tile);
-        case 3: return forward_tile_few<3>(xb, g.C, plane, off.data(), taps, wb, tile);
-        default: return forward_tile_few<4>(xb, g.C, plane, off.data(), taps, wb, tile);
+        case 1: return forward_tile_few<1>(xb, g.C, plane, off.data(), taps, wb, dst);
+        case 2: return forward_tile_few<2>(xb, g.C, plane, off.data(), taps, wb, dst);
+        case 3: return forward_tile_few<3>(xb, g.C, plane, off.data(), taps, wb, dst);
+        default: return forward_tile_few<4>(xb, g.C, plane, off.data(), taps, wb, dst);
       }
     };
     for (int64_t n = lo; n < hi; ++n) {
@@ -118,9 +118,14 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
       float* yn = y + n * g.K * g.pq();
       for (int64_t base = 0; base < positions; base += width) {
         for (int64_t kb = 0; kb < kblocks; ++kb) {
-          compute(xp + base, wp + kb * g.C * taps * kMr);
+          const int rows = static_cast<int>(std::min<int64_t>(kMr, g.K - kb * kMr));
+          if (shifted) {  // position = output index: the tile's rows are runs of y
+            compute(xp + base, wp + kb * g.C * taps * kMr,
+                    {yn + kb * kMr * g.pq() + base, g.pq(), rows, g.pq() - base});
+            continue;
+          }
+          compute(xp + base, wp + kb * g.C * taps * kMr, {tile, width, kMr, width});
           // Keep the positions with p < P and q < Q: a few row segments per tile.
-          const int64_t rows = std::min<int64_t>(kMr, g.K - kb * kMr);
           for (int64_t t = 0; t < width;) {
             const int64_t pos = base + t, p = pos / row, q = pos % row;
             const int64_t len = std::min(width - t, row - q);

@@ -80,9 +80,30 @@ inline void shifted_copies(const float* src, int64_t H, int64_t W, int64_t lp, f
 constexpr int kMr = 8;   // output channels of a forward tile
 constexpr int kNr = 32;  // positions of a forward tile (two 16-wide vectors)
 
+// Where a forward tile's accumulators go: row i (output channel i of the tile) to out + i ld,
+// its first `rows` rows and first `valid` positions. A tile buffer (ld = the tile's width) when
+// the positions must be sorted out afterwards; y itself when they are a contiguous run of it
+// (the shifted layout), which saves the round trip through the buffer.
+struct TileDst {
+  float* out;
+  int64_t ld;
+  int rows;
+  int64_t valid;
+};
+
+// Stores vector v of a tile row: lanes [16 v, 16 v + 16) of the row, those below d.valid.
+inline void store_tile_vector(const TileDst& d, int i, int v, __m512 acc) {
+  const int64_t n = d.valid - 16 * v;
+  float* dst = d.out + i * d.ld + 16 * v;
+  if (n >= 16)
+    _mm512_storeu_ps(dst, acc);
+  else if (n > 0)
+    _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << n) - 1u), acc);
+}
+
 // tile[8][32] = sum over c and taps of w[c][tap][i] * x[c L + off[tap] + t]
 inline void forward_tile(const float* x, int64_t C, int64_t L, const int64_t* off, int64_t taps,
-                         const float* w, float* tile) {
+                         const float* w, const TileDst& dst) {
   __m512 acc[kMr][2];
   for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t c = 0; c < C; ++c) {
@@ -100,20 +121,22 @@ inline void forward_tile(const float* x, int64_t C, int64_t L, const int64_t* of
       }
     }
   }
-  for (int i = 0; i < kMr; ++i) {
-    _mm512_storeu_ps(tile + i * kNr, acc[i][0]);
-    _mm512_storeu_ps(tile + i * kNr + 16, acc[i][1]);
-  }
+#pragma GCC unroll 8
+  for (int i = 0; i < kMr; ++i)
+    if (i < dst.rows) {
+      store_tile_vector(dst, i, 0, acc[i][0]);
+      store_tile_vector(dst, i, 1, acc[i][1]);
+    }
 }
 
 // For convolutions with at most 4 output channels (an image's 3 channels: the decoders' last
 // transposed convolution, the first layer's input gradient), where the 8-channel tile would be
 // mostly zeros: MR channels x 64 positions (four 16-wide vectors), the same packed weights (their
-// first MR of each 8). tile[MR][64].
+// first MR of each 8); all MR rows are stored (dst.rows is not read).
 constexpr int kNrWide = 64;
 template <int MR>
 inline void forward_tile_few(const float* x, int64_t C, int64_t L, const int64_t* off,
-                             int64_t taps, const float* w, float* tile) {
+                             int64_t taps, const float* w, const TileDst& dst) {
   static_assert(MR >= 1 && MR <= 4, "few-channel tile");
   __m512 acc[MR][4];
   for (int i = 0; i < MR; ++i)
@@ -132,7 +155,7 @@ inline void forward_tile_few(const float* x, int64_t C, int64_t L, const int64_t
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(tile + i * kNrWide + 16 * v, acc[i][v]);
+    for (int v = 0; v < 4; ++v) store_tile_vector(dst, i, v, acc[i][v]);
 }
 
 // Weights as [k-block][c][tap][8]: the 8 broadcasts of one step lie together; missing output
