@@ -115,6 +115,9 @@ TEST_CASE("direct f32 convolutions agree with the f64 GEMM path", "[reference]")
               G{2, 6, 5, 16, 3, 3, 1}, G{2, 6, 5, 16, 9, 3, 1},
               // At most 4 output channels: the few-channel tile (and as input gradients, C <= 4).
               G{2, 6, 20, 19, 2, 3, 1}, G{1, 5, 17, 70, 4, 3, 1}, G{2, 2, 18, 18, 5, 3, 1},
+              // ... at the decoders' last shape (3 x 128 tiles, the next sample prefetched) and
+              // with 4 channels (4 x 96) on a plane the tile width does not divide.
+              G{5, 64, 32, 32, 3, 3, 1}, G{3, 5, 32, 16, 4, 3, 1},
               // Small planes: the implicit-GEMM path (16 or more output channels).
               G{3, 5, 8, 8, 16, 3, 1}, G{5, 7, 4, 4, 24, 3, 1}, G{2, 9, 7, 5, 17, 3, 0},
               G{3, 4, 6, 6, 32, 5, 2}, G{7, 12, 3, 3, 16, 1, 0}, G{1, 3, 2, 2, 40, 3, 2}}) {

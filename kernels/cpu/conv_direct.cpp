@@ -36,7 +36,7 @@ namespace {
 struct Padded {
   int64_t Hp, Wp, L, slack;
   explicit Padded(const ConvGeom& g)
-      : Hp(g.H + 2 * g.pad_h), Wp(g.W + 2 * g.pad_w), L(Hp * Wp), slack(2 * Wp + 64) {}
+      : Hp(g.H + 2 * g.pad_h), Wp(g.W + 2 * g.pad_w), L(Hp * Wp), slack(2 * Wp + kNrFew + 1) {}
 };
 
 // dst (Hp x Wp) = src (rows x cols) placed at (top, left), zeros around.
@@ -81,10 +81,13 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
   // itself, tap (r, s) is copy s at i + r W, every load is aligned and no position is thrown
   // away. Otherwise planes padded on all sides, Wp wide: tap (r, s) at i + r Wp + s, unaligned,
   // and the Wp - Q positions at the end of each row computed and dropped.
-  const bool shifted = shifted_layout_applies(g);
+  // Up to 4 output channels (few) take the padded layout: their arithmetic per input value is
+  // too small to pay for three copies of it (dec1b's forward 119-122 -> 134 GFLOP/s).
+  const bool few = g.K <= 4;
+  const bool shifted = shifted_layout_applies(g) && !few;
   const int64_t lp = (g.H + 2) * g.W;  // a shifted copy
   const int64_t plane = shifted ? 3 * lp : pd.L, row = shifted ? g.W : pd.Wp;
-  const int64_t positions = g.P * row, slack = shifted ? kNrWide : pd.slack;
+  const int64_t positions = g.P * row, slack = shifted ? kNr : pd.slack;
   std::vector<int64_t> off(static_cast<size_t>(taps));
   for (int64_t r = 0; r < g.R; ++r)
     for (int64_t s = 0; s < g.S; ++s) off[r * g.S + s] = shifted ? s * lp + r * g.W : r * pd.Wp + s;
@@ -93,18 +96,25 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
   parallel_for(0, g.N, 1, [&](int64_t lo, int64_t hi) {
     float* xp = static_cast<float*>(workspace(0, static_cast<size_t>(g.C * plane + slack) * sizeof(float)));
     std::fill(xp + g.C * plane, xp + g.C * plane + slack, 0.0f);
-    // Up to 4 output channels: the few-channel tile (4 x 64 at most) instead of a mostly empty
+    // Up to 4 output channels: the few-channel tile (3 x 128, 4 x 96) instead of a mostly empty
     // 8 x 32 one. `width` positions per tile; the slack covers reads past the last plane.
-    const bool few = g.K <= 4;
-    const int64_t width = few ? kNrWide : kNr;
-    alignas(64) float tile[std::max(kMr * kNr, 4 * kNrWide)];
+    const int64_t width = few ? 16 * (g.K <= 3 ? few_tile_vectors(3) : few_tile_vectors(4)) : kNr;
+    alignas(64) float tile[std::max(kMr * kNr, 3 * kNrFew)];
+    // With few output channels there are few multiply-adds per input value (27 for 3), and
+    // reading the input from memory while laying it out took a third of the time: the next
+    // sample's planes are prefetched during this one's tiles instead, `lines` per channel of
+    // each tile.
+    const int64_t tiles = (positions + width - 1) / width;
+    const int lines = static_cast<int>((g.C * g.hw() * static_cast<int64_t>(sizeof(float)) / 64 +
+                                        tiles * g.C - 1) / (tiles * g.C));
+    const char* prefetch = nullptr;
     auto compute = [&](const float* xb, const float* wb, const TileDst& dst) {
       if (!few) return forward_tile(xb, g.C, plane, off.data(), taps, wb, dst);
       switch (g.K) {
-        case 1: return forward_tile_few<1>(xb, g.C, plane, off.data(), taps, wb, dst);
-        case 2: return forward_tile_few<2>(xb, g.C, plane, off.data(), taps, wb, dst);
-        case 3: return forward_tile_few<3>(xb, g.C, plane, off.data(), taps, wb, dst);
-        default: return forward_tile_few<4>(xb, g.C, plane, off.data(), taps, wb, dst);
+        case 1: return forward_tile_few<1>(xb, g.C, plane, off.data(), taps, wb, dst, prefetch, lines);
+        case 2: return forward_tile_few<2>(xb, g.C, plane, off.data(), taps, wb, dst, prefetch, lines);
+        case 3: return forward_tile_few<3>(xb, g.C, plane, off.data(), taps, wb, dst, prefetch, lines);
+        default: return forward_tile_few<4>(xb, g.C, plane, off.data(), taps, wb, dst, prefetch, lines);
       }
     };
     for (int64_t n = lo; n < hi; ++n) {
@@ -116,7 +126,9 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
           pad_plane(src, g.H, g.W, g.pad_h, g.pad_w, pd, xp + c * plane);
       }
       float* yn = y + n * g.K * g.pq();
+      const char* next = n + 1 < hi ? reinterpret_cast<const char*>(x + (n + 1) * g.C * g.hw()) : nullptr;
       for (int64_t base = 0; base < positions; base += width) {
+        prefetch = next ? next + base / width * g.C * lines * 64 : nullptr;
         for (int64_t kb = 0; kb < kblocks; ++kb) {
           const int rows = static_cast<int>(std::min<int64_t>(kMr, g.K - kb * kMr));
           if (shifted) {  // position = output index: the tile's rows are runs of y

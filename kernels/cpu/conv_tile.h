@@ -131,31 +131,42 @@ inline void forward_tile(const float* x, int64_t C, int64_t L, const int64_t* of
 
 // For convolutions with at most 4 output channels (an image's 3 channels: the decoders' last
 // transposed convolution, the first layer's input gradient), where the 8-channel tile would be
-// mostly zeros: MR channels x 64 positions (four 16-wide vectors), the same packed weights (their
-// first MR of each 8); all MR rows are stored (dst.rows is not read).
-constexpr int kNrWide = 64;
+// mostly zeros: MR channels x 16 NV positions, the same packed weights (their first MR of each
+// 8); all MR rows are stored (dst.rows is not read). NV as large as the registers allow (MR NV
+// accumulators, MR broadcasts and one input vector within 32): each input vector loaded is used
+// MR times, each broadcast NV times, so the wider the tile the fewer loads per multiply-add.
+constexpr int few_tile_vectors(int MR) { return MR <= 3 ? 8 : 6; }
+constexpr int kNrFew = 16 * few_tile_vectors(1);  // the widest few-channel tile
+// prefetch: where to fetch `lines` cache lines of the next sample's input before each channel
+// (nullptr: none); prefetches never fault, so the last tiles' may run past the input's end.
 template <int MR>
 inline void forward_tile_few(const float* x, int64_t C, int64_t L, const int64_t* off,
-                             int64_t taps, const float* w, const TileDst& dst) {
+                             int64_t taps, const float* w, const TileDst& dst,
+                             const char* prefetch = nullptr, int lines = 0) {
   static_assert(MR >= 1 && MR <= 4, "few-channel tile");
-  __m512 acc[MR][4];
+  constexpr int NV = few_tile_vectors(MR);
+  __m512 acc[MR][NV];
   for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
   for (int64_t c = 0; c < C; ++c) {
     const float* xc = x + c * L;
     const float* wc = w + c * taps * kMr;
+    if (prefetch)
+      for (int l = 0; l < lines; ++l) _mm_prefetch(prefetch + (c * lines + l) * 64, _MM_HINT_T0);
     for (int64_t t = 0; t < taps; ++t) {
-      __m512 b[4];
-      for (int v = 0; v < 4; ++v) b[v] = in_register(_mm512_loadu_ps(xc + off[t] + 16 * v));
       const float* wt = wc + t * kMr;
-      for (int i = 0; i < MR; ++i) {
-        const __m512 a = _mm512_set1_ps(wt[i]);
-        for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+      const float* xt = xc + off[t];
+      __m512 a[MR];
+      for (int i = 0; i < MR; ++i) a[i] = _mm512_set1_ps(wt[i]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        const __m512 b = in_register(_mm512_loadu_ps(xt + 16 * v));
+        for (int i = 0; i < MR; ++i) acc[i][v] = _mm512_fmadd_ps(a[i], b, acc[i][v]);
       }
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < 4; ++v) store_tile_vector(dst, i, v, acc[i][v]);
+    for (int v = 0; v < NV; ++v) store_tile_vector(dst, i, v, acc[i][v]);
 }
 
 // Weights as [k-block][c][tap][8]: the 8 broadcasts of one step lie together; missing output
