@@ -71,6 +71,9 @@ class Tensor {
   double item() const;
 
   bool shares_storage_with(const Tensor& other) const { return storage_ == other.storage_; }
+  // No other handle (copy or view) shares this tensor's storage: it may be changed in place
+  // without anyone else seeing it.
+  bool sole_owner() const { return storage_ != nullptr && storage_.use_count() == 1; }
   std::string describe() const;  // "f32[64, 3, 32, 32] on cpu"
 
  private:

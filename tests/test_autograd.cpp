@@ -19,6 +19,16 @@ TEST_CASE("a variable used twice receives the sum of both gradients", "[autograd
   for (double g : x.grad().to_vector()) CHECK(g == Approx(4.0));
 }
 
+TEST_CASE("summing a gradient in place never changes one that is shared", "[autograd]") {
+  // add passes one tensor to both of its inputs, so h receives the same gradient tensor that u
+  // and v are still to use: summing into it in place would change theirs. loss = sum(4 h) = 8 x.
+  Variable x = leaf({1, -2, 3}, {3});
+  Variable h = ops::scale(x, 2.0);
+  Variable u = ops::add(h, h), v = ops::add(u, h), w = ops::add(v, h);
+  ops::sum(w).backward();
+  for (double g : x.grad().to_vector()) CHECK(g == Approx(8.0));
+}
+
 TEST_CASE("gradients accumulate over backward calls until zero_grad", "[autograd]") {
   Variable x = leaf({1, 2}, {2});
   ops::sum(ops::scale(x, 2.0)).backward();

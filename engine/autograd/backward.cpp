@@ -4,8 +4,9 @@
 //     consumers have run.
 //  2. Start at the root with d(root)/d(root); run a Node when its count falls to zero; add each
 //     gradient it gives into its input's Node (or, for a leaf that requires one, into `grad`).
-// Gradients are never modified in place: a sum makes a new tensor, so a gradient tensor may be
-// shared (add passes the same one to both inputs) without harm.
+// A gradient is summed in place only when nothing else holds its storage (a Node's output
+// gradient may be shared: add passes the same tensor to both inputs); otherwise the sum is a
+// new tensor.
 #include <chrono>
 #include <unordered_map>
 #include <vector>
@@ -17,7 +18,13 @@
 namespace sire {
 namespace {
 
-Tensor sum_of(const Tensor& a, const Tensor& b) {
+// a + b, into a itself when a is the only handle on its storage (the pending sum of a tensor
+// with several consumers, from its second gradient on): one stream of memory less, no new buffer.
+Tensor sum_of(Tensor& a, const Tensor& b) {
+  if (a.sole_owner()) {
+    backend_for(a.device()).add(a, b, a);
+    return a;
+  }
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
   backend_for(a.device()).add(a, b, out);
   return out;
