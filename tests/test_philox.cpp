@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include "engine/backend.h"
 #include "engine/random.h"
+#include "engine/tensor.h"
 #include "kernels/common/philox.h"
 
 #include <algorithm>
@@ -51,4 +53,25 @@ TEST_CASE("generators are reproducible and streams independent", "[random]") {
   std::sort(sorted.begin(), sorted.end());
   for (int64_t i = 0; i < 50; ++i) CHECK(sorted[i] == i);
   CHECK(p != sorted);
+}
+
+// The CPU's dropout evaluates Philox once per group of four elements; element i must still use
+// word i % 4 of counter i / 4 (philox_uniform), which the GPU's kernel uses too.
+TEST_CASE("dropout's mask is philox_uniform's, element by element", "[random]") {
+  const int64_t n = 4 * 9000 + 3;  // several threads' ranges and a last group of three
+  std::vector<float> values(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) values[i] = 1.0f + static_cast<float>(i % 7);
+  const Tensor x = Tensor::from_vector({n}, values);
+  Tensor y = Tensor::empty({n});
+  const double p = 0.3;
+  const uint64_t seed = 0x1234abcdull, stream = 77;
+  backend_for(Device::CPU).dropout_forward(x, y, p, seed, stream);
+  const std::vector<double> out = y.to_vector();
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const bool keep = philox_uniform(seed, stream, static_cast<uint64_t>(i)) >= static_cast<float>(p);
+    const float expected = keep ? values[i] * static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
+    wrong += static_cast<float>(out[i]) != expected;
+  }
+  CHECK(wrong == 0);
 }

@@ -137,9 +137,25 @@ static void dropout_apply(const Tensor& in, Tensor& out, double p, uint64_t seed
     T* po = out.data<T>();
     const float keep_threshold = static_cast<float>(p);
     const T scale = p < 1.0 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
-    each(in.numel(), [&](int64_t i) {
-      bool keep = philox_uniform(seed, stream, static_cast<uint64_t>(i)) >= keep_threshold;
-      po[i] = keep ? pi[i] * scale : T(0);
+    // One Philox evaluation gives the four words of elements 4j .. 4j + 3 (philox_uniform's
+    // numbering): evaluated once per group of four, not once per element (4x less work, the
+    // same bits).
+    const int64_t n = in.numel(), groups = (n + 3) / 4;
+    parallel_for(0, groups, kGrain / 4, [&](int64_t lo, int64_t hi) {
+      constexpr int64_t kBlock = 64;  // groups whose words are drawn in one vectorized loop
+      uint32_t words[kBlock][4];
+      for (int64_t j0 = lo; j0 < hi; j0 += kBlock) {
+        const int64_t count = std::min(kBlock, hi - j0);
+#pragma omp simd
+        for (int64_t b = 0; b < count; ++b) {
+          const Philox4 r = philox4x32(seed, static_cast<uint64_t>(j0 + b), stream);
+          for (int w = 0; w < 4; ++w) words[b][w] = r.v[w];
+        }
+        for (int64_t i = 4 * j0; i < std::min(n, 4 * (j0 + count)); ++i) {
+          const bool keep = uniform_from_bits(words[i / 4 - j0][i % 4]) >= keep_threshold;
+          po[i] = keep ? pi[i] * scale : T(0);
+        }
+      }
     });
   });
 }
