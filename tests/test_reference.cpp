@@ -111,8 +111,10 @@ TEST_CASE("direct f32 convolutions agree with the f64 GEMM path", "[reference]")
               // plane weight gradient): 2-channel tiles, three vectors a row, several blocks of
               // samples (9 samples, 7 a block).
               G{2, 3, 16, 48, 8, 3, 1}, G{9, 64, 32, 32, 5, 3, 1}, G{3, 1, 8, 16, 4, 3, 1},
-              // ... with groups of 3 k-blocks x 3 channels, both cut short at the end.
-              G{4, 7, 32, 32, 10, 3, 1},
+              // ... every channel's copies in one shared buffer (7 and 3 channels; blocks of
+              // 10 and 2 samples), and groups of 2 channels, the last cut short (45 channels,
+              // blocks of 7 and 2 samples).
+              G{4, 7, 32, 32, 10, 3, 1}, G{12, 3, 32, 32, 4, 3, 1}, G{9, 45, 32, 32, 5, 3, 1},
               // The shifted-copies forward with a last tile past the plane's end (80 positions).
               G{2, 6, 5, 16, 3, 3, 1}, G{2, 6, 5, 16, 9, 3, 1},
               // At most 4 output channels: the few-channel tile (and as input gradients, C <= 4).

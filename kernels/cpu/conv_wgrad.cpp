@@ -21,9 +21,13 @@ bool plane_weight_grad_applies(const ConvGeom& g) {
 namespace {
 
 constexpr int kKb = 3;  // output channels per tile
-// A group of items' dY planes and copies of x: half of L2 (250 KB was 2-5% slower, 550 the same
-// as 400 at the 32x32 and 16x16 weight gradients; 1 x 1 groups, the old order, 5% slower).
-constexpr int64_t kGroupBytes = int64_t{400} << 10;
+// Samples per block (their partial sums are reduced once per block); the bytes of one channel
+// group's shifted copies over a block, within a core's L2 beside the dY planes (in quiet phases
+// 7 samples and 400 KB were as fast as any of 2-16 samples and 300-800 KB); and the fewest
+// channel groups per block, where there are channels enough.
+constexpr int64_t kBlockSamples = 7;
+constexpr int64_t kCopyBytes = int64_t{400} << 10;
+constexpr int64_t kMinGroups = 16;
 
 // One 16-position step: acc[i][3 r + s] += dY_i . (x shifted by (r - 1, s - 1)).
 // xs[s] points at the vector's position in the copy of x shifted by s - 1 columns; rows r = 0,
@@ -46,8 +50,8 @@ __attribute__((always_inline)) inline void tap_step(__m512 (&acc)[KB][9], const 
 }
 
 // dW[k0 + i][c][taps] += the dot products over `count` samples, for i < KB.
-// dy: the first sample's channel-k0 plane; x: the first sample's three shifted
-// copies of channel c, `lp` floats apart.
+// dy: the first sample's channel-k0 plane, the next sample's dy_sample floats on; x: the first
+// sample's three shifted copies of channel c, `lp` floats apart, the next sample's x_sample on.
 template <int KB>
 void plane_item(const float* dy, int64_t dy_sample, int64_t pq, const float* x,
                 int64_t x_sample, int64_t lp, int64_t W, int64_t count, float* dw, int64_t dw_k) {
@@ -78,54 +82,68 @@ void plane_conv_weight_grad(const float* x, const float* dy, float* dw, const Co
   SIRE_CHECK(plane_weight_grad_applies(g), "plane_conv_weight_grad: unsupported geometry ",
              g.H, "x", g.W, " kernel ", g.R, "x", g.S);
   const int64_t pq = g.pq(), lp = (g.H + 2) * g.W;  // lp: a padded plane, a multiple of 16
-  // Samples per block: a tile's 3 dY planes and one channel's shifted copies over the block
-  // stay within ~400 KB, half of L2, so the items that share the dY planes (every input
-  // channel) find them there; and the block's copies of x (every channel) within ~6 MB, well
-  // inside L3, since every k-block reads them all again.
-  const int64_t per_sample = (kKb * pq + 3 * lp) * static_cast<int64_t>(sizeof(float));
-  const int64_t copies = g.C * 3 * lp * static_cast<int64_t>(sizeof(float));
-  const int64_t block = std::clamp<int64_t>(
-      std::min((int64_t{400} << 10) / per_sample, (int64_t{6} << 20) / copies), 1, g.N);
   const int64_t kblocks = (g.K + kKb - 1) / kKb;
-  float* xp = static_cast<float*>(
-      workspace(0, static_cast<size_t>(block * g.C * 3 * lp) * sizeof(float)));
+  // Work in groups of gc input channels over a block of samples: a thread makes the group's
+  // shifted copies of x in its own buffer (within kCopyBytes, so they stay in its L2), then runs
+  // every k-block's items on them, c fastest, so that each k-block's dY planes (3 per sample)
+  // are read from L3 once per group and then found in L2. x is read once and its copies, three
+  // times its size, never leave L2; dY is read C / gc times. (Copies of every channel of a block
+  // made once and kept in L3 for all k-blocks ran at 130 instead of 205 GFLOP/s whenever the
+  // machine's neighbour loaded L3 and memory, a third of the time in the copies.)
+  const int64_t plane_bytes = 3 * lp * static_cast<int64_t>(sizeof(float));
+  int64_t block = std::clamp<int64_t>(kBlockSamples, 1, g.N);
+  const bool few = g.C * block * plane_bytes <= kCopyBytes;  // every channel in one buffer
+  if (few) block = std::clamp<int64_t>(kCopyBytes / (g.C * plane_bytes), block, g.N);
+  // At least kMinGroups groups per block where there are channels enough: a thread that the
+  // neighbour slows must not hold up the other at every block's end.
+  const int64_t gc = few ? g.C
+                         : std::clamp<int64_t>(std::min(kCopyBytes / (block * plane_bytes),
+                                                        g.C / kMinGroups), 1, g.C);
+  const int64_t cgroups = (g.C + gc - 1) / gc;
+  const int64_t dy_sample = g.K * pq, dw_k = g.C * 9;
+  // xp[(ci count + n) 3 lp]: channel c0 + ci of sample n0 + n, for the planes ci count + n in
+  // [lo, hi).
+  auto make_copies = [&](int64_t n0, int64_t count, int64_t c0, int64_t lo, int64_t hi, float* xp) {
+    for (int64_t i = lo; i < hi; ++i)
+      shifted_copies(x + ((n0 + i % count) * g.C + c0 + i / count) * g.hw(), g.H, g.W, lp,
+                     xp + i * 3 * lp);
+  };
+  // When every channel's copies fit in one buffer (3 input channels), they are made once per
+  // block, by both threads, and the threads split the k-blocks among them instead.
+  float* shared = few ? static_cast<float*>(workspace(
+                            1, static_cast<size_t>(g.C * block * 3 * lp) * sizeof(float)))
+                      : nullptr;
   std::fill(dw, dw + g.K * g.crs(), 0.0f);
   for (int64_t n0 = 0; n0 < g.N; n0 += block) {
     const int64_t count = std::min(block, g.N - n0);
-    parallel_for(0, count * g.C, 4, [&](int64_t lo, int64_t hi) {
-      for (int64_t item = lo; item < hi; ++item)
-        shifted_copies(x + (n0 * g.C + item) * g.hw(), g.H, g.W, lp, xp + item * 3 * lp);
-    });
-    // Items (k-block, c) in groups of gk k-blocks x gc channels whose dY planes and copies of
-    // x fit in L2 together: each item reads its operands from there, and L3 (shared with the
-    // other core) is read once per group instead of once per item for one of the two. Each
-    // item writes its own dW entries, and blocks of samples are added in order: the result does
-    // not depend on the number of threads.
-    const int64_t kb_bytes = count * kKb * pq * static_cast<int64_t>(sizeof(float));
-    const int64_t c_bytes = count * 3 * lp * static_cast<int64_t>(sizeof(float));
-    int64_t gk = 1, gc = 1;
-    while ((gk + 1) * kb_bytes + (gc + 1) * c_bytes <= kGroupBytes && (gk < kblocks || gc < g.C)) {
-      if (gk < kblocks) ++gk;
-      if (gc < g.C) ++gc;
-    }
-    const int64_t kgroups = (kblocks + gk - 1) / gk, cgroups = (g.C + gc - 1) / gc;
-    const int64_t dy_sample = g.K * pq, x_sample = g.C * 3 * lp, dw_k = g.C * 9;
-    auto item = [&](int64_t kb, int64_t c) {
-      const int64_t k0 = kb * kKb;
-      const float* d = dy + (n0 * g.K + k0) * pq;
-      const float* xc = xp + c * 3 * lp;
-      float* out = dw + (k0 * g.C + c) * 9;
-      switch (std::min<int64_t>(kKb, g.K - k0)) {
-        case 1: return plane_item<1>(d, dy_sample, pq, xc, x_sample, lp, g.W, count, out, dw_k);
-        case 2: return plane_item<2>(d, dy_sample, pq, xc, x_sample, lp, g.W, count, out, dw_k);
-        default: return plane_item<3>(d, dy_sample, pq, xc, x_sample, lp, g.W, count, out, dw_k);
-      }
-    };
-    parallel_for(0, kgroups * cgroups, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t grp = lo; grp < hi; ++grp) {
-        const int64_t kb0 = grp / cgroups * gk, c0 = grp % cgroups * gc;
-        for (int64_t kb = kb0; kb < std::min(kblocks, kb0 + gk); ++kb)
-          for (int64_t c = c0; c < std::min(g.C, c0 + gc); ++c) item(kb, c);
+    if (few)
+      parallel_for(0, g.C * count, 1, [&](int64_t lo, int64_t hi) {
+        make_copies(n0, count, 0, lo, hi, shared);
+      });
+    // A task: one k-block over every channel (few), or one channel group over every k-block.
+    // Each item writes its own dW entries, and blocks of samples are added in order: the result
+    // does not depend on the number of threads.
+    parallel_for(0, few ? kblocks : cgroups, 1, [&](int64_t lo, int64_t hi) {
+      float* xp = few ? shared
+                      : static_cast<float*>(workspace(
+                            0, static_cast<size_t>(gc * count * 3 * lp) * sizeof(float)));
+      for (int64_t task = lo; task < hi; ++task) {
+        const int64_t c0 = few ? 0 : task * gc, cn = std::min(gc, g.C - c0);
+        const int64_t kb_begin = few ? task : 0, kb_end = few ? task + 1 : kblocks;
+        if (!few) make_copies(n0, count, c0, 0, cn * count, xp);
+        for (int64_t kb = kb_begin; kb < kb_end; ++kb) {
+          const int64_t k0 = kb * kKb;
+          const float* d = dy + (n0 * g.K + k0) * pq;
+          for (int64_t ci = 0; ci < cn; ++ci) {
+            const float* xc = xp + ci * count * 3 * lp;
+            float* out = dw + (k0 * g.C + c0 + ci) * 9;
+            switch (std::min<int64_t>(kKb, g.K - k0)) {
+              case 1: plane_item<1>(d, dy_sample, pq, xc, 3 * lp, lp, g.W, count, out, dw_k); break;
+              case 2: plane_item<2>(d, dy_sample, pq, xc, 3 * lp, lp, g.W, count, out, dw_k); break;
+              default: plane_item<3>(d, dy_sample, pq, xc, 3 * lp, lp, g.W, count, out, dw_k); break;
+            }
+          }
+        }
       }
     });
   }

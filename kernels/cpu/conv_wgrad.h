@@ -11,7 +11,8 @@
 //
 // Register tile: 3 output channels x 9 taps of 16-lane partial sums (27 accumulators), fed by 3
 // dY loads and 9 x loads: 12 loads per 27 FMAs. The partial sums are reduced once per block of
-// samples, blocks added in order.
+// samples, blocks added in order. Each thread makes the copies of a group of input channels in
+// its own buffer, within L2, and runs every k-block on them (conv_wgrad.cpp says why).
 #pragma once
 
 #include "kernels/common/conv_geometry.h"
