@@ -1,0 +1,36 @@
+#!/bin/sh
+# `sire time` end to end, on SIRe-CNN at batch 4: the JSON has the keys scripts and
+# bench/compare_pytorch.sh read, with positive values; --layers lists every layer and the rows
+# outside them (losses, gradient sums, optimizer, elsewhere), which account for the profiled
+# step it names.
+# usage: sire_time_test.sh SIRE_BINARY SOURCE_DIR
+set -eu
+sire=$1
+model=$2/models/sire-cnn.json
+json=$("$sire" time --model "$model" --batch 4 --steps 2 --json)
+for key in step_ms images_per_s peak_bytes gflop_per_step; do
+  value=$(printf '%s\n' "$json" | sed -n "s/^ *\"$key\": *\([0-9.e+-]*\),\{0,1\}$/\1/p")
+  if [ -z "$value" ] || ! awk -v v="$value" 'BEGIN { exit !(v > 0) }'; then
+    echo "FAILED: key $key missing or not positive in:"; printf '%s\n' "$json"; exit 1
+  fi
+done
+out=$("$sire" time --model "$model" --batch 4 --steps 2 --layers)
+for row in conv1a ae1.conv1a_t "(losses)" "(gradient sums)" "(optimizer)" "(elsewhere)" total; do
+  if ! printf '%s\n' "$out" | grep -qF -- "$row "; then
+    echo "FAILED: no row $row in:"; printf '%s\n' "$out"; exit 1
+  fi
+done
+# The rows must account for the profiled step: what it spent outside every listed row
+# ("elsewhere": bookkeeping) is a few percent at most. (Before the gradient sums and the optimizer
+# had rows, they made up 9% of this step.)
+printf '%s\n' "$out" | awk '
+  /^\(elsewhere\)/ { rest = $2 + 0; seen_rest = 1 }
+  /^total/ { step = $(NF - 1) + 0 }
+  END {
+    if (!seen_rest || step <= 0) { print "FAILED: no elsewhere or total row"; exit 1 }
+    if (rest < -0.5 || rest > 0.05 * step) {
+      printf "FAILED: %.2f ms of a %.2f ms profiled step outside the rows\n", rest, step; exit 1
+    }
+    printf "%.2f ms of a %.2f ms profiled step outside the rows\n", rest, step
+  }'
+echo "sire time: ok"
