@@ -92,13 +92,14 @@ void plane_conv_weight_grad(const float* x, const float* dy, float* dw, const Co
   // machine's neighbour loaded L3 and memory, a third of the time in the copies.)
   const int64_t plane_bytes = 3 * lp * static_cast<int64_t>(sizeof(float));
   int64_t block = std::clamp<int64_t>(kBlockSamples, 1, g.N);
-  const bool few = g.C * block * plane_bytes <= kCopyBytes;  // every channel in one buffer
-  if (few) block = std::clamp<int64_t>(kCopyBytes / (g.C * plane_bytes), block, g.N);
+  const bool one_buffer = g.C * block * plane_bytes <= kCopyBytes;  // every channel in one buffer
+  if (one_buffer) block = std::clamp<int64_t>(kCopyBytes / (g.C * plane_bytes), block, g.N);
   // At least kMinGroups groups per block where there are channels enough: a thread that the
   // neighbour slows must not hold up the other at every block's end.
-  const int64_t gc = few ? g.C
-                         : std::clamp<int64_t>(std::min(kCopyBytes / (block * plane_bytes),
-                                                        g.C / kMinGroups), 1, g.C);
+  const int64_t gc = one_buffer ? g.C
+                                : std::clamp<int64_t>(std::min(kCopyBytes / (block * plane_bytes),
+                                                               g.C / kMinGroups),
+                                                      1, g.C);
   const int64_t cgroups = (g.C + gc - 1) / gc;
   const int64_t dy_sample = g.K * pq, dw_k = g.C * 9;
   // xp[(ci count + n) 3 lp]: channel c0 + ci of sample n0 + n, for the planes ci count + n in
@@ -110,27 +111,28 @@ void plane_conv_weight_grad(const float* x, const float* dy, float* dw, const Co
   };
   // When every channel's copies fit in one buffer (3 input channels), they are made once per
   // block, by both threads, and the threads split the k-blocks among them instead.
-  float* shared = few ? static_cast<float*>(workspace(
-                            1, static_cast<size_t>(g.C * block * 3 * lp) * sizeof(float)))
-                      : nullptr;
+  float* shared = one_buffer ? static_cast<float*>(workspace(
+                                   1, static_cast<size_t>(g.C * block * 3 * lp) * sizeof(float)))
+                             : nullptr;
   std::fill(dw, dw + g.K * g.crs(), 0.0f);
   for (int64_t n0 = 0; n0 < g.N; n0 += block) {
     const int64_t count = std::min(block, g.N - n0);
-    if (few)
+    if (one_buffer)
       parallel_for(0, g.C * count, 1, [&](int64_t lo, int64_t hi) {
         make_copies(n0, count, 0, lo, hi, shared);
       });
-    // A task: one k-block over every channel (few), or one channel group over every k-block.
+    // A task: one k-block over every channel (one buffer), or one channel group over every
+    // k-block.
     // Each item writes its own dW entries, and blocks of samples are added in order: the result
     // does not depend on the number of threads.
-    parallel_for(0, few ? kblocks : cgroups, 1, [&](int64_t lo, int64_t hi) {
-      float* xp = few ? shared
-                      : static_cast<float*>(workspace(
-                            0, static_cast<size_t>(gc * count * 3 * lp) * sizeof(float)));
+    parallel_for(0, one_buffer ? kblocks : cgroups, 1, [&](int64_t lo, int64_t hi) {
+      float* xp = one_buffer ? shared
+                             : static_cast<float*>(workspace(
+                                   0, static_cast<size_t>(gc * count * 3 * lp) * sizeof(float)));
       for (int64_t task = lo; task < hi; ++task) {
-        const int64_t c0 = few ? 0 : task * gc, cn = std::min(gc, g.C - c0);
-        const int64_t kb_begin = few ? task : 0, kb_end = few ? task + 1 : kblocks;
-        if (!few) make_copies(n0, count, c0, 0, cn * count, xp);
+        const int64_t c0 = one_buffer ? 0 : task * gc, cn = std::min(gc, g.C - c0);
+        const int64_t kb_begin = one_buffer ? task : 0, kb_end = one_buffer ? task + 1 : kblocks;
+        if (!one_buffer) make_copies(n0, count, c0, 0, cn * count, xp);
         for (int64_t kb = kb_begin; kb < kb_end; ++kb) {
           const int64_t k0 = kb * kKb;
           const float* d = dy + (n0 * g.K + k0) * pq;
