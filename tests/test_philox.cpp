@@ -69,7 +69,8 @@ TEST_CASE("dropout's mask is philox_uniform's, element by element", "[random]") 
   const std::vector<double> out = y.to_vector();
   int64_t wrong = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const bool keep = philox_uniform(seed, stream, static_cast<uint64_t>(i)) >= static_cast<float>(p);
+    const float u = philox_uniform(seed, stream, static_cast<uint64_t>(i));
+    const bool keep = u >= static_cast<float>(p);
     const float expected = keep ? values[i] * static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
     wrong += static_cast<float>(out[i]) != expected;
   }

@@ -33,7 +33,7 @@ Tensor sum_of(Tensor& a, const Tensor& b) {
 void accumulate(Tensor& slot, const Tensor& g) {
   if (!slot.defined()) {
     slot = g;
-  } else if (profile::enabled()) {  // sums belong to no layer: `sire time --layers` lists them apart
+  } else if (profile::enabled()) {  // sums belong to no layer: `sire time --layers` lists them
     const auto t0 = std::chrono::steady_clock::now();
     slot = sum_of(slot, g);
     backend_for(g.device()).synchronize();

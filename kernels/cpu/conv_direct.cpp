@@ -109,12 +109,13 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
                                         tiles * g.C - 1) / (tiles * g.C));
     const char* prefetch = nullptr;
     auto compute = [&](const float* xb, const float* wb, const TileDst& dst) {
-      if (!few) return forward_tile(xb, g.C, plane, off.data(), taps, wb, dst);
+      const int64_t* o = off.data();
+      if (!few) return forward_tile(xb, g.C, plane, o, taps, wb, dst);
       switch (g.K) {
-        case 1: return forward_tile_few<1>(xb, g.C, plane, off.data(), taps, wb, dst, prefetch, lines);
-        case 2: return forward_tile_few<2>(xb, g.C, plane, off.data(), taps, wb, dst, prefetch, lines);
-        case 3: return forward_tile_few<3>(xb, g.C, plane, off.data(), taps, wb, dst, prefetch, lines);
-        default: return forward_tile_few<4>(xb, g.C, plane, off.data(), taps, wb, dst, prefetch, lines);
+        case 1: return forward_tile_few<1>(xb, g.C, plane, o, taps, wb, dst, prefetch, lines);
+        case 2: return forward_tile_few<2>(xb, g.C, plane, o, taps, wb, dst, prefetch, lines);
+        case 3: return forward_tile_few<3>(xb, g.C, plane, o, taps, wb, dst, prefetch, lines);
+        default: return forward_tile_few<4>(xb, g.C, plane, o, taps, wb, dst, prefetch, lines);
       }
     };
     for (int64_t n = lo; n < hi; ++n) {
@@ -126,7 +127,8 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
           pad_plane(src, g.H, g.W, g.pad_h, g.pad_w, pd, xp + c * plane);
       }
       float* yn = y + n * g.K * g.pq();
-      const char* next = n + 1 < hi ? reinterpret_cast<const char*>(x + (n + 1) * g.C * g.hw()) : nullptr;
+      const char* next =
+          n + 1 < hi ? reinterpret_cast<const char*>(x + (n + 1) * g.C * g.hw()) : nullptr;
       for (int64_t base = 0; base < positions; base += width) {
         prefetch = next ? next + base / width * g.C * lines * 64 : nullptr;
         for (int64_t kb = 0; kb < kblocks; ++kb) {

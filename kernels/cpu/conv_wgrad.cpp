@@ -112,9 +112,9 @@ void plane_conv_weight_grad(const float* x, const float* dy, float* dw, const Co
   };
   // When every channel's copies fit in one buffer (3 input channels), each thread makes all of
   // them in its own buffer, once a block, and the threads split the k-blocks among them. (One
-  // buffer that both threads filled and both read ran at 111-153 GFLOP/s, these at 173-175: each
-  // thread read half of it from the other core.) held: the number of the block whose copies
-  // this thread's buffer holds; every block of every call gets a new one.
+  // buffer that both threads filled and both read ran at 111-153 GFLOP/s, these at 173-175,
+  // presumably since each thread read half of it from the other core.) held: the block whose
+  // copies this thread's buffer holds; every block of every call gets a new number.
   static std::atomic<int64_t> blocks_started{0};
   static thread_local int64_t held = -1;
   std::fill(dw, dw + g.K * g.crs(), 0.0f);
@@ -141,10 +141,11 @@ void plane_conv_weight_grad(const float* x, const float* dy, float* dw, const Co
           for (int64_t ci = 0; ci < cn; ++ci) {
             const float* xc = xp + ci * count * 3 * lp;
             float* out = dw + (k0 * g.C + c0 + ci) * 9;
+            const int64_t xs = 3 * lp;  // from one sample's copies to the next's
             switch (std::min<int64_t>(kKb, g.K - k0)) {
-              case 1: plane_item<1>(d, dy_sample, pq, xc, 3 * lp, lp, g.W, count, out, dw_k); break;
-              case 2: plane_item<2>(d, dy_sample, pq, xc, 3 * lp, lp, g.W, count, out, dw_k); break;
-              default: plane_item<3>(d, dy_sample, pq, xc, 3 * lp, lp, g.W, count, out, dw_k); break;
+              case 1: plane_item<1>(d, dy_sample, pq, xc, xs, lp, g.W, count, out, dw_k); break;
+              case 2: plane_item<2>(d, dy_sample, pq, xc, xs, lp, g.W, count, out, dw_k); break;
+              default: plane_item<3>(d, dy_sample, pq, xc, xs, lp, g.W, count, out, dw_k); break;
             }
           }
         }
