@@ -14,23 +14,27 @@ for key in step_ms images_per_s peak_bytes gflop_per_step; do
     echo "FAILED: key $key missing or not positive in:"; printf '%s\n' "$json"; exit 1
   fi
 done
-out=$("$sire" time --model "$model" --batch 4 --steps 2 --layers)
-for row in conv1a ae1.conv1a_t "(losses)" "(gradient sums)" "(optimizer)" "(elsewhere)" total; do
-  if ! printf '%s\n' "$out" | grep -qF -- "$row "; then
-    echo "FAILED: no row $row in:"; printf '%s\n' "$out"; exit 1
-  fi
-done
 # The rows must account for the profiled step: what it spent outside every listed row
 # ("elsewhere": bookkeeping) is a few percent at most. (Before the gradient sums and the optimizer
-# had rows, they made up 9% of this step.)
-printf '%s\n' "$out" | awk '
-  /^\(elsewhere\)/ { rest = $2 + 0; seen_rest = 1 }
-  /^total/ { step = $(NF - 1) + 0 }
-  END {
-    if (!seen_rest || step <= 0) { print "FAILED: no elsewhere or total row"; exit 1 }
-    if (rest < -0.5 || rest > 0.05 * step) {
-      printf "FAILED: %.2f ms of a %.2f ms profiled step outside the rows\n", rest, step; exit 1
-    }
-    printf "%.2f ms of a %.2f ms profiled step outside the rows\n", rest, step
-  }'
+# had rows, they made up 9% of this step.) A second try, in case another test's load landed in
+# the gaps between the timed rows; a row whose time is lost fails both.
+check_layers() {
+  out=$("$sire" time --model "$model" --batch 4 --steps 2 --layers)
+  for row in conv1a ae1.conv1a_t "(losses)" "(gradient sums)" "(optimizer)" "(elsewhere)" total; do
+    if ! printf '%s\n' "$out" | grep -qF -- "$row "; then
+      echo "FAILED: no row $row in:"; printf '%s\n' "$out"; return 1
+    fi
+  done
+  printf '%s\n' "$out" | awk '
+    /^\(elsewhere\)/ { rest = $2 + 0; seen_rest = 1 }
+    /^total/ { step = $(NF - 1) + 0 }
+    END {
+      if (!seen_rest || step <= 0) { print "FAILED: no elsewhere or total row"; exit 1 }
+      if (rest < -0.5 || rest > 0.05 * step) {
+        printf "FAILED: %.2f ms of a %.2f ms profiled step outside the rows\n", rest, step; exit 1
+      }
+      printf "%.2f ms of a %.2f ms profiled step outside the rows\n", rest, step
+    }'
+}
+check_layers || { echo "trying again"; check_layers; }
 echo "sire time: ok"
