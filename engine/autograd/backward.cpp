@@ -33,14 +33,17 @@ Tensor sum_of(Tensor& a, const Tensor& b) {
 void accumulate(Tensor& slot, const Tensor& g) {
   if (!slot.defined()) {
     slot = g;
-  } else if (profile::enabled()) {  // sums belong to no layer: `sire time --layers` lists them
-    const auto t0 = std::chrono::steady_clock::now();
-    slot = sum_of(slot, g);
+    return;
+  }
+  // Sums belong to no layer: `sire time --layers` lists them apart.
+  using Clock = std::chrono::steady_clock;
+  const bool timed = profile::enabled();
+  const Clock::time_point t0 = timed ? Clock::now() : Clock::time_point{};
+  slot = sum_of(slot, g);
+  if (timed) {
     backend_for(g.device()).synchronize();
     profile::layer_times()[profile::kGradientSums].backward_s +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  } else {
-    slot = sum_of(slot, g);
+        std::chrono::duration<double>(Clock::now() - t0).count();
   }
 }
 

@@ -98,12 +98,12 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
     std::fill(xp + g.C * plane, xp + g.C * plane + slack, 0.0f);
     // Up to 4 output channels: the few-channel tile (3 x 128, 4 x 96) instead of a mostly empty
     // 8 x 32 one. `width` positions per tile; the slack covers reads past the last plane.
-    const int64_t width = few ? 16 * (g.K <= 3 ? few_tile_vectors(3) : few_tile_vectors(4)) : kNr;
+    const int64_t width = few ? 16 * few_tile_vectors(static_cast<int>(g.K)) : kNr;
     alignas(64) float tile[std::max(kMr * kNr, 3 * kNrFew)];
     // With few output channels there are few multiply-adds per input value (27 for 3), and
     // reading the input from memory while laying it out took a third of the time: the next
     // sample's planes are prefetched during this one's tiles instead, `lines` per channel of
-    // each tile.
+    // each tile (few-channel tiles only; the others have arithmetic enough to wait).
     const int64_t tiles = (positions + width - 1) / width;
     const int lines = static_cast<int>((g.C * g.hw() * static_cast<int64_t>(sizeof(float)) / 64 +
                                         tiles * g.C - 1) / (tiles * g.C));
@@ -130,7 +130,7 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
       const char* next =
           n + 1 < hi ? reinterpret_cast<const char*>(x + (n + 1) * g.C * g.hw()) : nullptr;
       for (int64_t base = 0; base < positions; base += width) {
-        prefetch = next ? next + base / width * g.C * lines * 64 : nullptr;
+        prefetch = few && next ? next + base / width * g.C * lines * 64 : nullptr;
         for (int64_t kb = 0; kb < kblocks; ++kb) {
           const int rows = static_cast<int>(std::min<int64_t>(kMr, g.K - kb * kMr));
           if (shifted) {  // position = output index: the tile's rows are runs of y
@@ -146,7 +146,7 @@ void direct_conv_forward(const float* x, const float* w, float* y, const ConvGeo
                     {yn + kb * kMr * g.pq() + base, g.pq(), rows, g.pq() - base});
             continue;
           }
-          compute(xp + base, wp + kb * g.C * taps * kMr, {tile, width, kMr, width});
+          compute(xp + base, wp + kb * g.C * taps * kMr, tile_buffer(tile, width));
           // Keep the positions with p < P and q < Q: a few row segments per tile.
           for (int64_t t = 0; t < width;) {
             const int64_t pos = base + t, p = pos / row, q = pos % row;

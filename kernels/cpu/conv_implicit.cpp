@@ -139,7 +139,7 @@ void implicit_conv_forward(const float* x, const float* w, float* y, const ConvG
           }
         }
       for (int64_t kb = 0; kb < kblocks; ++kb) {
-        forward_tile(b, crs, kNr, offset0, 1, wp + kb * crs * kMr, {tile, kNr, kMr, kNr});
+        forward_tile(b, crs, kNr, offset0, 1, wp + kb * crs * kMr, tile_buffer(tile, kNr));
         // Columns of one sample are contiguous in y: at most a few segments per tile.
         const int64_t rows = std::min<int64_t>(kMr, g.K - kb * kMr);
         for (int64_t t = 0; t < count;) {
@@ -220,7 +220,7 @@ void implicit_conv_weight_grad(const float* x, const float* dy, float* dw, const
       const int64_t offset0[1] = {0};
       for (int64_t kb = 0; kb < kblocks; ++kb) {
         forward_tile(b, positions, kNr, offset0, 1, a + kb * positions * kMr,
-                     {tile, kNr, kMr, kNr});
+                     tile_buffer(tile, kNr));
         const int64_t rows = std::min<int64_t>(kMr, g.K - kb * kMr);
         for (int64_t i = 0; i < rows; ++i)
           std::memcpy(dw + (kb * kMr + i) * crs + t0, tile + i * kNr, static_cast<size_t>(count) * sizeof(float));

@@ -91,6 +91,9 @@ struct TileDst {
   int64_t valid;
 };
 
+// A whole tile into a buffer `width` positions wide, one row per output channel.
+inline TileDst tile_buffer(float* tile, int64_t width) { return {tile, width, kMr, width}; }
+
 // Stores vector v of a tile row: lanes [16 v, 16 v + 16) of the row, those below d.valid.
 inline void store_tile_vector(const TileDst& d, int i, int v, __m512 acc) {
   const int64_t n = d.valid - 16 * v;

@@ -103,12 +103,12 @@ void plane_conv_weight_grad(const float* x, const float* dy, float* dw, const Co
                                                       1, g.C);
   const int64_t cgroups = (g.C + gc - 1) / gc;
   const int64_t dy_sample = g.K * pq, dw_k = g.C * 9;
-  // xp[(ci count + n) 3 lp]: channel c0 + ci of sample n0 + n, for the planes ci count + n in
-  // [lo, hi).
-  auto make_copies = [&](int64_t n0, int64_t count, int64_t c0, int64_t lo, int64_t hi, float* xp) {
-    for (int64_t i = lo; i < hi; ++i)
-      shifted_copies(x + ((n0 + i % count) * g.C + c0 + i / count) * g.hw(), g.H, g.W, lp,
-                     xp + i * 3 * lp);
+  // xp[(ci count + n) 3 lp]: channel c0 + ci of sample n0 + n, for ci < cn and n < count.
+  auto make_copies = [&](int64_t n0, int64_t count, int64_t c0, int64_t cn, float* xp) {
+    for (int64_t ci = 0; ci < cn; ++ci)
+      for (int64_t n = 0; n < count; ++n)
+        shifted_copies(x + ((n0 + n) * g.C + c0 + ci) * g.hw(), g.H, g.W, lp,
+                       xp + (ci * count + n) * 3 * lp);
   };
   // When every channel's copies fit in one buffer (3 input channels), each thread makes all of
   // them in its own buffer, once a block, and the threads split the k-blocks among them. (One
@@ -130,9 +130,9 @@ void plane_conv_weight_grad(const float* x, const float* dy, float* dw, const Co
         const int64_t c0 = one_buffer ? 0 : task * gc, cn = std::min(gc, g.C - c0);
         const int64_t kb_begin = one_buffer ? task : 0, kb_end = one_buffer ? task + 1 : kblocks;
         if (!one_buffer) {
-          make_copies(n0, count, c0, 0, cn * count, xp);
+          make_copies(n0, count, c0, cn, xp);
         } else if (held != block_id) {
-          make_copies(n0, count, 0, 0, g.C * count, xp);
+          make_copies(n0, count, 0, g.C, xp);
           held = block_id;
         }
         for (int64_t kb = kb_begin; kb < kb_end; ++kb) {
