@@ -50,16 +50,17 @@ void emulate(const P& p, const ConvPlan& plan) {
     for (int64_t by = 0; by < plan.row_blocks; ++by)
       for (int64_t bx = 0; bx < plan.col_blocks; ++bx) {
         const int m0 = static_cast<int>(by * BM), n0 = static_cast<int>(bx * BN);
-        std::vector<L> loaders;
-        for (int tid = 0; tid < kThreads; ++tid) loaders.emplace_back(p, m0, n0, tid);
-        std::fill(acc.begin(), acc.end(), 0.0f);
         const int begin = z * plan.per_split, end = std::min(p.ktiles, begin + plan.per_split);
+        std::vector<L> loaders;
+        for (int tid = 0; tid < kThreads; ++tid) loaders.emplace_back(p, m0, n0, tid, begin);
+        std::fill(acc.begin(), acc.end(), 0.0f);
         for (int kt = begin; kt < end; ++kt) {
           std::fill(a_hits.begin(), a_hits.end(), 0);
           std::fill(b_hits.begin(), b_hits.end(), 0);
           for (int tid = 0; tid < kThreads; ++tid) {
             float ra[T::A_PER], rb[T::B_PER];
-            loaders[tid].load(p, kt, ra, rb);
+            loaders[tid].load(p, ra, rb);
+            loaders[tid].next(p);
             for (int i = 0; i < T::A_PER; ++i) {
               const int at = tile_k<L::kA, BM>(tid, i) * BM + tile_row<L::kA, BM>(tid, i);
               As[at] = ra[i];
@@ -117,6 +118,34 @@ void emulate(const P& p, const ConvPlan& plan) {
   }
 }
 
+// The few-channel backward-data kernel's per-pixel work, run for every input pixel.
+template <int NC>
+void emulate_few_channels(const FewChannelsBackwardData& p, const float* wd) {
+  for (int col = 0; col < p.g.N * p.g.H * p.g.W; ++col) p.pixel<NC>(col, wd);
+}
+void emulate_few_channels(const FewChannelsBackwardData& p, const float* wd) {
+  static_assert(kFewChannels == 8, "one case per channel count below");
+  switch (p.g.C) {
+    case 1:
+      return emulate_few_channels<1>(p, wd);
+    case 2:
+      return emulate_few_channels<2>(p, wd);
+    case 3:
+      return emulate_few_channels<3>(p, wd);
+    case 4:
+      return emulate_few_channels<4>(p, wd);
+    case 5:
+      return emulate_few_channels<5>(p, wd);
+    case 6:
+      return emulate_few_channels<6>(p, wd);
+    case 7:
+      return emulate_few_channels<7>(p, wd);
+    case 8:
+      return emulate_few_channels<8>(p, wd);
+  }
+  FAIL("no few-channel case for C = " << p.g.C);
+}
+
 Geom32 geom32_of(const ConvGeom& g) {
   auto i = [](int64_t v) { return static_cast<int>(v); };
   return Geom32{i(g.N), i(g.C), i(g.H),        i(g.W),        i(g.K),     i(g.R),    i(g.S),
@@ -146,6 +175,13 @@ void check_geometry(const ConvGeom& g) {
     wd[i] = pw[weight_for_backward_data(i, K, C, taps)];
   }
   const double tol = 1e-5 * std::sqrt(static_cast<double>(std::max({C * taps, K * taps, 64})));
+  if (C <= kFewChannels) {
+    INFO("few-channel backward-data");
+    Tensor dx = Tensor::full(x.shape(), NAN);
+    emulate_few_channels(FewChannelsBackwardData{dy.data<float>(), dx.data<float>(), g32},
+                         wd.data());
+    CHECK(ref::mismatch(dx, dx_ref, tol, tol) <= 1.0);
+  }
   for (ConvTile tile : {ConvTile::k128x128, ConvTile::k64x128, ConvTile::k64x64})
     for (int splits : {1, 3}) {
       INFO("tile " << tile_rows(tile) << "x" << tile_cols(tile) << ", " << splits << " splits");
@@ -183,14 +219,18 @@ ConvGeom conv_geom(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_
 TEST_CASE("the CUDA conv kernels' index logic, emulated, matches the CPU backend",
           "[conv_emulation]") {
   // Odd sizes, stride 2 (and so transposed-conv output padding: even H), padding 0..2, 1x1, 5x5
-  // and even kernels, channel counts off the 8-deep step, more than one 128-row tile.
+  // and even kernels, channel counts off the 8-deep step, more than one 128-row tile. The
+  // loaders walk the steps incrementally from each split's first step: splits of 3 start them
+  // mid-tap and mid-sample.
   for (const ConvGeom& g :
        {conv_geom(2, 3, 7, 7, 4, 3, 1, 1), conv_geom(2, 3, 8, 9, 5, 3, 2, 0),
         conv_geom(1, 2, 6, 5, 3, 3, 2, 2), conv_geom(3, 4, 5, 5, 2, 1, 1, 0),
         conv_geom(2, 3, 9, 7, 3, 5, 2, 2), conv_geom(2, 3, 4, 4, 3, 2, 2, 1),
         conv_geom(1, 1, 3, 3, 2, 3, 1, 2), conv_geom(2, 9, 8, 8, 130, 3, 2, 1),
         conv_geom(1, 130, 5, 5, 20, 3, 1, 1), conv_geom(4, 17, 12, 10, 70, 3, 1, 1),
-        conv_geom(3, 5, 11, 11, 7, 4, 3, 1)})
+        conv_geom(3, 5, 11, 11, 7, 4, 3, 1),
+        // Outputs of fewer pixels than a step (2x2, 1x1): a step's pixels span several samples.
+        conv_geom(5, 3, 3, 3, 4, 3, 2, 1), conv_geom(9, 2, 1, 1, 3, 1, 1, 0)})
     check_geometry(g);
 }
 

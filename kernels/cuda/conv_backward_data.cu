@@ -1,5 +1,6 @@
 // Convolution backward-data (and so a transposed convolution's forward): the weight rearranged
-// to wd[tap][k][c], then the gathering implicit GEMM of conv_problems.h's BackwardData.
+// to wd[tap][k][c], then the gathering implicit GEMM of conv_problems.h's BackwardData, or with
+// at most 8 input channels its FewChannelsBackwardData (one thread per input pixel).
 #include "kernels/cuda/conv_gemm.cuh"
 
 namespace sire::cuda {
@@ -9,6 +10,52 @@ __global__ void weight_for_backward_data_kernel(const float* w, float* wd, int K
   SIRE_GRID_LOOP(i, static_cast<int64_t>(K) * C * taps) {
     wd[i] = w[conv::weight_for_backward_data(i, K, C, taps)];
   }
+}
+
+// Few input channels (conv_problems.h): the block copies wd to shared memory once, then each
+// thread computes every channel of its input pixels. NC, the channel count, is a template so that
+// the accumulators stay in registers.
+constexpr int kFewWeights = 6144;  // floats of wd that fit the shared copy (24 KB)
+
+template <int NC>
+__global__ void few_channels_backward_data_kernel(conv::FewChannelsBackwardData p, const float* wd,
+                                                  int weights) {
+  __shared__ float w[kFewWeights];
+  for (int i = threadIdx.x; i < weights; i += blockDim.x) w[i] = wd[i];
+  __syncthreads();
+  SIRE_GRID_LOOP(col, static_cast<int64_t>(p.g.N) * p.g.H * p.g.W) {
+    p.pixel<NC>(static_cast<int>(col), w);
+  }
+}
+
+template <int NC>
+void launch_few_channels(const conv::FewChannelsBackwardData& p, const float* wd, int weights) {
+  SIRE_LAUNCH(few_channels_backward_data_kernel<NC>,
+              grid_for(static_cast<int64_t>(p.g.N) * p.g.H * p.g.W), kBlock, p, wd, weights);
+}
+
+void few_channels_backward_data(const conv::FewChannelsBackwardData& p, const float* wd,
+                                int weights) {
+  static_assert(conv::kFewChannels == 8, "one launcher per channel count below");
+  switch (p.g.C) {
+    case 1:
+      return launch_few_channels<1>(p, wd, weights);
+    case 2:
+      return launch_few_channels<2>(p, wd, weights);
+    case 3:
+      return launch_few_channels<3>(p, wd, weights);
+    case 4:
+      return launch_few_channels<4>(p, wd, weights);
+    case 5:
+      return launch_few_channels<5>(p, wd, weights);
+    case 6:
+      return launch_few_channels<6>(p, wd, weights);
+    case 7:
+      return launch_few_channels<7>(p, wd, weights);
+    case 8:
+      return launch_few_channels<8>(p, wd, weights);
+  }
+  SIRE_CHECK(false, "conv2d_backward_data: no few-channel kernel for C = ", p.g.C);
 }
 
 }  // namespace
@@ -26,6 +73,11 @@ void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor
   Tensor wd = scratch(w.numel());
   SIRE_LAUNCH(weight_for_backward_data_kernel, grid_for(w.numel()), kBlock, w.data<float>(),
               wd.data<float>(), p.g.K, p.g.C, taps);
+  if (p.g.C <= conv::kFewChannels && w.numel() <= kFewWeights) {
+    const conv::FewChannelsBackwardData few{dy.data<float>(), dx.data<float>(), p.g};
+    few_channels_backward_data(few, wd.data<float>(), static_cast<int>(w.numel()));
+    return;
+  }
   p.dy = dy.data<float>();
   p.wd = wd.data<float>();
   p.dx = dx.data<float>();

@@ -53,16 +53,15 @@ __device__ __forceinline__ void stash(Stages<T, S>& s, int stage, int tid,
 }
 
 // cp.async (sm_80+): a 4-byte copy from global to shared memory that bypasses the registers;
-// a null source zero-fills (source size 0, reading nothing). Elsewhere a plain copy, which the
-// barriers below order just as well.
-__device__ const float g_no_source = 0.0f;
-__device__ __forceinline__ void copy_async(float* dst, const float* src) {
+// a source that is not ok zero-fills (source size 0, reading nothing). Elsewhere a plain copy,
+// which the barriers below order just as well.
+__device__ __forceinline__ void copy_async(float* dst, Source src) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d),
-               "l"(src ? src : &g_no_source), "r"(src ? 4 : 0));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(d), "l"(src.at),
+               "r"(src.ok ? 4 : 0));
 #else
-  *dst = src ? *src : 0.0f;
+  *dst = src.ok ? *src.at : 0.0f;
 #endif
 }
 __device__ __forceinline__ void copy_async_commit() {
@@ -77,21 +76,21 @@ __device__ __forceinline__ void copy_async_wait() {
 #endif
 }
 
-// Step kt's operands copied into `stage`, to the slots stash() would write.
+// The loader's current step's operands copied into `stage`, to the slots stash() would write;
+// then the loader moves on to the next step.
 template <class P, class T, int S>
 __device__ __forceinline__ void issue(Stages<T, S>& s, int stage, int tid,
-                                      const typename P::template Loader<T>& ld, const P& p,
-                                      int kt) {
+                                      typename P::template Loader<T>& ld, const P& p) {
   using L = typename P::template Loader<T>;
-  const float* pa[T::A_PER];
-  const float* pb[T::B_PER];
-  ld.sources(p, kt, pa, pb);
+  Source pa[T::A_PER], pb[T::B_PER];
+  ld.sources(p, pa, pb);
 #pragma unroll
   for (int i = 0; i < T::A_PER; ++i)
     copy_async(&s.a[stage][tile_k<L::kA, T::BM>(tid, i)][tile_row<L::kA, T::BM>(tid, i)], pa[i]);
 #pragma unroll
   for (int i = 0; i < T::B_PER; ++i)
     copy_async(&s.b[stage][tile_k<L::kB, T::BN>(tid, i)][tile_row<L::kB, T::BN>(tid, i)], pb[i]);
+  ld.next(p);
 }
 
 // An element of C: straight to the output, or to this split's slice of the workspace.
@@ -108,6 +107,7 @@ __device__ __forceinline__ void emit(const P& p, float* partial, int m, int n, f
 // and columns as float4s from shared memory.
 template <class T>
 struct Fp32Math {
+  static constexpr bool kFp32 = true;
   static constexpr int TM = T::TM, TN = T::TN;
   float acc[TM][TN];
   struct Shared {};
@@ -155,6 +155,7 @@ struct Fp32Math {
 // tensor-core steps on operands rounded to TF32, accumulating in FP32.
 template <class T>
 struct Tf32Math {
+  static constexpr bool kFp32 = false;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   static constexpr int FM = T::FM, FN = T::FN;  // 16x16 tiles per warp
   nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> acc[FM][FN];
@@ -219,29 +220,45 @@ struct Tf32Math {
 #endif
 };
 
+// Blocks resident per processor that a kernel is compiled for (__launch_bounds__), so at most
+// 65536 / (256 blocks) registers a thread: what each variant fitted before the loaders walked
+// incrementally (which holds more state in registers). Left free, the compiler took more
+// registers and fewer blocks fit; the 64x128 tiles fit 3 blocks without spilling only in the
+// pipelined FP32 kernel (ptxas -v, sm_90).
+template <class T, class Arith, bool kPipelined>
+constexpr int min_blocks() {
+  if (T::BM * T::BN <= 64 * 64) return 4;
+  if (T::BM * T::BN <= 64 * 128 && kPipelined && Arith::kFp32) return 3;
+  return 2;
+}
+
 // Register-staged mainloop: every step, each thread loads its share of the next step's A and B
 // tiles into registers while the block multiplies the current tiles in shared memory, then
 // stores them to the other of two stages (one barrier per step).
 template <class P, class T, class Arith>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, (min_blocks<T, Arith, false>()))
     conv_gemm_registers(P p, int per_split, float* partial) {
   __shared__ __align__(32) Stages<T, 2> s;
   __shared__ __align__(32) typename Arith::Shared sh;
   const int tid = threadIdx.x;
   const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
   const Range r = step_range(p.ktiles, per_split);
-  typename P::template Loader<T> ld(p, m0, n0, tid);
+  typename P::template Loader<T> ld(p, m0, n0, tid, r.begin);
   Arith arith;
   arith.zero();
   float ra[T::A_PER], rb[T::B_PER];
   if (r.begin < r.end) {
-    ld.load(p, r.begin, ra, rb);
+    ld.load(p, ra, rb);
+    ld.next(p);
     stash<P, T>(s, 0, tid, ra, rb);
     __syncthreads();
     for (int kt = r.begin; kt < r.end; ++kt) {
       const int st = (kt - r.begin) & 1;
       const bool more = kt + 1 < r.end;
-      if (more) ld.load(p, kt + 1, ra, rb);  // in flight during the arithmetic below
+      if (more) {
+        ld.load(p, ra, rb);  // step kt + 1, in flight during the arithmetic below
+        ld.next(p);
+      }
       arith.step(s.a[st], s.b[st], tid);
       if (more) stash<P, T>(s, st ^ 1, tid, ra, rb);
       __syncthreads();
@@ -255,7 +272,7 @@ __global__ void __launch_bounds__(kThreads)
 // multiplies the current one, and no registers hold them on the way. One barrier per step: it
 // both publishes step kt's stage and frees the stage computed last step, the one refilled next.
 template <class P, class T, class Arith>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, (min_blocks<T, Arith, true>()))
     conv_gemm_pipelined(P p, int per_split, float* partial) {
   constexpr int S = kPipelineStages;
   __shared__ __align__(32) Stages<T, S> s;
@@ -263,21 +280,25 @@ __global__ void __launch_bounds__(kThreads)
   const int tid = threadIdx.x;
   const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
   const Range r = step_range(p.ktiles, per_split);
-  typename P::template Loader<T> ld(p, m0, n0, tid);
+  typename P::template Loader<T> ld(p, m0, n0, tid, r.begin);
   Arith arith;
   arith.zero();
 #pragma unroll
   for (int j = 0; j < S - 1; ++j) {
-    if (r.begin + j < r.end) issue<P, T>(s, j, tid, ld, p, r.begin + j);
+    if (r.begin + j < r.end) issue<P, T>(s, j, tid, ld, p);  // steps begin .. begin + S - 2
     copy_async_commit();  // one group per step, empty ones included: the count stays exact
   }
+  // Stages in turn: step kt computes from `now` and refills `fill` (the stage of step kt - 1),
+  // counted with wrap-arounds, not with a modulo each step.
+  int now = 0, fill = S - 1;
   for (int kt = r.begin; kt < r.end; ++kt) {
-    const int i = kt - r.begin;
     copy_async_wait<S - 2>();  // this thread's copies of step kt have landed...
     __syncthreads();           // ...and everyone's; step kt-1's stage is free again
-    if (kt + S - 1 < r.end) issue<P, T>(s, (i + S - 1) % S, tid, ld, p, kt + S - 1);
+    if (kt + S - 1 < r.end) issue<P, T>(s, fill, tid, ld, p);  // step kt + S - 1
     copy_async_commit();
-    arith.step(s.a[i % S], s.b[i % S], tid);
+    arith.step(s.a[now], s.b[now], tid);
+    now = now == S - 1 ? 0 : now + 1;
+    fill = fill == S - 1 ? 0 : fill + 1;
   }
   arith.finish(p, partial, m0, n0, tid, sh);
 }

@@ -29,18 +29,52 @@ SIRE_HD int64_t weight_for_backward_data(int64_t i, int K, int C, int taps) {
   return (k * C + c) * taps + tap;
 }
 
-// A Loader's sources() gives, for one reduction step, the address of each of this thread's A and
-// B elements, or null where the element is zero (padding, past an edge, past the last channel).
-// The register-staged kernels read them (gather); the pipelined ones copy them straight into
-// shared memory (cp.async, zero-filling the nulls). One index map, two ways of moving the data.
+// Where one operand element of a step comes from: `at` when `ok`; when not, the element is a zero
+// (padding, past an edge, past the last channel) and `at` is still a readable address (the
+// tensor's first element), so that a copy of size 0 from it never points outside the tensor.
+struct Source {
+  const float* at;
+  bool ok;
+};
+
+// A Loader walks one block's reduction steps in order, for one thread: constructed at the block's
+// first step, sources() gives the Source of each of this thread's A and B elements of the
+// current step, and next() moves to the following step. The walk is incremental (pointers advance
+// by constants; a division only when the block starts), because the kernels are bound by issued
+// instructions and per-step index arithmetic competed with the FMAs (docs/cuda.md). The
+// register-staged kernels read the sources (gather); the pipelined ones copy them straight into
+// shared memory (cp.async, zero-filling where a source is not ok). One index map, two ways of
+// moving the data.
 template <class L, class P, int NA, int NB>
-SIRE_HD void gather(const L& ld, const P& p, int kt, float (&a)[NA], float (&b)[NB]) {
-  const float* pa[NA];
-  const float* pb[NB];
-  ld.sources(p, kt, pa, pb);
-  for (int i = 0; i < NA; ++i) a[i] = pa[i] ? *pa[i] : 0.0f;
-  for (int i = 0; i < NB; ++i) b[i] = pb[i] ? *pb[i] : 0.0f;
+SIRE_HD void gather(const L& ld, const P& p, float (&a)[NA], float (&b)[NB]) {
+  Source sa[NA], sb[NB];
+  ld.sources(p, sa, sb);
+  for (int i = 0; i < NA; ++i) a[i] = sa[i].ok ? *sa[i].at : 0.0f;
+  for (int i = 0; i < NB; ++i) b[i] = sb[i].ok ? *sb[i].at : 0.0f;
 }
+SIRE_HD Source source(bool ok, const float* at, const float* fallback) {
+  return Source{ok ? at : fallback, ok};
+}
+
+// Forward and backward-data reduce over (tap, channel chunk of kBK): step kt is tap
+// kt / chunks, channels from (kt % chunks) * kBK. TapWalk is that position, stepped in order.
+struct TapWalk {
+  int r, s, c0;  // the tap (row, column) and the step's first channel
+  SIRE_HD void start(int kt, int chunks, int S) {
+    const int tap = kt / chunks;
+    c0 = (kt - tap * chunks) * kBK;
+    r = tap / S;
+    s = tap - r * S;
+  }
+  // To the next step; true when the tap changed (the caller re-aims its pointers).
+  SIRE_HD bool next(int channels, int S) {
+    c0 += kBK;
+    if (c0 < channels) return false;
+    c0 = 0;
+    if (++s == S) s = 0, ++r;
+    return true;
+  }
+};
 
 struct Forward {
   const float* __restrict__ x;
@@ -63,11 +97,17 @@ struct Forward {
   template <class T>
   struct Loader {
     static constexpr Order kA = Order::kRowsFast, kB = Order::kRowsFast;
+    // Channels between one thread's consecutive A (B) elements of a step.
+    static constexpr int kAStride = kThreads / T::BM, kBStride = kThreads / T::BN;
     const float* ximg;  // this thread's output pixel: its sample, and its top-left tap's input
     int h0, w0, ka, kb, m;
     bool col_ok, m_ok;
+    TapWalk at;
+    const float* arow;  // wt[tap][c0 + ka][m]
+    const float* bpix;  // x[sample][c0 + kb] at the tap's input pixel (meaningful when inside)
+    bool inside;        // the tap's input pixel is in the image (not padding)
 
-    SIRE_HD Loader(const Forward& p, int m0, int n0, int tid) {
+    SIRE_HD Loader(const Forward& p, int m0, int n0, int tid, int kt) {
       const int col = n0 + tile_row<kB, T::BN>(tid, 0);
       col_ok = col < p.Ncols;
       const int pq = p.g.P * p.g.Q, c = col_ok ? col : 0;
@@ -79,28 +119,30 @@ struct Forward {
       m_ok = m < p.M;
       ka = tile_k<kA, T::BM>(tid, 0);
       kb = tile_k<kB, T::BN>(tid, 0);
+      at.start(kt, p.cchunks, p.g.S);
+      aim(p);
     }
-
-    SIRE_HD void sources(const Forward& p, int kt, const float* (&a)[T::A_PER],
-                         const float* (&b)[T::B_PER]) const {
-      const int tap = kt / p.cchunks, c0 = (kt - tap * p.cchunks) * kBK;
-      const int r = tap / p.g.S, s = tap - r * p.g.S;
-      const int h = h0 + r, w = w0 + s;
-      const bool inside = col_ok && h >= 0 && h < p.g.H && w >= 0 && w < p.g.W;
-      const int hw = p.g.H * p.g.W;
-      const float* src = ximg + (inside ? h * p.g.W + w : 0);
-      for (int i = 0; i < T::A_PER; ++i) {
-        const int c = c0 + ka + i * (kThreads / T::BM);
-        a[i] = m_ok && c < p.g.C ? p.wt + (static_cast<int64_t>(tap) * p.g.C + c) * p.g.K + m
-                                 : nullptr;
-      }
-      for (int i = 0; i < T::B_PER; ++i) {
-        const int c = c0 + kb + i * (kThreads / T::BN);
-        b[i] = inside && c < p.g.C ? src + static_cast<int64_t>(c) * hw : nullptr;
-      }
+    SIRE_HD void aim(const Forward& p) {
+      const int h = h0 + at.r, w = w0 + at.s, hw = p.g.H * p.g.W;
+      inside = col_ok && h >= 0 && h < p.g.H && w >= 0 && w < p.g.W;
+      bpix = ximg + (inside ? h * p.g.W + w : 0) + static_cast<int64_t>(at.c0 + kb) * hw;
+      arow = p.wt + (static_cast<int64_t>(at.r * p.g.S + at.s) * p.g.C + at.c0 + ka) * p.g.K + m;
     }
-    SIRE_HD void load(const Forward& p, int kt, float (&a)[T::A_PER], float (&b)[T::B_PER]) const {
-      gather(*this, p, kt, a, b);
+    SIRE_HD void next(const Forward& p) {
+      if (at.next(p.g.C, p.g.S)) return aim(p);
+      arow += kBK * p.g.K;
+      bpix += static_cast<int64_t>(kBK) * p.g.H * p.g.W;
+    }
+    SIRE_HD void sources(const Forward& p, Source (&a)[T::A_PER], Source (&b)[T::B_PER]) const {
+      for (int i = 0; i < T::A_PER; ++i)
+        a[i] = source(m_ok && at.c0 + ka + i * kAStride < p.g.C,
+                      arow + static_cast<int64_t>(i * kAStride) * p.g.K, p.wt);
+      for (int i = 0; i < T::B_PER; ++i)
+        b[i] = source(inside && at.c0 + kb + i * kBStride < p.g.C,
+                      bpix + static_cast<int64_t>(i * kBStride) * p.g.H * p.g.W, p.x);
+    }
+    SIRE_HD void load(const Forward& p, float (&a)[T::A_PER], float (&b)[T::B_PER]) const {
+      gather(*this, p, a, b);
     }
   };
 
@@ -133,11 +175,16 @@ struct BackwardData {
   template <class T>
   struct Loader {
     static constexpr Order kA = Order::kRowsFast, kB = Order::kRowsFast;
+    static constexpr int kAStride = kThreads / T::BM, kBStride = kThreads / T::BN;
     const float* dyimg;  // this thread's input pixel: its sample's dy, and its coordinates
     int h, w, ka, kb, m;
     bool col_ok, m_ok;
+    TapWalk at;         // c0 counts output channels (k) here
+    const float* arow;  // wd[tap][c0 + ka][m]
+    const float* bpix;  // dy[sample][c0 + kb] at the output pixel the tap came from (if reads)
+    bool reads;         // some output pixel's tap reads this input pixel
 
-    SIRE_HD Loader(const BackwardData& p, int m0, int n0, int tid) {
+    SIRE_HD Loader(const BackwardData& p, int m0, int n0, int tid, int kt) {
       const int col = n0 + tile_row<kB, T::BN>(tid, 0);
       col_ok = col < p.Ncols;
       const int hw = p.g.H * p.g.W, c = col_ok ? col : 0;
@@ -149,36 +196,77 @@ struct BackwardData {
       m_ok = m < p.M;
       ka = tile_k<kA, T::BM>(tid, 0);
       kb = tile_k<kB, T::BN>(tid, 0);
+      at.start(kt, p.kchunks, p.g.S);
+      aim(p);
     }
-
-    SIRE_HD void sources(const BackwardData& p, int kt, const float* (&a)[T::A_PER],
-                         const float* (&b)[T::B_PER]) const {
-      const int tap = kt / p.kchunks, k0 = (kt - tap * p.kchunks) * kBK;
-      const int r = tap / p.g.S, s = tap - r * p.g.S;
+    SIRE_HD void aim(const BackwardData& p) {
       int op = 0, oq = 0;
-      const bool reads = col_ok && conv_out_coord(h, r, p.g.sh, p.g.ph, p.g.P, &op) &&
-                         conv_out_coord(w, s, p.g.sw, p.g.pw, p.g.Q, &oq);
+      reads = col_ok && conv_out_coord(h, at.r, p.g.sh, p.g.ph, p.g.P, &op) &&
+              conv_out_coord(w, at.s, p.g.sw, p.g.pw, p.g.Q, &oq);
       const int pq = p.g.P * p.g.Q;
-      const float* src = dyimg + (reads ? op * p.g.Q + oq : 0);
-      for (int i = 0; i < T::A_PER; ++i) {
-        const int k = k0 + ka + i * (kThreads / T::BM);
-        a[i] = m_ok && k < p.g.K ? p.wd + (static_cast<int64_t>(tap) * p.g.K + k) * p.g.C + m
-                                 : nullptr;
-      }
-      for (int i = 0; i < T::B_PER; ++i) {
-        const int k = k0 + kb + i * (kThreads / T::BN);
-        b[i] = reads && k < p.g.K ? src + static_cast<int64_t>(k) * pq : nullptr;
-      }
+      bpix = dyimg + (reads ? op * p.g.Q + oq : 0) + static_cast<int64_t>(at.c0 + kb) * pq;
+      arow = p.wd + (static_cast<int64_t>(at.r * p.g.S + at.s) * p.g.K + at.c0 + ka) * p.g.C + m;
     }
-    SIRE_HD void load(const BackwardData& p, int kt, float (&a)[T::A_PER],
-                      float (&b)[T::B_PER]) const {
-      gather(*this, p, kt, a, b);
+    SIRE_HD void next(const BackwardData& p) {
+      if (at.next(p.g.K, p.g.S)) return aim(p);
+      arow += kBK * p.g.C;
+      bpix += static_cast<int64_t>(kBK) * p.g.P * p.g.Q;
+    }
+    SIRE_HD void sources(const BackwardData& p, Source (&a)[T::A_PER],
+                         Source (&b)[T::B_PER]) const {
+      for (int i = 0; i < T::A_PER; ++i)
+        a[i] = source(m_ok && at.c0 + ka + i * kAStride < p.g.K,
+                      arow + static_cast<int64_t>(i * kAStride) * p.g.C, p.wd);
+      for (int i = 0; i < T::B_PER; ++i)
+        b[i] = source(reads && at.c0 + kb + i * kBStride < p.g.K,
+                      bpix + static_cast<int64_t>(i * kBStride) * p.g.P * p.g.Q, p.dy);
+    }
+    SIRE_HD void load(const BackwardData& p, float (&a)[T::A_PER], float (&b)[T::B_PER]) const {
+      gather(*this, p, a, b);
     }
   };
 
   SIRE_HD void store(int c, int col, float v) const {
     const int hw = g.H * g.W, img = col / hw, o = col - img * hw;
     dx[(static_cast<int64_t>(img) * g.C + c) * hw + o] = v;
+  }
+};
+
+// Backward-data with few input channels (C <= kFewChannels: the first layer's input gradient, a
+// transposed convolution's forward to 3 channels). Its GEMM has C rows, so a 64-row tile would be
+// mostly empty (measured on an H100: 6.3x cuDNN's time at 64 -> 3 channels). Instead one thread
+// computes every channel of one input pixel: over the taps that read it and the K output
+// channels, one dy element times NC weights from the block's shared copy of wd. Gathering, as
+// BackwardData: one thread writes each dx element.
+constexpr int kFewChannels = 8;
+struct FewChannelsBackwardData {
+  const float* __restrict__ dy;
+  float* __restrict__ dx;
+  Geom32 g;
+
+  // dx at input pixel `col` (of N H W) for all NC == C channels, from wd = w as [taps][K][C].
+  template <int NC>
+  SIRE_HD void pixel(int col, const float* wd) const {
+    const int hw = g.H * g.W, pq = g.P * g.Q;
+    const int img = col / hw, o = col - img * hw, h = o / g.W, w = o - h * g.W;
+    const float* dyimg = dy + static_cast<int64_t>(img) * g.K * pq;
+    float acc[NC];
+    for (int c = 0; c < NC; ++c) acc[c] = 0.0f;
+    for (int r = 0; r < g.R; ++r) {
+      int op = 0;
+      if (!conv_out_coord(h, r, g.sh, g.ph, g.P, &op)) continue;
+      for (int s = 0; s < g.S; ++s) {
+        int oq = 0;
+        if (!conv_out_coord(w, s, g.sw, g.pw, g.Q, &oq)) continue;
+        const float* src = dyimg + op * g.Q + oq;
+        const float* wk = wd + (r * g.S + s) * g.K * NC;
+        for (int k = 0; k < g.K; ++k) {
+          const float v = src[static_cast<int64_t>(k) * pq];
+          for (int c = 0; c < NC; ++c) acc[c] += wk[k * NC + c] * v;
+        }
+      }
+    }
+    for (int c = 0; c < NC; ++c) dx[(static_cast<int64_t>(img) * NC + c) * hw + o] = acc[c];
   }
 };
 
@@ -205,47 +293,81 @@ struct BackwardWeight {
   template <class T>
   struct Loader {
     static constexpr Order kA = Order::kKFast, kB = Order::kKFast;
-    int tid, lane_k, m0;
-    // This thread's filter taps (B columns): channel offset within a sample (-1 past the last
-    // column) and the tap (r, s).
-    int coff[T::B_PER], r[T::B_PER], s[T::B_PER];
+    static constexpr int kRowStride = kThreads / kBK;  // rows between a thread's elements
+    int row0;       // this thread's first A row (output channel), m0 + tid / kBK
+    unsigned a_ok;  // bit i: A element i's row exists
+    // This thread's filter taps (B columns): offset in a sample's x from the pixel the tap (0, 0)
+    // reads (c H W + r W + s; -1 past the last column), and the tap (r, s).
+    int boff[T::B_PER], r[T::B_PER], s[T::B_PER];
+    // The walk: this thread's pixel of the step, j = kt kBK + tid % kBK, as (img, oh, ow).
+    int img, oh, ow;
+    int w0;             // the input column the tap (0, 0) reads
+    int pix;            // x's offset in a sample of the input pixel the tap (0, 0) reads
+    unsigned rows_in;   // bit i: B element i's column exists and its input row is in the image
+    const float* dyp;   // dy[img][row0] at (oh, ow)
+    const float* ximg;  // x[img]
 
-    SIRE_HD Loader(const BackwardWeight& p, int m0_, int n0, int tid_) : tid(tid_), m0(m0_) {
-      lane_k = tile_k<kA, T::BM>(tid, 0);
+    SIRE_HD Loader(const BackwardWeight& p, int m0, int n0, int tid, int kt) {
+      row0 = m0 + tile_row<kA, T::BM>(tid, 0);
+      a_ok = 0;
+      for (int i = 0; i < T::A_PER; ++i)
+        if (m0 + tile_row<kA, T::BM>(tid, i) < p.M) a_ok |= 1u << i;
       const int rs = p.g.R * p.g.S;
       for (int i = 0; i < T::B_PER; ++i) {
         const int col = n0 + tile_row<kB, T::BN>(tid, i);
         const int c = col / rs, t = col - c * rs;
-        coff[i] = col < p.Ncols ? c * p.g.H * p.g.W : -1;
         r[i] = t / p.g.S;
         s[i] = t - r[i] * p.g.S;
+        boff[i] = col < p.Ncols ? c * p.g.H * p.g.W + r[i] * p.g.W + s[i] : -1;
       }
+      const int pq = p.g.P * p.g.Q, j = kt * kBK + tile_k<kA, T::BM>(tid, 0);
+      img = j / pq;
+      const int o = j - img * pq;
+      oh = o / p.g.Q;
+      ow = o - oh * p.g.Q;
+      aim(p);
     }
-
-    SIRE_HD void sources(const BackwardWeight& p, int kt, const float* (&a)[T::A_PER],
-                         const float* (&b)[T::B_PER]) const {
-      const int j = kt * kBK + lane_k, pq = p.g.P * p.g.Q;
-      const bool ok = j < p.npq;
-      const int img = ok ? j / pq : 0, o = ok ? j - img * pq : 0;
-      const int oh = o / p.g.Q, ow = o - oh * p.g.Q;
-      const float* dyimg = p.dy + static_cast<int64_t>(img) * p.g.K * pq + o;
-      const float* ximg = p.x + static_cast<int64_t>(img) * p.g.C * p.g.H * p.g.W;
+    SIRE_HD void aim(const BackwardWeight& p) {
+      const int pq = p.g.P * p.g.Q;
+      dyp = p.dy + (static_cast<int64_t>(img) * p.g.K + row0) * pq + oh * p.g.Q + ow;
+      ximg = p.x + static_cast<int64_t>(img) * p.g.C * p.g.H * p.g.W;
       const int h0 = static_cast<int>(conv_in_coord(oh, 0, p.g.sh, p.g.ph));
-      const int w0 = static_cast<int>(conv_in_coord(ow, 0, p.g.sw, p.g.pw));
-      for (int i = 0; i < T::A_PER; ++i) {
-        const int m = m0 + tile_row<kA, T::BM>(tid, i);
-        a[i] = ok && m < p.M ? dyimg + static_cast<int64_t>(m) * pq : nullptr;
-      }
+      w0 = static_cast<int>(conv_in_coord(ow, 0, p.g.sw, p.g.pw));
+      pix = h0 * p.g.W + w0;
+      rows_in = 0;
       for (int i = 0; i < T::B_PER; ++i) {
-        const int h = h0 + r[i], w = w0 + s[i];
-        b[i] = ok && coff[i] >= 0 && h >= 0 && h < p.g.H && w >= 0 && w < p.g.W
-                   ? ximg + coff[i] + h * p.g.W + w
-                   : nullptr;
+        const int h = h0 + r[i];
+        if (img < p.g.N && boff[i] >= 0 && h >= 0 && h < p.g.H) rows_in |= 1u << i;
       }
     }
-    SIRE_HD void load(const BackwardWeight& p, int kt, float (&a)[T::A_PER],
-                      float (&b)[T::B_PER]) const {
-      gather(*this, p, kt, a, b);
+    // kBK pixels on: usually along the same output row (the fast case: pointers advance); at the
+    // end of a row (or with fewer than kBK columns, a few rows on) the pointers are re-aimed.
+    SIRE_HD void next(const BackwardWeight& p) {
+      ow += kBK;
+      if (ow < p.g.Q) {
+        dyp += kBK;
+        w0 += kBK * p.g.sw;
+        pix += kBK * p.g.sw;
+        return;
+      }
+      while (ow >= p.g.Q) ow -= p.g.Q, ++oh;
+      while (oh >= p.g.P) oh -= p.g.P, ++img;
+      aim(p);
+    }
+    SIRE_HD void sources(const BackwardWeight& p, Source (&a)[T::A_PER],
+                         Source (&b)[T::B_PER]) const {
+      const bool ok = img < p.g.N;  // past the last pixel: zeros
+      const int pq = p.g.P * p.g.Q;
+      for (int i = 0; i < T::A_PER; ++i)
+        a[i] =
+            source(ok && (a_ok >> i & 1u), dyp + static_cast<int64_t>(i * kRowStride) * pq, p.dy);
+      for (int i = 0; i < T::B_PER; ++i) {
+        const int w = w0 + s[i];
+        b[i] = source((rows_in >> i & 1u) && w >= 0 && w < p.g.W, ximg + (pix + boff[i]), p.x);
+      }
+    }
+    SIRE_HD void load(const BackwardWeight& p, float (&a)[T::A_PER], float (&b)[T::B_PER]) const {
+      gather(*this, p, a, b);
     }
   };
 
