@@ -1,9 +1,10 @@
 // The CUDA convolution kernels' index logic, run on the CPU: the Problems of
 // kernels/cuda/conv_problems.h (which thread gathers which operand element, where each output
 // goes), the thread maps of conv_tile.h and the split-K plan of conv_plan.h, executed block by
-// block, thread by thread and step by step as the GPU would, against the CPU backend. What this
-// cannot check (shared-memory staging, barriers, the FMA and wmma arithmetic) is small and
-// reviewed by eye; it runs on a GPU in tests/test_cuda_ops.cpp.
+// block, thread by thread and step by step as the GPU would, against the CPU backend; the TF32
+// math mma by mma, with the hardware's fragment layouts. What this cannot check (shared-memory
+// staging, barriers, the float4 reads, the inline assembly) is small and reviewed by eye; it runs
+// on a GPU in tests/test_cuda_ops.cpp.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -33,19 +34,84 @@ ConvPlan forced_plan(int64_t M, int64_t N, int ktiles, ConvTile tile, int splits
   return p;
 }
 
-// One launch of gemm_fp32_kernel (and split_reduce_kernel), emulated: every block, every
-// thread's loads of every step placed in the tile as stash() places them, the tile product, and
-// every thread's outputs emitted as the kernel's epilogue emits them. Checks on the way that
-// each shared-memory slot is written exactly once per step and each output once per block.
+// The fragment layouts of mma.sync.m16n8k8 with .tf32 operands, as the PTX ISA tabulates them
+// (g = lane / 4, t = lane % 4): what the hardware does with the registers. Written out here
+// case by case, apart from conv_tile.h's formulas, so that the emulation below checks those.
+struct RowCol {
+  int r, c;
+};
+RowCol hw_a(int lane, int e) {  // A, 16 x 8: (row, k) of register e < 4
+  const int g = lane / 4, t = lane % 4;
+  const RowCol at[4] = {{g, t}, {g + 8, t}, {g, t + 4}, {g + 8, t + 4}};
+  return at[e];
+}
+RowCol hw_b(int lane, int e) {  // B, 8 x 8: (k, column) of register e < 2
+  const int g = lane / 4, t = lane % 4;
+  const RowCol at[2] = {{t, g}, {t + 4, g}};
+  return at[e];
+}
+RowCol hw_c(int lane, int e) {  // C and D, 16 x 8: (row, column) of register e < 4
+  const int g = lane / 4, t = lane % 4;
+  const RowCol at[4] = {{g, 2 * t}, {g, 2 * t + 1}, {g + 8, 2 * t}, {g + 8, 2 * t + 1}};
+  return at[e];
+}
+
+// One step of TF32 math (Tf32Math::step) on the staged tiles As [k][BM], Bs [k][BN], emulated:
+// each lane's registers loaded from where the kernel loads them (conv_tile.h's maps), the mma
+// done as the hardware does it (hw_a, hw_b, hw_c), the product added to the accumulators
+// acc[warp][lane][i][j][e]. Checks that every operand element of every mma comes from exactly
+// one lane's register.
+template <class T>
+bool tf32_step(const std::vector<float>& As, const std::vector<float>& Bs,
+               std::vector<float>& acc) {
+  bool ok = true;
+  for (int warp = 0; warp < kThreads / 32; ++warp)
+    for (int i = 0; i < T::FM; ++i)
+      for (int j = 0; j < T::FN; ++j) {
+        float A[16][8], B[8][8];
+        int ha[16][8] = {}, hb[8][8] = {};
+        for (int lane = 0; lane < 32; ++lane) {
+          for (int e = 0; e < 4; ++e) {
+            const RowCol at = hw_a(lane, e);
+            A[at.r][at.c] = As[mma_a_k(lane, e) * T::BM + tf32_a_row<T>(warp, i, lane, e)];
+            ++ha[at.r][at.c];
+          }
+          for (int e = 0; e < 2; ++e) {
+            const RowCol at = hw_b(lane, e);
+            B[at.r][at.c] = Bs[mma_b_k(lane, e) * T::BN + tf32_b_col<T>(warp, j, lane)];
+            ++hb[at.r][at.c];
+          }
+        }
+        for (auto& row : ha)
+          for (int h : row) ok &= h == 1;
+        for (auto& row : hb)
+          for (int h : row) ok &= h == 1;
+        for (int lane = 0; lane < 32; ++lane)
+          for (int e = 0; e < 4; ++e) {
+            const RowCol at = hw_c(lane, e);
+            float d = 0.0f;
+            for (int k = 0; k < 8; ++k) d += A[at.r][k] * B[k][at.c];
+            acc[(((warp * 32 + lane) * T::FM + i) * T::FN + j) * 4 + e] += d;
+          }
+      }
+  return ok;
+}
+
+// One launch of a conv_gemm kernel (and split_reduce_kernel), emulated: every block, every
+// thread's loads of every step placed in the tile as stash() places them, the tile product (FP32:
+// the whole tile; TF32: mma by mma, tf32_step), and every thread's outputs emitted as the
+// kernel's epilogue emits them. Checks on the way that each shared-memory slot is written
+// exactly once per step and each output once per block.
 template <class P, int BM, int BN>
-void emulate(const P& p, const ConvPlan& plan) {
+void emulate(const P& p, const ConvPlan& plan, bool tf32) {
   using T = Tile<BM, BN>;
   using L = typename P::template Loader<T>;
   const int64_t MN = int64_t{p.M} * p.Ncols;
   std::vector<float> partial(plan.splits > 1 ? plan.splits * MN : 0, NAN);
   std::vector<float> As(kBK * BM), Bs(kBK * BN), acc(BM * BN);
   std::vector<int> a_hits(kBK * BM), b_hits(kBK * BN), out_hits(BM * BN);
-  bool slots_ok = true, outputs_ok = true;
+  std::vector<float> frag_acc(BM * BN);  // TF32: [warp][lane][i][j][e]
+  bool slots_ok = true, outputs_ok = true, fragments_ok = true;
   for (int z = 0; z < plan.splits; ++z)
     for (int64_t by = 0; by < plan.row_blocks; ++by)
       for (int64_t bx = 0; bx < plan.col_blocks; ++bx) {
@@ -54,6 +120,7 @@ void emulate(const P& p, const ConvPlan& plan) {
         std::vector<L> loaders;
         for (int tid = 0; tid < kThreads; ++tid) loaders.emplace_back(p, m0, n0, tid, begin);
         std::fill(acc.begin(), acc.end(), 0.0f);
+        std::fill(frag_acc.begin(), frag_acc.end(), 0.0f);
         for (int kt = begin; kt < end; ++kt) {
           std::fill(a_hits.begin(), a_hits.end(), 0);
           std::fill(b_hits.begin(), b_hits.end(), 0);
@@ -74,10 +141,22 @@ void emulate(const P& p, const ConvPlan& plan) {
           }
           for (int h : a_hits) slots_ok &= h == 1;
           for (int h : b_hits) slots_ok &= h == 1;
+          if (tf32) {
+            fragments_ok &= tf32_step<T>(As, Bs, frag_acc);
+            continue;
+          }
           for (int k = 0; k < kBK; ++k)
             for (int m = 0; m < BM; ++m)
               for (int n = 0; n < BN; ++n) acc[m * BN + n] += As[k * BM + m] * Bs[k * BN + n];
         }
+        if (tf32)  // the epilogue's map: each accumulator to its tile position
+          for (int warp = 0; warp < kThreads / 32; ++warp)
+            for (int lane = 0; lane < 32; ++lane)
+              for (int i = 0; i < T::FM; ++i)
+                for (int j = 0; j < T::FN; ++j)
+                  for (int e = 0; e < 4; ++e)
+                    acc[tf32_row<T>(warp, i, lane, e) * BN + tf32_col<T>(warp, j, lane, e)] =
+                        frag_acc[(((warp * 32 + lane) * T::FM + i) * T::FN + j) * 4 + e];
         std::fill(out_hits.begin(), out_hits.end(), 0);
         for (int tid = 0; tid < kThreads; ++tid)
           for (int i = 0; i < T::TM; ++i)
@@ -95,6 +174,7 @@ void emulate(const P& p, const ConvPlan& plan) {
       }
   CHECK(slots_ok);
   CHECK(outputs_ok);
+  CHECK(fragments_ok);
   if (plan.splits > 1)
     for (int64_t i = 0; i < MN; ++i) {
       float s = 0.0f;
@@ -104,16 +184,16 @@ void emulate(const P& p, const ConvPlan& plan) {
 }
 
 template <class P>
-void emulate(const P& p, const ConvPlan& plan) {
+void emulate(const P& p, const ConvPlan& plan, bool tf32) {
   switch (plan.tile) {
     case ConvTile::k128x128:
-      emulate<P, 128, 128>(p, plan);
+      emulate<P, 128, 128>(p, plan, tf32);
       break;
     case ConvTile::k64x128:
-      emulate<P, 64, 128>(p, plan);
+      emulate<P, 64, 128>(p, plan, tf32);
       break;
     case ConvTile::k64x64:
-      emulate<P, 64, 64>(p, plan);
+      emulate<P, 64, 64>(p, plan, tf32);
       break;
   }
 }
@@ -182,26 +262,28 @@ void check_geometry(const ConvGeom& g) {
                          wd.data());
     CHECK(ref::mismatch(dx, dx_ref, tol, tol) <= 1.0);
   }
-  for (ConvTile tile : {ConvTile::k128x128, ConvTile::k64x128, ConvTile::k64x64})
-    for (int splits : {1, 3}) {
-      INFO("tile " << tile_rows(tile) << "x" << tile_cols(tile) << ", " << splits << " splits");
-      Tensor y = Tensor::full(y_ref.shape(), NAN), dx = Tensor::full(x.shape(), NAN),
-             dw = Tensor::full(w.shape(), NAN);
-      Forward f = Forward::make(g32);
-      f.x = x.data<float>(), f.wt = wt.data(), f.bias = bias.data<float>(), f.y = y.data<float>();
-      emulate(f, forced_plan(f.M, f.Ncols, f.ktiles, tile, splits));
-      CHECK(ref::mismatch(y, y_ref, tol, tol) <= 1.0);
+  for (bool tf32 : {false, true})
+    for (ConvTile tile : {ConvTile::k128x128, ConvTile::k64x128, ConvTile::k64x64})
+      for (int splits : {1, 3}) {
+        INFO((tf32 ? "TF32" : "FP32") << " tile " << tile_rows(tile) << "x" << tile_cols(tile)
+                                      << ", " << splits << " splits");
+        Tensor y = Tensor::full(y_ref.shape(), NAN), dx = Tensor::full(x.shape(), NAN),
+               dw = Tensor::full(w.shape(), NAN);
+        Forward f = Forward::make(g32);
+        f.x = x.data<float>(), f.wt = wt.data(), f.bias = bias.data<float>(), f.y = y.data<float>();
+        emulate(f, forced_plan(f.M, f.Ncols, f.ktiles, tile, splits), tf32);
+        CHECK(ref::mismatch(y, y_ref, tol, tol) <= 1.0);
 
-      BackwardData d = BackwardData::make(g32);
-      d.dy = dy.data<float>(), d.wd = wd.data(), d.dx = dx.data<float>();
-      emulate(d, forced_plan(d.M, d.Ncols, d.ktiles, tile, splits));
-      CHECK(ref::mismatch(dx, dx_ref, tol, tol) <= 1.0);
+        BackwardData d = BackwardData::make(g32);
+        d.dy = dy.data<float>(), d.wd = wd.data(), d.dx = dx.data<float>();
+        emulate(d, forced_plan(d.M, d.Ncols, d.ktiles, tile, splits), tf32);
+        CHECK(ref::mismatch(dx, dx_ref, tol, tol) <= 1.0);
 
-      BackwardWeight bw = BackwardWeight::make(g32);
-      bw.x = x.data<float>(), bw.dy = dy.data<float>(), bw.dw = dw.data<float>();
-      emulate(bw, forced_plan(bw.M, bw.Ncols, bw.ktiles, tile, splits));
-      CHECK(ref::mismatch(dw, dw_ref, tol * 4, tol * 4) <= 1.0);
-    }
+        BackwardWeight bw = BackwardWeight::make(g32);
+        bw.x = x.data<float>(), bw.dy = dy.data<float>(), bw.dw = dw.data<float>();
+        emulate(bw, forced_plan(bw.M, bw.Ncols, bw.ktiles, tile, splits), tf32);
+        CHECK(ref::mismatch(dw, dw_ref, tol * 4, tol * 4) <= 1.0);
+      }
 }
 
 ConvGeom conv_geom(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t k, int64_t s,
@@ -239,10 +321,11 @@ TEST_CASE("the TF32 epilogue covers each output tile element once", "[conv_emula
     using T = decltype(tile);
     std::vector<int> hits(T::BM * T::BN, 0);
     for (int warp = 0; warp < kThreads / 32; ++warp)
-      for (int i = 0; i < T::FM; ++i)
-        for (int j = 0; j < T::FN; ++j)
-          for (int e = 0; e < 256; ++e)
-            ++hits[tf32_row<T>(warp, i, e) * T::BN + tf32_col<T>(warp, j, e)];
+      for (int lane = 0; lane < 32; ++lane)
+        for (int i = 0; i < T::FM; ++i)
+          for (int j = 0; j < T::FN; ++j)
+            for (int e = 0; e < 4; ++e)
+              ++hits[tf32_row<T>(warp, i, lane, e) * T::BN + tf32_col<T>(warp, j, lane, e)];
     for (int h : hits) CHECK(h == 1);
   };
   check(Tile<128, 128>{});

@@ -8,12 +8,10 @@
 // A block of 256 threads computes a BM x BN tile of C. Two ways to bring the operands into
 // shared memory (conv_staging(), runtime.h): through registers, one step ahead, two stages; or
 // by cp.async, four stages deep (the default). Two maths on the tiles: FP32 FMAs (Fp32Math) or
-// TF32 tensor-core wmma steps (Tf32Math), chosen by math().
+// TF32 tensor-core mma.sync steps (Tf32Math), chosen by math().
 // With split-K (conv_plan.h) blocks along z take disjoint ranges of steps and write partial
 // tiles to a workspace; split_reduce_kernel adds them in order and stores. No atomics anywhere.
 #pragma once
-
-#include <mma.h>
 
 #include "kernels/cuda/conv_plan.h"
 #include "kernels/cuda/conv_problems.h"
@@ -23,11 +21,12 @@
 
 namespace sire::cuda::conv {
 
-// Shared-memory operand tiles, `S` stages deep: a[stage][k][row], b[stage][k][col].
-template <class T, int S>
+// Shared-memory operand tiles, `S` stages deep: a[stage][k][row], b[stage][k][col], rows padded
+// by `Pad` floats (the math's: conv_tile.h).
+template <class T, int S, int Pad>
 struct Stages {
-  float a[S][kBK][T::BM + kPad];
-  float b[S][kBK][T::BN + kPad];
+  float a[S][kBK][T::BM + Pad];
+  float b[S][kBK][T::BN + Pad];
 };
 constexpr int kPipelineStages = 4;  // cp.async: up to 3 steps' copies in flight behind the math
 
@@ -40,8 +39,8 @@ __device__ inline Range step_range(int ktiles, int per_split) {
   return Range{begin, min(ktiles, begin + per_split)};
 }
 
-template <class P, class T, int S>
-__device__ __forceinline__ void stash(Stages<T, S>& s, int stage, int tid,
+template <class P, class T, int S, int Pad>
+__device__ __forceinline__ void stash(Stages<T, S, Pad>& s, int stage, int tid,
                                       const float (&ra)[T::A_PER], const float (&rb)[T::B_PER]) {
   using L = typename P::template Loader<T>;
 #pragma unroll
@@ -78,8 +77,8 @@ __device__ __forceinline__ void copy_async_wait() {
 
 // The loader's current step's operands copied into `stage`, to the slots stash() would write;
 // then the loader moves on to the next step.
-template <class P, class T, int S>
-__device__ __forceinline__ void issue(Stages<T, S>& s, int stage, int tid,
+template <class P, class T, int S, int Pad>
+__device__ __forceinline__ void issue(Stages<T, S, Pad>& s, int stage, int tid,
                                       typename P::template Loader<T>& ld, const P& p) {
   using L = typename P::template Loader<T>;
   Source pa[T::A_PER], pb[T::B_PER];
@@ -107,7 +106,7 @@ __device__ __forceinline__ void emit(const P& p, float* partial, int m, int n, f
 // and columns as float4s from shared memory.
 template <class T>
 struct Fp32Math {
-  static constexpr bool kFp32 = true;
+  static constexpr int kPad = kPadFp32;
   static constexpr int TM = T::TM, TN = T::TN;
   float acc[TM][TN];
   struct Shared {};
@@ -151,67 +150,71 @@ struct Fp32Math {
   }
 };
 
-// TF32 math: 8 warps in a 2 x 4 grid, each computing (BM/2) x (BN/4) with 16x16x8 wmma
-// tensor-core steps on operands rounded to TF32, accumulating in FP32.
+// TF32 math: 8 warps in a 2 x 4 grid, each computing (BM/2) x (BN/4) of C as FM x FN tiles of
+// 16 x 8 with mma.sync.m16n8k8 on operands rounded to TF32 (cvt.rna: 10 mantissa bits, to
+// nearest), accumulating in FP32. Each lane loads its fragment elements from the shared tiles
+// itself (the maps of conv_tile.h, which tests/test_conv_emulation.cpp runs): a fragment
+// element is one shared-memory load and one conversion, and the accumulators are plain
+// registers whose tile positions are known, so the epilogue stores them directly.
 template <class T>
 struct Tf32Math {
-  static constexpr bool kFp32 = false;
+  static constexpr int kPad = kPadTf32;
+  static constexpr int FM = T::FM, FN = T::FN;  // mma tiles per warp
+  struct Shared {};
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  static constexpr int FM = T::FM, FN = T::FN;  // 16x16 tiles per warp
-  nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float> acc[FM][FN];
-  struct Shared {
-    float out[kThreads / 32][16 * 16];  // one 16x16 tile per warp, for the epilogue
-  };
+  float acc[FM][FN][4];
 
   __device__ __forceinline__ void zero() {
 #pragma unroll
     for (int i = 0; i < FM; ++i)
 #pragma unroll
-      for (int j = 0; j < FN; ++j) nvcuda::wmma::fill_fragment(acc[i][j], 0.0f);
+      for (int j = 0; j < FN; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+  }
+  static __device__ __forceinline__ unsigned tf32(float x) {
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+    return r;
   }
   __device__ __forceinline__ void step(const float (&a)[kBK][T::BM + kPad],
                                        const float (&b)[kBK][T::BN + kPad], int tid) {
-    namespace wmma = nvcuda::wmma;
-    const int warp = tid / 32, wm = warp / T::WN, wn = warp % T::WN;
-    // A is stored k-major (a[k][m]): a column-major 16x8 operand; B (b[k][n]) is row-major.
-    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fa[FM];
-    wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb[FN];
-#pragma unroll
-    for (int i = 0; i < FM; ++i) {
-      wmma::load_matrix_sync(fa[i], &a[0][(wm * FM + i) * 16], T::BM + kPad);
-#pragma unroll
-      for (int e = 0; e < fa[i].num_elements; ++e) fa[i].x[e] = wmma::__float_to_tf32(fa[i].x[e]);
-    }
-#pragma unroll
-    for (int j = 0; j < FN; ++j) {
-      wmma::load_matrix_sync(fb[j], &b[0][(wn * FN + j) * 16], T::BN + kPad);
-#pragma unroll
-      for (int e = 0; e < fb[j].num_elements; ++e) fb[j].x[e] = wmma::__float_to_tf32(fb[j].x[e]);
-    }
+    const int warp = tid / 32, lane = tid % 32;
+    unsigned fa[FM][4], fb[FN][2];
 #pragma unroll
     for (int i = 0; i < FM; ++i)
 #pragma unroll
-      for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+      for (int e = 0; e < 4; ++e)
+        fa[i][e] = tf32(a[mma_a_k(lane, e)][tf32_a_row<T>(warp, i, lane, e)]);
+#pragma unroll
+    for (int j = 0; j < FN; ++j)
+#pragma unroll
+      for (int e = 0; e < 2; ++e)
+        fb[j][e] = tf32(b[mma_b_k(lane, e)][tf32_b_col<T>(warp, j, lane)]);
+#pragma unroll
+    for (int i = 0; i < FM; ++i)
+#pragma unroll
+      for (int j = 0; j < FN; ++j)
+        asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "
+            "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+            : "+f"(acc[i][j][0]), "+f"(acc[i][j][1]), "+f"(acc[i][j][2]), "+f"(acc[i][j][3])
+            : "r"(fa[i][0]), "r"(fa[i][1]), "r"(fa[i][2]), "r"(fa[i][3]), "r"(fb[j][0]),
+              "r"(fb[j][1]));
   }
-  // Fragments have no documented element layout: each goes through the warp's shared tile.
   template <class P>
   __device__ __forceinline__ void finish(const P& p, float* partial, int m0, int n0, int tid,
-                                         Shared& sh) {
+                                         Shared&) {
     const int warp = tid / 32, lane = tid % 32;
 #pragma unroll
     for (int i = 0; i < FM; ++i)
 #pragma unroll
-      for (int j = 0; j < FN; ++j) {
-        nvcuda::wmma::store_matrix_sync(sh.out[warp], acc[i][j], 16, nvcuda::wmma::mem_row_major);
-        __syncwarp();
-        for (int e = lane; e < 256; e += 32)
-          emit(p, partial, m0 + tf32_row<T>(warp, i, e), n0 + tf32_col<T>(warp, j, e),
-               sh.out[warp][e]);
-        __syncwarp();
-      }
+      for (int j = 0; j < FN; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          emit(p, partial, m0 + tf32_row<T>(warp, i, lane, e), n0 + tf32_col<T>(warp, j, lane, e),
+               acc[i][j][e]);
   }
 #else
-  struct Shared {};
   __device__ void zero() { __trap(); }  // set_math(kTF32) refuses devices without TF32 cores
   __device__ void step(const float (&)[kBK][T::BM + kPad], const float (&)[kBK][T::BN + kPad],
                        int) {}
@@ -221,14 +224,14 @@ struct Tf32Math {
 };
 
 // Blocks resident per processor that a kernel is compiled for (__launch_bounds__), so at most
-// 65536 / (256 blocks) registers a thread: what each variant fitted before the loaders walked
-// incrementally (which holds more state in registers). Left free, the compiler took more
-// registers and fewer blocks fit; the 64x128 tiles fit 3 blocks without spilling only in the
-// pipelined FP32 kernel (ptxas -v, sm_90).
-template <class T, class Arith, bool kPipelined>
+// 65536 / (256 blocks) registers a thread: what the FP32 kernels fitted before the loaders walked
+// incrementally (which holds more state in registers; left free, the compiler took more
+// registers and fewer blocks fit). The pipelined 64x128 kernels fit 3 blocks without spilling,
+// the register-staged ones 2 (ptxas -v, sm_90).
+template <class T, bool kPipelined>
 constexpr int min_blocks() {
   if (T::BM * T::BN <= 64 * 64) return 4;
-  if (T::BM * T::BN <= 64 * 128 && kPipelined && Arith::kFp32) return 3;
+  if (T::BM * T::BN <= 64 * 128 && kPipelined) return 3;
   return 2;
 }
 
@@ -236,9 +239,9 @@ constexpr int min_blocks() {
 // tiles into registers while the block multiplies the current tiles in shared memory, then
 // stores them to the other of two stages (one barrier per step).
 template <class P, class T, class Arith>
-__global__ void __launch_bounds__(kThreads, (min_blocks<T, Arith, false>()))
+__global__ void __launch_bounds__(kThreads, (min_blocks<T, false>()))
     conv_gemm_registers(P p, int per_split, float* partial) {
-  __shared__ __align__(32) Stages<T, 2> s;
+  __shared__ __align__(32) Stages<T, 2, Arith::kPad> s;
   __shared__ __align__(32) typename Arith::Shared sh;
   const int tid = threadIdx.x;
   const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
@@ -272,10 +275,10 @@ __global__ void __launch_bounds__(kThreads, (min_blocks<T, Arith, false>()))
 // multiplies the current one, and no registers hold them on the way. One barrier per step: it
 // both publishes step kt's stage and frees the stage computed last step, the one refilled next.
 template <class P, class T, class Arith>
-__global__ void __launch_bounds__(kThreads, (min_blocks<T, Arith, true>()))
+__global__ void __launch_bounds__(kThreads, (min_blocks<T, true>()))
     conv_gemm_pipelined(P p, int per_split, float* partial) {
   constexpr int S = kPipelineStages;
-  __shared__ __align__(32) Stages<T, S> s;
+  __shared__ __align__(32) Stages<T, S, Arith::kPad> s;
   __shared__ __align__(32) typename Arith::Shared sh;
   const int tid = threadIdx.x;
   const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;

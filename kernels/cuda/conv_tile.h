@@ -13,16 +13,21 @@ namespace sire::cuda::conv {
 
 constexpr int kThreads = 256;  // 8 warps per block
 constexpr int kBK = kConvBK;   // reduction step
-constexpr int kPad = 4;        // floats of padding per shared-memory row: conflict-free stores
+// Floats of padding per shared-memory row. FP32: 4, so that the stores of consecutive pixels
+// (Order::kKFast) hit distinct banks. TF32: 8, so that a warp's fragment loads do (its lanes read
+// rows t and t + 4 of a step, t < 4, at 8 consecutive columns); those stores then conflict 2-way,
+// but a step has 3x more fragment loads than stores.
+constexpr int kPadFp32 = 4, kPadTf32 = 8;
 
 template <int BM_, int BN_>
 struct Tile {
   static constexpr int BM = BM_, BN = BN_;
   static constexpr int A_PER = BM * kBK / kThreads;  // A elements each thread loads per step
   static constexpr int B_PER = BN * kBK / kThreads;
-  // FP32: each thread owns TM x TN outputs; TF32: warps in a 2 x 4 grid, each FM x FN 16x16 tiles.
+  // FP32: each thread owns TM x TN outputs; TF32: warps in a 2 x 4 grid, each FM x FN mma tiles
+  // of 16 x 8.
   static constexpr int TM = BM / 16, TN = BN / 16;
-  static constexpr int WM = 2, WN = 4, FM = BM / (WM * 16), FN = BN / (WN * 16);
+  static constexpr int WM = 2, WN = 4, FM = BM / (WM * 16), FN = BN / (WN * 8);
   static_assert((BM == 64 || BM == 128) && (BN == 64 || BN == 128), "tile shapes");
 };
 
@@ -48,14 +53,35 @@ SIRE_HD int tile_k(int tid, int i) {
 SIRE_HD int fp32_row(int tid, int i) { return (i / 4) * 64 + (tid / 16) * 4 + i % 4; }
 SIRE_HD int fp32_col(int tid, int j) { return (j / 4) * 64 + (tid % 16) * 4 + j % 4; }
 
-// TF32: element e (of 256, row-major) of 16x16 tile (i, j) of warp `warp`.
+// TF32: mma.sync.m16n8k8 on fragments in registers. A lane's fragment elements, as the PTX ISA
+// lays them out for .tf32 (g = lane / 4, t = lane % 4):
+//   A (16 x 8, e < 4): row g + 8 (e % 2), k t + 4 (e / 2)
+//   B (8 x 8, e < 2):  k t + 4 e, column g
+//   C (16 x 8, e < 4): row g + 8 (e / 2), column 2 t + e % 2
+SIRE_HD int mma_a_row(int lane, int e) { return lane / 4 + 8 * (e % 2); }
+SIRE_HD int mma_a_k(int lane, int e) { return lane % 4 + 4 * (e / 2); }
+SIRE_HD int mma_b_k(int lane, int e) { return lane % 4 + 4 * e; }
+SIRE_HD int mma_b_col(int lane) { return lane / 4; }
+SIRE_HD int mma_c_row(int lane, int e) { return lane / 4 + 8 * (e / 2); }
+SIRE_HD int mma_c_col(int lane, int e) { return 2 * (lane % 4) + e % 2; }
+
+// Where in the block tile warp `warp`'s mma tile (i, j) lies: the tile row of its A fragment's
+// element e, the tile column of its B fragment, the tile row and column of its C element e.
 template <class T>
-SIRE_HD int tf32_row(int warp, int i, int e) {
-  return ((warp / T::WN) * T::FM + i) * 16 + e / 16;
+SIRE_HD int tf32_a_row(int warp, int i, int lane, int e) {
+  return ((warp / T::WN) * T::FM + i) * 16 + mma_a_row(lane, e);
 }
 template <class T>
-SIRE_HD int tf32_col(int warp, int j, int e) {
-  return ((warp % T::WN) * T::FN + j) * 16 + e % 16;
+SIRE_HD int tf32_b_col(int warp, int j, int lane) {
+  return ((warp % T::WN) * T::FN + j) * 8 + mma_b_col(lane);
+}
+template <class T>
+SIRE_HD int tf32_row(int warp, int i, int lane, int e) {
+  return ((warp / T::WN) * T::FM + i) * 16 + mma_c_row(lane, e);
+}
+template <class T>
+SIRE_HD int tf32_col(int warp, int j, int lane, int e) {
+  return ((warp % T::WN) * T::FN + j) * 8 + mma_c_col(lane, e);
 }
 
 // The convolution geometry in 32-bit integers (tensors hold fewer than 2^31 elements).
