@@ -255,6 +255,18 @@ void check_geometry(const ConvGeom& g) {
     wd[i] = pw[weight_for_backward_data(i, K, C, taps)];
   }
   const double tol = 1e-5 * std::sqrt(static_cast<double>(std::max({C * taps, K * taps, 64})));
+  if (C <= kFewChannels && C * taps * kFewOut <= kFewWeights) {
+    INFO("few-channel forward");
+    Tensor y = Tensor::full(y_ref.shape(), NAN);
+    const FewChannelsForward p{x.data<float>(), w.data<float>(), bias.data<float>(),
+                               y.data<float>(), g32};
+    std::vector<float> wc(p.weights());
+    for (int k0 = 0; k0 < K; k0 += kFewOut) {  // block (x, y): output channels from y kFewOut
+      for (int i = 0; i < p.weights(); ++i) wc[i] = p.weight(i, k0);
+      for (int col = 0; col < g32.N * g32.P * g32.Q; ++col) p.pixel(col, k0, wc.data());
+    }
+    CHECK(ref::mismatch(y, y_ref, tol, tol) <= 1.0);
+  }
   if (C <= kFewChannels) {
     INFO("few-channel backward-data");
     Tensor dx = Tensor::full(x.shape(), NAN);
@@ -312,7 +324,9 @@ TEST_CASE("the CUDA conv kernels' index logic, emulated, matches the CPU backend
         conv_geom(1, 130, 5, 5, 20, 3, 1, 1), conv_geom(4, 17, 12, 10, 70, 3, 1, 1),
         conv_geom(3, 5, 11, 11, 7, 4, 3, 1),
         // Outputs of fewer pixels than a step (2x2, 1x1): a step's pixels span several samples.
-        conv_geom(5, 3, 3, 3, 4, 3, 2, 1), conv_geom(9, 2, 1, 1, 3, 1, 1, 0)})
+        conv_geom(5, 3, 3, 3, 4, 3, 2, 1), conv_geom(9, 2, 1, 1, 3, 1, 1, 0),
+        // Few input channels, more output channels than one block of the few-channel forward.
+        conv_geom(2, 3, 9, 7, 70, 3, 2, 1)})
     check_geometry(g);
 }
 

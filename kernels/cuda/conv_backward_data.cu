@@ -12,15 +12,13 @@ __global__ void weight_for_backward_data_kernel(const float* w, float* wd, int K
   }
 }
 
-// Few input channels (conv_problems.h): the block copies wd to shared memory once, then each
-// thread computes every channel of its input pixels. NC, the channel count, is a template so that
-// the accumulators stay in registers.
-constexpr int kFewWeights = 6144;  // floats of wd that fit the shared copy (24 KB)
-
+// Few input channels (conv_problems.h): the block copies wd (at most kFewWeights floats, 24 KB)
+// to shared memory once, then each thread computes every channel of its input pixels. NC, the
+// channel count, is a template so that the accumulators stay in registers.
 template <int NC>
 __global__ void few_channels_backward_data_kernel(conv::FewChannelsBackwardData p, const float* wd,
                                                   int weights) {
-  __shared__ float w[kFewWeights];
+  __shared__ float w[conv::kFewWeights];
   for (int i = threadIdx.x; i < weights; i += blockDim.x) w[i] = wd[i];
   __syncthreads();
   SIRE_GRID_LOOP(col, static_cast<int64_t>(p.g.N) * p.g.H * p.g.W) {
@@ -73,7 +71,7 @@ void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor
   Tensor wd = scratch(w.numel());
   SIRE_LAUNCH(weight_for_backward_data_kernel, grid_for(w.numel()), kBlock, w.data<float>(),
               wd.data<float>(), p.g.K, p.g.C, taps);
-  if (p.g.C <= conv::kFewChannels && w.numel() <= kFewWeights) {
+  if (p.g.C <= conv::kFewChannels && w.numel() <= conv::kFewWeights) {
     const conv::FewChannelsBackwardData few{dy.data<float>(), dx.data<float>(), p.g};
     few_channels_backward_data(few, wd.data<float>(), static_cast<int>(w.numel()));
     return;
