@@ -189,6 +189,9 @@ void emulate(const P& p, const ConvPlan& plan, bool tf32) {
     case ConvTile::k128x128:
       emulate<P, 128, 128>(p, plan, tf32);
       break;
+    case ConvTile::k64x256:
+      emulate<P, 64, 256>(p, plan, tf32);
+      break;
     case ConvTile::k64x128:
       emulate<P, 64, 128>(p, plan, tf32);
       break;
@@ -275,7 +278,8 @@ void check_geometry(const ConvGeom& g) {
     CHECK(ref::mismatch(dx, dx_ref, tol, tol) <= 1.0);
   }
   for (bool tf32 : {false, true})
-    for (ConvTile tile : {ConvTile::k128x128, ConvTile::k64x128, ConvTile::k64x64})
+    for (ConvTile tile :
+         {ConvTile::k128x128, ConvTile::k64x256, ConvTile::k64x128, ConvTile::k64x64})
       for (int splits : {1, 3}) {
         INFO((tf32 ? "TF32" : "FP32") << " tile " << tile_rows(tile) << "x" << tile_cols(tile)
                                       << ", " << splits << " splits");
@@ -343,6 +347,7 @@ TEST_CASE("the TF32 epilogue covers each output tile element once", "[conv_emula
     for (int h : hits) CHECK(h == 1);
   };
   check(Tile<128, 128>{});
+  check(Tile<64, 256>{});
   check(Tile<64, 128>{});
   check(Tile<64, 64>{});
 }

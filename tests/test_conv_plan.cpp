@@ -23,7 +23,10 @@ void check_plan(int64_t M, int64_t N, int ktiles, int sms, ConvTiles tiles) {
   CHECK(int64_t{p.splits - 1} * p.per_split < std::max(ktiles, 1));  // the last split is not empty
   CHECK(p.workspace_floats() <= (int64_t{16} << 20));
   if (M <= 64) CHECK(tile_rows(p.tile) == 64);
-  if (tiles == ConvTiles::kLarge) CHECK((p.tile == ConvTile::k64x64) == (N <= 64));
+  if (tiles == ConvTiles::kLarge) {
+    CHECK((p.tile == ConvTile::k64x64) == (N <= 64));
+    CHECK((p.tile == ConvTile::k64x256) == (M <= 64 && N > 128 && wide_tile_fits(N)));
+  }
 }
 }  // namespace
 
@@ -34,6 +37,18 @@ TEST_CASE("conv plans cover the output and the reduction exactly once", "[conv_p
         for (int ktiles : {1, 2, 15, 16, 17, 100, 576, 8192})
           for (ConvTiles tiles : {ConvTiles::kLarge, ConvTiles::kFill})
             check_plan(M, N, ktiles, sms, tiles);
+}
+
+TEST_CASE("64x256 tiles only where they leave few columns empty", "[conv_plan]") {
+  CHECK(wide_tile_fits(65536));  // 64 channels at 32x32, batch 64
+  CHECK(wide_tile_fits(1152));   // 1280 of 1152 columns against 1152
+  CHECK(!wide_tile_fits(576));   // 768 against 640
+  CHECK(wide_tile_fits(129));    // 256 either way
+  CHECK(!wide_tile_fits(300));   // 512 against 384
+  CHECK(plan_conv(64, 65536, 72, 132).tile == ConvTile::k64x256);
+  CHECK(plan_conv(64, 576, 8192, 132).tile == ConvTile::k64x128);
+  CHECK(plan_conv(64, 100, 72, 132).tile == ConvTile::k64x128);
+  CHECK(plan_conv(65, 65536, 72, 132).tile == ConvTile::k128x128);
 }
 
 TEST_CASE("SIRe-CNN layers at batch 64 get plans that fill an H100", "[conv_plan]") {

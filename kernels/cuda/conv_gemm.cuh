@@ -356,6 +356,9 @@ void run(const char* op, const P& p) {
     case ConvTile::k128x128:
       launch_tile<P, 128, 128>(p, plan, partial);
       break;
+    case ConvTile::k64x256:
+      launch_tile<P, 64, 256>(p, plan, partial);
+      break;
     case ConvTile::k64x128:
       launch_tile<P, 64, 128>(p, plan, partial);
       break;

@@ -7,12 +7,14 @@
 
 namespace sire::cuda {
 
-// Reduction steps are 8 deep (one TF32 mma k-step); three tile shapes are compiled.
+// Reduction steps are 8 deep (one TF32 mma k-step); four tile shapes are compiled.
 constexpr int kConvBK = 8;
-enum class ConvTile { k128x128, k64x128, k64x64 };
+enum class ConvTile { k128x128, k64x256, k64x128, k64x64 };
 
 inline int tile_rows(ConvTile t) { return t == ConvTile::k128x128 ? 128 : 64; }
-inline int tile_cols(ConvTile t) { return t == ConvTile::k64x64 ? 64 : 128; }
+inline int tile_cols(ConvTile t) {
+  return t == ConvTile::k64x256 ? 256 : t == ConvTile::k64x64 ? 64 : 128;
+}
 
 struct ConvPlan {
   ConvTile tile = ConvTile::k128x128;
@@ -25,15 +27,24 @@ struct ConvPlan {
 };
 
 // Which tiles the plan may use.
-//   kLarge (the default): the largest tile that is not mostly empty (64 rows when there are at
-//     most 64 rows, 64 columns when at most 64 columns; 128 otherwise), the device filled by
-//     split-K alone. A 128x128 tile gives each thread 8x8 outputs: half the instructions per FMA
-//     of a 64x64 tile's 4x4, and the kernels are issue-bound (docs/cuda.md).
+//   kLarge (the default): the largest tile that is not mostly empty, the device filled by
+//     split-K alone: 128x128; with at most 64 rows 64x256 (64x128 where that leaves far fewer
+//     columns empty: wide_tile_fits); 64x64 when there are at most 64 columns. The 128x128 and
+//     64x256 tiles give each thread 64 outputs (8x8, 4x16): the fewest instructions per FMA, and
+//     the kernels are issue-bound (docs/cuda.md).
 //   kFill: the first plan: a grid of large tiles that does not fill the device switches to 64x64
 //     tiles before splitting. Measured on an H100 at the SIRe-CNN shapes: 20% (FP32) and 28%
 //     (TF32) more time in sum than kLarge.
 // Both are correct for every shape (not the same bits: the splits differ).
 enum class ConvTiles { kLarge, kFill };
+
+// The 64x256 tile, for at most 64 rows, unless its last column block leaves more than 1/8 more
+// of the columns empty than 64x128 tiles would (it takes 9-13% fewer instructions per FMA than
+// 64x128 in the SASS, scripts/conv-sass): 576 columns (a 64-channel layer's weight gradient)
+// would be 768 in 64x256 tiles, 640 in 64x128 ones.
+inline bool wide_tile_fits(int64_t Ncols) {
+  return (Ncols + 255) / 256 * 256 * 8 <= (Ncols + 127) / 128 * 128 * 9;
+}
 
 // M rows (output channels, or input channels for backward-data), Ncols columns (pixels, or
 // filter taps for backward-weight), ktiles reduction steps, on a device of sm_count processors.
@@ -49,7 +60,9 @@ inline ConvPlan plan_conv(int64_t M, int64_t Ncols, int ktiles, int sm_count,
   auto blocks = [&](ConvTile t) {
     return ((M + tile_rows(t) - 1) / tile_rows(t)) * ((Ncols + tile_cols(t) - 1) / tile_cols(t));
   };
-  p.tile = M <= 64 ? ConvTile::k64x128 : ConvTile::k128x128;
+  p.tile = M > 64                  ? ConvTile::k128x128
+           : wide_tile_fits(Ncols) ? ConvTile::k64x256
+                                   : ConvTile::k64x128;
   if (Ncols <= 64) p.tile = ConvTile::k64x64;  // no 128x64 tile is compiled
   if (tiles == ConvTiles::kFill && blocks(p.tile) < sm_count) p.tile = ConvTile::k64x64;
   p.row_blocks = (M + tile_rows(p.tile) - 1) / tile_rows(p.tile);

@@ -28,7 +28,8 @@ struct Tile {
   // of 16 x 8.
   static constexpr int TM = BM / 16, TN = BN / 16;
   static constexpr int WM = 2, WN = 4, FM = BM / (WM * 16), FN = BN / (WN * 8);
-  static_assert((BM == 64 || BM == 128) && (BN == 64 || BN == 128), "tile shapes");
+  static_assert((BM == 64 || BM == 128) && (BN == 64 || BN == 128 || (BM == 64 && BN == 256)),
+                "tile shapes");
 };
 
 // How a thread's loads map onto a kBK x ROWS operand tile (ROWS = BM for A, BN for B):
