@@ -82,6 +82,24 @@ TEST_CASE("adaptive_out_range lists exactly the windows holding an input", "[ind
       }
 }
 
+TEST_CASE("FlatWalk knows each value's channel as the divisions say", "[index]") {
+  for (int inner : {1, 3, 4, 16, 255, 256, 1024})
+    for (int C : {1, 3, 64, 513})
+      for (int64_t stride : {int64_t{1}, int64_t{7}, int64_t{256}, int64_t{132} * 16 * 256}) {
+        const int N = 3;
+        const int64_t count = int64_t{N} * C * inner;
+        for (int64_t start : {int64_t{0}, int64_t{5}, count / 2}) {
+          if (start >= count) continue;
+          cuda::FlatWalk walk(start, stride, C, inner);
+          bool ok = true;
+          for (int64_t j = start; j < count; j += stride, walk.advance())
+            ok &= walk.c == (j / inner) % C && walk.i == j % inner;
+          INFO("inner " << inner << " C " << C << " stride " << stride << " start " << start);
+          CHECK(ok);
+        }
+      }
+}
+
 TEST_CASE("ChannelWalk steps through a channel as the divisions say", "[index]") {
   for (int inner : {1, 3, 16, 255, 256, 257, 1024})
     for (int stride : {1, 7, 256})

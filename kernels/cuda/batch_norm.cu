@@ -7,6 +7,8 @@
 // the rest exact enough: the variance agrees with the CPU's two-pass one to float rounding. The
 // same partial-sum layout serves the backward pass. No atomics: the same bits every run.
 #include <cmath>
+#include <cstdint>
+#include <initializer_list>
 
 #include "kernels/cuda/channel_walk.h"
 #include "kernels/cuda/cuda_backend.h"
@@ -97,26 +99,83 @@ __global__ void eval_stats_kernel(const float* running_mean, const float* runnin
   invstd[c] = static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
 }
 
-// y = x a + b with a = gamma invstd, b = beta - mean a: the CPU's float operations.
+// The element-wise passes move V floats at a time: 4 (one 16-byte access) when the plane size is
+// a multiple of 4 and every tensor is 16-byte aligned, else 1. A FlatWalk over the groups of V
+// gives each one's channel without dividing.
+template <int V>
+struct Floats {
+  float v[V];
+  __device__ void load(const float* p, int64_t g) {
+    if constexpr (V == 4) {
+      const float4 q = reinterpret_cast<const float4*>(p)[g];
+      v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+    } else {
+      v[0] = p[g];
+    }
+  }
+  __device__ void store(float* p, int64_t g) const {
+    if constexpr (V == 4)
+      reinterpret_cast<float4*>(p)[g] = make_float4(v[0], v[1], v[2], v[3]);
+    else
+      p[g] = v[0];
+  }
+};
+
+// Grid-stride loop over the groups of V floats of an [N, C, inner] tensor of `total` floats, with
+// each group's channel: f(group, c).
+template <int V, class F>
+__device__ void for_groups(int64_t total, int C, int inner, const F& f) {
+  const int64_t groups = total / V, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (g >= groups) return;
+  FlatWalk at(g, stride, C, inner / V);
+  for (; g < groups; g += stride, at.advance()) f(g, at.c);
+}
+
+bool vectorizable(int inner, std::initializer_list<const Tensor*> tensors) {
+  if (inner % 4 != 0) return false;
+  for (const Tensor* t : tensors)
+    if (t && reinterpret_cast<uintptr_t>(t->raw_data()) % 16 != 0) return false;
+  return true;
+}
+
+// y = x a + b with a = gamma invstd, b = beta - mean a: the CPU's float operations; with Relu,
+// max(y, 0) as the CPU's fused batch_norm_relu takes it (a NaN stays NaN).
+template <int V, bool Relu>
 __global__ void normalize_kernel(const float* x, const float* gamma, const float* beta,
                                  const float* mean, const float* invstd, float* y, int C, int inner,
                                  int64_t total) {
-  SIRE_GRID_LOOP(i, total) {
-    const int c = static_cast<int>((i / inner) % C);
+  for_groups<V>(total, C, inner, [&](int64_t g, int c) {
     const float a = gamma[c] * invstd[c], b = beta[c] - mean[c] * a;
-    y[i] = x[i] * a + b;
-  }
+    Floats<V> v;
+    v.load(x, g);
+    for (int k = 0; k < V; ++k) {
+      const float t = v.v[k] * a + b;
+      v.v[k] = Relu && t < 0.0f ? 0.0f : t;
+    }
+    v.store(y, g);
+  });
 }
 
-// partial[c][part] = {sum dy, sum dy (x - mean) invstd}; grid (parts, C).
-__global__ void grad_partial_kernel(const float* dy, const float* x, const float* mean,
-                                    const float* invstd, Layout l, double2* partial) {
+// The upstream gradient as batch norm sees it: with a fused ReLU, dy where its output y > 0.
+template <bool Relu>
+__device__ __forceinline__ float masked(float dy, const float* y, int64_t at) {
+  return Relu && !(y[at] > 0.0f) ? 0.0f : dy;
+}
+
+// partial[c][part] = {sum dy, sum dy (x - mean) invstd}; grid (parts, C). With Relu, dy masked
+// by the fused ReLU's output y.
+template <bool Relu>
+__global__ void grad_partial_kernel(const float* dy, const float* y, const float* x,
+                                    const float* mean, const float* invstd, Layout l,
+                                    double2* partial) {
   const int c = blockIdx.y, part = blockIdx.x;
   const double mu = mean[c], is = invstd[c];
   double s_dy = 0.0, s_dy_xhat = 0.0;
   for_part(l, c, part, [&](int64_t at) {
-    s_dy += dy[at];
-    s_dy_xhat += dy[at] * (x[at] - mu) * is;
+    const double g = masked<Relu>(dy[at], y, at);
+    s_dy += g;
+    s_dy_xhat += g * (x[at] - mu) * is;
   });
   s_dy = block_sum(s_dy);
   s_dy_xhat = block_sum(s_dy_xhat);
@@ -140,29 +199,52 @@ __global__ void grad_finish_kernel(const double2* partial, Layout l, bool traini
   means[c] = training ? make_double2(s_dy / m, s_dy_xhat / m) : make_double2(0.0, 0.0);
 }
 
-// dx = gamma invstd (dy - mean_dy - xhat mean_dy_xhat), in double as on the CPU.
-__global__ void grad_input_kernel(const float* dy, const float* x, const float* gamma,
-                                  const float* mean, const float* invstd, const double2* means,
-                                  float* dx, int C, int inner, int64_t total) {
-  SIRE_GRID_LOOP(i, total) {
-    const int c = static_cast<int>((i / inner) % C);
+// dx = gamma invstd (dy - mean_dy - xhat mean_dy_xhat), in double as on the CPU; with Relu, dy
+// masked by y.
+template <int V, bool Relu>
+__global__ void grad_input_kernel(const float* dy, const float* y, const float* x,
+                                  const float* gamma, const float* mean, const float* invstd,
+                                  const double2* means, float* dx, int C, int inner,
+                                  int64_t total) {
+  for_groups<V>(total, C, inner, [&](int64_t g, int c) {
     const double mu = mean[c], is = invstd[c], k = gamma[c] * is;
-    const double xhat = (x[i] - mu) * is;
-    dx[i] = static_cast<float>(k * (dy[i] - means[c].x - xhat * means[c].y));
-  }
+    const double2 m = means[c];
+    Floats<V> vx, vdy, vy;
+    vx.load(x, g);
+    vdy.load(dy, g);
+    if (Relu) vy.load(y, g);
+    for (int j = 0; j < V; ++j) {
+      const double xhat = (vx.v[j] - mu) * is;
+      const float d = Relu && !(vy.v[j] > 0.0f) ? 0.0f : vdy.v[j];
+      vx.v[j] = static_cast<float>(k * (d - m.x - xhat * m.y));
+    }
+    vx.store(dx, g);
+  });
+}
+
+// Launches an element-wise pass over x's [N, C, inner] layout, 4 floats at a time when it can.
+template <class K4, class K1, class... Args>
+void launch_elementwise(K4 kernel4, K1 kernel1, const Layout& l, int64_t total, bool by4,
+                        Args... args) {
+  if (by4)
+    SIRE_LAUNCH(kernel4, grid_for(total / 4), kBlock, args..., l.C, l.inner, total);
+  else
+    SIRE_LAUNCH(kernel1, grid_for(total), kBlock, args..., l.C, l.inner, total);
 }
 
 unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }
 
 }  // namespace
 
-void CudaBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                           Tensor& y, Tensor& mean, Tensor& invstd,
-                                           Tensor* running_mean, Tensor* running_var,
-                                           double momentum, double eps) {
-  require_f32("batch_norm", x, gamma, beta, y, mean, invstd);
-  if (running_mean) require_f32("batch_norm", *running_mean);
-  if (running_var) require_f32("batch_norm", *running_var);
+namespace {
+
+void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& y,
+                   Tensor& mean, Tensor& invstd, Tensor* running_mean, Tensor* running_var,
+                   double momentum, double eps, bool relu) {
+  const char* op = relu ? "batch_norm_relu" : "batch_norm";
+  require_f32(op, x, gamma, beta, y, mean, invstd);
+  if (running_mean) require_f32(op, *running_mean);
+  if (running_var) require_f32(op, *running_var);
   const Layout l = layout_of(x);
   if (l.C == 0 || l.count() == 0) return;
   Tensor partial = scratch(int64_t{2} * l.C * l.parts, DType::F64);
@@ -172,50 +254,115 @@ void CudaBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
               mean.data<float>(), invstd.data<float>(),
               running_mean ? running_mean->data<float>() : nullptr,
               running_var ? running_var->data<float>() : nullptr, momentum, eps);
-  SIRE_LAUNCH(normalize_kernel, grid_for(x.numel()), kBlock, x.data<float>(), gamma.data<float>(),
-              beta.data<float>(), mean.data<float>(), invstd.data<float>(), y.data<float>(), l.C,
-              l.inner, x.numel());
+  const bool by4 = vectorizable(l.inner, {&x, &y});
+  auto run = [&](auto k4, auto k1) {
+    launch_elementwise(k4, k1, l, x.numel(), by4, x.data<float>(), gamma.data<float>(),
+                       beta.data<float>(), mean.data<float>(), invstd.data<float>(),
+                       y.data<float>());
+  };
+  if (relu)
+    run(normalize_kernel<4, true>, normalize_kernel<1, true>);
+  else
+    run(normalize_kernel<4, false>, normalize_kernel<1, false>);
 }
 
-void CudaBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                          const Tensor& running_mean, const Tensor& running_var,
-                                          double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
-  require_f32("batch_norm", x, gamma, beta, running_mean, running_var, y, mean, invstd);
+void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                  const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& y,
+                  Tensor& mean, Tensor& invstd, bool relu) {
+  require_f32(relu ? "batch_norm_relu" : "batch_norm", x, gamma, beta, running_mean, running_var, y,
+              mean, invstd);
   const Layout l = layout_of(x);
   if (l.C == 0) return;
   SIRE_LAUNCH(eval_stats_kernel, channel_blocks(l.C), kBlock, running_mean.data<float>(),
               running_var.data<float>(), l.C, eps, mean.data<float>(), invstd.data<float>());
   if (x.numel() == 0) return;
-  SIRE_LAUNCH(normalize_kernel, grid_for(x.numel()), kBlock, x.data<float>(), gamma.data<float>(),
-              beta.data<float>(), mean.data<float>(), invstd.data<float>(), y.data<float>(), l.C,
-              l.inner, x.numel());
+  const bool by4 = vectorizable(l.inner, {&x, &y});
+  auto run = [&](auto k4, auto k1) {
+    launch_elementwise(k4, k1, l, x.numel(), by4, x.data<float>(), gamma.data<float>(),
+                       beta.data<float>(), mean.data<float>(), invstd.data<float>(),
+                       y.data<float>());
+  };
+  if (relu)
+    run(normalize_kernel<4, true>, normalize_kernel<1, true>);
+  else
+    run(normalize_kernel<4, false>, normalize_kernel<1, false>);
+}
+
+// y: the fused ReLU's output (null without one), whose sign masks dy.
+template <bool Relu>
+void backward(const Tensor& dy, const Tensor* y, const Tensor& x, const Tensor& gamma,
+              const Tensor& mean, const Tensor& invstd, bool training, Tensor* dx, Tensor* dgamma,
+              Tensor* dbeta) {
+  const char* op = Relu ? "batch_norm_relu_backward" : "batch_norm_backward";
+  require_f32(op, dy, x, gamma, mean, invstd);
+  for (const Tensor* t : {y, static_cast<const Tensor*>(dx), static_cast<const Tensor*>(dgamma),
+                          static_cast<const Tensor*>(dbeta)})
+    if (t) require_f32(op, *t);
+  const Layout l = layout_of(x);
+  if (l.C == 0) return;
+  if (l.count() == 0) {  // no values: zero parameter gradients, nothing else
+    if (dgamma) cuda_backend()->fill(*dgamma, 0.0);
+    if (dbeta) cuda_backend()->fill(*dbeta, 0.0);
+    return;
+  }
+  const float* py = Relu ? y->data<float>() : nullptr;
+  Tensor partial = scratch(int64_t{2} * l.C * l.parts, DType::F64);
+  Tensor means = scratch(int64_t{2} * l.C, DType::F64);
+  auto* pp = static_cast<double2*>(partial.raw_data());
+  auto* pm = static_cast<double2*>(means.raw_data());
+  SIRE_LAUNCH(grad_partial_kernel<Relu>, dim3(l.parts, l.C), kBlock, dy.data<float>(), py,
+              x.data<float>(), mean.data<float>(), invstd.data<float>(), l, pp);
+  SIRE_LAUNCH(grad_finish_kernel, channel_blocks(l.C), kBlock, pp, l, training,
+              dgamma ? dgamma->data<float>() : nullptr, dbeta ? dbeta->data<float>() : nullptr, pm);
+  if (!dx) return;
+  launch_elementwise(grad_input_kernel<4, Relu>, grad_input_kernel<1, Relu>, l, x.numel(),
+                     vectorizable(l.inner, {&dy, y, &x, dx}), dy.data<float>(), py, x.data<float>(),
+                     gamma.data<float>(), mean.data<float>(), invstd.data<float>(), pm,
+                     dx->data<float>());
+}
+
+}  // namespace
+
+void CudaBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                           Tensor& y, Tensor& mean, Tensor& invstd,
+                                           Tensor* running_mean, Tensor* running_var,
+                                           double momentum, double eps) {
+  forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum, eps, false);
+}
+
+// The fused batch norm + ReLU: the ReLU applied as y is written, and its mask read as dy is
+// (no separate ReLU pass, no masked copy of dy).
+void CudaBackend::batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
+                                                const Tensor& beta, Tensor& y, Tensor& mean,
+                                                Tensor& invstd, Tensor* running_mean,
+                                                Tensor* running_var, double momentum, double eps) {
+  forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum, eps, true);
+}
+
+void CudaBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                          const Tensor& running_mean, const Tensor& running_var,
+                                          double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
+  forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd, false);
+}
+
+void CudaBackend::batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma,
+                                               const Tensor& beta, const Tensor& running_mean,
+                                               const Tensor& running_var, double eps, Tensor& y,
+                                               Tensor& mean, Tensor& invstd) {
+  forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd, true);
 }
 
 void CudaBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                       const Tensor& mean, const Tensor& invstd, bool training,
                                       Tensor* dx, Tensor* dgamma, Tensor* dbeta) {
-  require_f32("batch_norm_backward", dy, x, gamma, mean, invstd);
-  for (Tensor* t : {dx, dgamma, dbeta})
-    if (t) require_f32("batch_norm_backward", *t);
-  const Layout l = layout_of(x);
-  if (l.C == 0) return;
-  if (l.count() == 0) {  // no values: zero parameter gradients, nothing else
-    if (dgamma) fill(*dgamma, 0.0);
-    if (dbeta) fill(*dbeta, 0.0);
-    return;
-  }
-  Tensor partial = scratch(int64_t{2} * l.C * l.parts, DType::F64);
-  Tensor means = scratch(int64_t{2} * l.C, DType::F64);
-  auto* pp = static_cast<double2*>(partial.raw_data());
-  auto* pm = static_cast<double2*>(means.raw_data());
-  SIRE_LAUNCH(grad_partial_kernel, dim3(l.parts, l.C), kBlock, dy.data<float>(), x.data<float>(),
-              mean.data<float>(), invstd.data<float>(), l, pp);
-  SIRE_LAUNCH(grad_finish_kernel, channel_blocks(l.C), kBlock, pp, l, training,
-              dgamma ? dgamma->data<float>() : nullptr, dbeta ? dbeta->data<float>() : nullptr, pm);
-  if (!dx) return;
-  SIRE_LAUNCH(grad_input_kernel, grid_for(x.numel()), kBlock, dy.data<float>(), x.data<float>(),
-              gamma.data<float>(), mean.data<float>(), invstd.data<float>(), pm, dx->data<float>(),
-              l.C, l.inner, x.numel());
+  backward<false>(dy, nullptr, x, gamma, mean, invstd, training, dx, dgamma, dbeta);
+}
+
+void CudaBackend::batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
+                                           const Tensor& gamma, const Tensor& mean,
+                                           const Tensor& invstd, bool training, Tensor* dx,
+                                           Tensor* dgamma, Tensor* dbeta) {
+  backward<true>(dy, &y, x, gamma, mean, invstd, training, dx, dgamma, dbeta);
 }
 
 }  // namespace sire::cuda

@@ -33,4 +33,31 @@ struct ChannelWalk {
   }
 };
 
+// Walking a whole [N, C, inner] tensor (flat index j) with a stride, knowing each value's channel
+// without a division per step: batch norm's element-wise passes visit j = t, t + stride, ... and
+// need c = (j / inner) % C for each (two 64-bit divisions a value, more instructions than the
+// value's own arithmetic).
+struct FlatWalk {
+  int c, i;            // the current value is in channel c, at position i of its plane
+  int step_c, step_i;  // `stride` values further on: c + step_c, i + step_i (then carry)
+  int C, inner;
+
+  SIRE_HD FlatWalk(int64_t j, int64_t stride, int C_, int inner_) : C(C_), inner(inner_) {
+    const int64_t plane = j / inner;
+    i = static_cast<int>(j - plane * inner);
+    c = static_cast<int>(plane % C);
+    step_c = static_cast<int>((stride / inner) % C);
+    step_i = static_cast<int>(stride % inner);
+  }
+  SIRE_HD void advance() {
+    i += step_i;
+    c += step_c;
+    if (i >= inner) {
+      i -= inner;
+      ++c;
+    }
+    if (c >= C) c -= C;  // c < 2 C: step_c < C
+  }
+};
+
 }  // namespace sire::cuda

@@ -151,6 +151,11 @@ void norm_and_dense_cases(Builder& b) {
             Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
             return ops::batch_norm(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5);
           });
+    b.add(str("batch_norm_relu eval ", s), {b.rnd(s), b.rnd({C}), b.rnd({C})},
+          [rm, rv](const Vars& v) {
+            Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
+            return ops::batch_norm(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5, true);
+          }, true);
   }
   b.add_large("batch_norm train [64, 16, 8, 8]", {b.rnd({64, 16, 8, 8}), b.rnd({16}), b.rnd({16})},
               [](const Vars& v) {
