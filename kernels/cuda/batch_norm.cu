@@ -8,51 +8,16 @@
 // same partial-sum layout serves the backward pass. No atomics: the same bits every run.
 #include <cmath>
 #include <cstdint>
-#include <initializer_list>
 
-#include "kernels/cuda/channel_walk.h"
+#include "kernels/cuda/channel_parts.cuh"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/launch.cuh"
 
 namespace sire::cuda {
 namespace {
 
-// x viewed as [N, C, inner]; a channel holds N * inner values.
-struct Layout {
-  int N, C, inner;
-  int parts;  // blocks per channel
-  __host__ __device__ int64_t count() const { return static_cast<int64_t>(N) * inner; }
-};
-
-// Blocks per channel from the shape alone (so results do not depend on the device): about
-// 4096 values per block, at most 64 blocks.
-Layout layout_of(const Tensor& x) {
-  Layout l;
-  l.N = static_cast<int>(x.size(0));
-  SIRE_CHECK(x.size(1) < 65536, "batch_norm: ", x.describe(),
-             " has more channels than a grid dimension holds (65535)");
-  l.C = static_cast<int>(x.size(1));
-  const int64_t planes = x.size(0) * x.size(1);
-  l.inner = planes == 0 ? 0 : static_cast<int>(x.numel() / planes);
-  const int64_t parts = (l.count() + 4095) / 4096;
-  l.parts = static_cast<int>(parts < 1 ? 1 : (parts > 64 ? 64 : parts));
-  return l;
-}
-
-// Calls f(offset of x[n][c][i]) for this block's part of channel c, the threads striding
-// through the part; (n, i) advance without a division per element.
-template <class F>
-__device__ void for_part(const Layout& l, int c, int part, const F& f) {
-  const int64_t count = l.count(), chunk = (count + l.parts - 1) / l.parts;
-  const int64_t begin = part * chunk, end = begin + chunk < count ? begin + chunk : count;
-  int64_t j = begin + threadIdx.x;
-  if (j >= end) return;
-  ChannelWalk walk(j, blockDim.x, l.C, c, l.inner);
-  for (; j < end; j += blockDim.x, walk.advance()) f(walk.offset());
-}
-
 // partial[c][part] = {sum (x - K), sum (x - K)^2}; grid (parts, C).
-__global__ void stats_partial_kernel(const float* x, Layout l, double2* partial) {
+__global__ void stats_partial_kernel(const float* x, ChannelLayout l, double2* partial) {
   const int c = blockIdx.y, part = blockIdx.x;
   const double shift = x[static_cast<int64_t>(c) * l.inner];  // x[0][c][0]
   double s1 = 0.0, s2 = 0.0;
@@ -68,9 +33,9 @@ __global__ void stats_partial_kernel(const float* x, Layout l, double2* partial)
 
 // One thread per channel: parts added in order; running statistics as on the CPU (unbiased
 // running variance).
-__global__ void stats_finish_kernel(const float* x, Layout l, const double2* partial, float* mean,
-                                    float* invstd, float* running_mean, float* running_var,
-                                    double momentum, double eps) {
+__global__ void stats_finish_kernel(const float* x, ChannelLayout l, const double2* partial,
+                                    float* mean, float* invstd, float* running_mean,
+                                    float* running_var, double momentum, double eps) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= l.C) return;
   double s1 = 0.0, s2 = 0.0;
@@ -97,46 +62,6 @@ __global__ void eval_stats_kernel(const float* running_mean, const float* runnin
   if (c >= C) return;
   mean[c] = running_mean[c];
   invstd[c] = static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
-}
-
-// The element-wise passes move V floats at a time: 4 (one 16-byte access) when the plane size is
-// a multiple of 4 and every tensor is 16-byte aligned, else 1. A FlatWalk over the groups of V
-// gives each one's channel without dividing.
-template <int V>
-struct Floats {
-  float v[V];
-  __device__ void load(const float* p, int64_t g) {
-    if constexpr (V == 4) {
-      const float4 q = reinterpret_cast<const float4*>(p)[g];
-      v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
-    } else {
-      v[0] = p[g];
-    }
-  }
-  __device__ void store(float* p, int64_t g) const {
-    if constexpr (V == 4)
-      reinterpret_cast<float4*>(p)[g] = make_float4(v[0], v[1], v[2], v[3]);
-    else
-      p[g] = v[0];
-  }
-};
-
-// Grid-stride loop over the groups of V floats of an [N, C, inner] tensor of `total` floats, with
-// each group's channel: f(group, c).
-template <int V, class F>
-__device__ void for_groups(int64_t total, int C, int inner, const F& f) {
-  const int64_t groups = total / V, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (g >= groups) return;
-  FlatWalk at(g, stride, C, inner / V);
-  for (; g < groups; g += stride, at.advance()) f(g, at.c);
-}
-
-bool vectorizable(int inner, std::initializer_list<const Tensor*> tensors) {
-  if (inner % 4 != 0) return false;
-  for (const Tensor* t : tensors)
-    if (t && reinterpret_cast<uintptr_t>(t->raw_data()) % 16 != 0) return false;
-  return true;
 }
 
 // y = x a + b with a = gamma invstd, b = beta - mean a: the CPU's float operations; with Relu,
@@ -167,7 +92,7 @@ __device__ __forceinline__ float masked(float dy, const float* y, int64_t at) {
 // by the fused ReLU's output y.
 template <bool Relu>
 __global__ void grad_partial_kernel(const float* dy, const float* y, const float* x,
-                                    const float* mean, const float* invstd, Layout l,
+                                    const float* mean, const float* invstd, ChannelLayout l,
                                     double2* partial) {
   const int c = blockIdx.y, part = blockIdx.x;
   const double mu = mean[c], is = invstd[c];
@@ -184,8 +109,8 @@ __global__ void grad_partial_kernel(const float* dy, const float* y, const float
 
 // Per channel: dgamma, dbeta, and the two means the input gradient needs (zero in eval mode,
 // where the statistics do not depend on x).
-__global__ void grad_finish_kernel(const double2* partial, Layout l, bool training, float* dgamma,
-                                   float* dbeta, double2* means) {
+__global__ void grad_finish_kernel(const double2* partial, ChannelLayout l, bool training,
+                                   float* dgamma, float* dbeta, double2* means) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= l.C) return;
   double s_dy = 0.0, s_dy_xhat = 0.0;
@@ -222,16 +147,6 @@ __global__ void grad_input_kernel(const float* dy, const float* y, const float* 
   });
 }
 
-// Launches an element-wise pass over x's [N, C, inner] layout, 4 floats at a time when it can.
-template <class K4, class K1, class... Args>
-void launch_elementwise(K4 kernel4, K1 kernel1, const Layout& l, int64_t total, bool by4,
-                        Args... args) {
-  if (by4)
-    SIRE_LAUNCH(kernel4, grid_for(total / 4), kBlock, args..., l.C, l.inner, total);
-  else
-    SIRE_LAUNCH(kernel1, grid_for(total), kBlock, args..., l.C, l.inner, total);
-}
-
 unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }
 
 }  // namespace
@@ -245,7 +160,7 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
   require_f32(op, x, gamma, beta, y, mean, invstd);
   if (running_mean) require_f32(op, *running_mean);
   if (running_var) require_f32(op, *running_var);
-  const Layout l = layout_of(x);
+  const ChannelLayout l = layout_of(op, x);
   if (l.C == 0 || l.count() == 0) return;
   Tensor partial = scratch(int64_t{2} * l.C * l.parts, DType::F64);
   auto* pp = static_cast<double2*>(partial.raw_data());
@@ -269,9 +184,9 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
 void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& y,
                   Tensor& mean, Tensor& invstd, bool relu) {
-  require_f32(relu ? "batch_norm_relu" : "batch_norm", x, gamma, beta, running_mean, running_var, y,
-              mean, invstd);
-  const Layout l = layout_of(x);
+  const char* op = relu ? "batch_norm_relu" : "batch_norm";
+  require_f32(op, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  const ChannelLayout l = layout_of(op, x);
   if (l.C == 0) return;
   SIRE_LAUNCH(eval_stats_kernel, channel_blocks(l.C), kBlock, running_mean.data<float>(),
               running_var.data<float>(), l.C, eps, mean.data<float>(), invstd.data<float>());
@@ -298,7 +213,7 @@ void backward(const Tensor& dy, const Tensor* y, const Tensor& x, const Tensor& 
   for (const Tensor* t : {y, static_cast<const Tensor*>(dx), static_cast<const Tensor*>(dgamma),
                           static_cast<const Tensor*>(dbeta)})
     if (t) require_f32(op, *t);
-  const Layout l = layout_of(x);
+  const ChannelLayout l = layout_of(op, x);
   if (l.C == 0) return;
   if (l.count() == 0) {  // no values: zero parameter gradients, nothing else
     if (dgamma) cuda_backend()->fill(*dgamma, 0.0);

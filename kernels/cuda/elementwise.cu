@@ -2,6 +2,7 @@
 // per-channel sums, and the fused SGD step. Each computes what its CPU twin
 // (kernels/cpu/elementwise.cpp) computes, in the same float operations.
 #include "kernels/common/philox.h"
+#include "kernels/cuda/channel_parts.cuh"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/launch.cuh"
 
@@ -43,23 +44,35 @@ __global__ void dropout_kernel(const float* in, float* out, int64_t n, float kee
   }
 }
 
-// y[n][c][i] += bias[c] for y of [N, C, inner].
-__global__ void bias_add_kernel(float* y, const float* bias, int64_t n, int C, int inner) {
-  SIRE_GRID_LOOP(i, n) y[i] += bias[(i / inner) % C];
+// y[n][c][i] += bias[c] for y of [N, C, inner] (a transposed convolution's bias), V floats at a
+// time (channel_parts.cuh).
+template <int V>
+__global__ void bias_add_kernel(float* y, const float* bias, int C, int inner, int64_t total) {
+  for_groups<V>(total, C, inner, [&](int64_t g, int c) {
+    Floats<V> v;
+    v.load(y, g);
+    for (int k = 0; k < V; ++k) v.v[k] += bias[c];
+    v.store(y, g);
+  });
 }
 
-// out[c] = sum over samples and positions of x[n][c][...]: one block per channel, summed in
-// double in a fixed order (no atomics).
-__global__ void channel_sum_kernel(const float* x, float* out, int N, int C, int inner) {
-  const int c = blockIdx.x;
-  const int64_t count = static_cast<int64_t>(N) * inner;
+// out[c] = sum over samples and positions of x[n][c][...] (a convolution's bias gradient), in
+// double: each block sums one part of one channel (grid (parts, C), as batch norm's statistics),
+// then one thread per channel adds the parts in order. No atomics: the same bits every run.
+__global__ void channel_sum_partial_kernel(const float* x, ChannelLayout l, double* partial) {
+  const int c = blockIdx.y, part = blockIdx.x;
   double s = 0.0;
-  for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
-    const int64_t n = j / inner, i = j - n * inner;
-    s += x[(n * C + c) * inner + i];
-  }
+  for_part(l, c, part, [&](int64_t at) { s += x[at]; });
   s = block_sum(s);
-  if (threadIdx.x == 0) out[c] = static_cast<float>(s);
+  if (threadIdx.x == 0) partial[c * l.parts + part] = s;
+}
+
+__global__ void channel_sum_finish_kernel(const double* partial, ChannelLayout l, float* out) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= l.C) return;
+  double s = 0.0;
+  for (int p = 0; p < l.parts; ++p) s += partial[c * l.parts + p];
+  out[c] = static_cast<float>(s);
 }
 
 // PyTorch's SGD rule, as CpuBackend::sgd_update: d = g + wd p; buf = first ? d : m buf + damp d;
@@ -161,20 +174,25 @@ void CudaBackend::channel_copy(const Tensor& src, int64_t src_c0, Tensor& dst, i
 
 void CudaBackend::bias_add(Tensor& y, const Tensor& bias) {
   require_f32("bias_add", y, bias);
-  const int64_t n = y.numel();
-  if (n == 0) return;
-  const int64_t N = y.size(0), C = y.size(1);
-  SIRE_LAUNCH(bias_add_kernel, grid_for(n), kBlock, y.data<float>(), bias.data<float>(), n,
-              static_cast<int>(C), static_cast<int>(n / (N * C)));
+  if (y.numel() == 0) return;
+  const ChannelLayout l = layout_of("bias_add", y);
+  launch_elementwise(bias_add_kernel<4>, bias_add_kernel<1>, l, y.numel(),
+                     vectorizable(l.inner, {&y}), y.data<float>(), bias.data<float>());
 }
 
 void CudaBackend::channel_sum(const Tensor& x, Tensor& out) {
   require_f32("channel_sum", x, out);
-  const int64_t N = x.size(0), C = x.size(1);
-  if (C == 0) return;
-  const int64_t inner = N == 0 ? 0 : x.numel() / (N * C);
-  SIRE_LAUNCH(channel_sum_kernel, static_cast<unsigned>(C), kBlock, x.data<float>(),
-              out.data<float>(), static_cast<int>(N), static_cast<int>(C), static_cast<int>(inner));
+  const ChannelLayout l = layout_of("channel_sum", x);
+  if (l.C == 0) return;
+  if (l.count() == 0) {  // no values: zero sums
+    fill(out, 0.0);
+    return;
+  }
+  Tensor partial = scratch(int64_t{l.C} * l.parts, DType::F64);
+  auto* pp = static_cast<double*>(partial.raw_data());
+  SIRE_LAUNCH(channel_sum_partial_kernel, dim3(l.parts, l.C), kBlock, x.data<float>(), l, pp);
+  SIRE_LAUNCH(channel_sum_finish_kernel, (l.C + kBlock - 1) / kBlock, kBlock, pp, l,
+              out.data<float>());
 }
 
 void CudaBackend::sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buffer,

@@ -1,0 +1,100 @@
+// Per-channel work on [N, C, inner] tensors, shared by batch norm and the per-channel
+// element-wise kernels (bias, channel sums): the layout and its split of each channel into parts
+// (one block each, summed in a fixed order: no atomics), walking a part without a division per
+// value, and the element-wise passes that move 4 floats at a time when they can.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+
+#include "engine/tensor.h"
+#include "kernels/cuda/channel_walk.h"
+#include "kernels/cuda/launch.cuh"
+
+namespace sire::cuda {
+
+// x viewed as [N, C, inner]; a channel holds N * inner values.
+struct ChannelLayout {
+  int N, C, inner;
+  int parts;  // blocks per channel
+  __host__ __device__ int64_t count() const { return static_cast<int64_t>(N) * inner; }
+};
+
+// Blocks per channel from the shape alone (so results do not depend on the device): about
+// 4096 values per block, at most 64 blocks.
+inline ChannelLayout layout_of(const char* op, const Tensor& x) {
+  ChannelLayout l;
+  l.N = static_cast<int>(x.size(0));
+  SIRE_CHECK(x.size(1) < 65536, op, ": ", x.describe(),
+             " has more channels than a grid dimension holds (65535)");
+  l.C = static_cast<int>(x.size(1));
+  const int64_t planes = x.size(0) * x.size(1);
+  l.inner = planes == 0 ? 0 : static_cast<int>(x.numel() / planes);
+  const int64_t parts = (l.count() + 4095) / 4096;
+  l.parts = static_cast<int>(parts < 1 ? 1 : (parts > 64 ? 64 : parts));
+  return l;
+}
+
+// Calls f(offset of x[n][c][i]) for this block's part of channel c, the threads striding
+// through the part; (n, i) advance without a division per element.
+template <class F>
+__device__ void for_part(const ChannelLayout& l, int c, int part, const F& f) {
+  const int64_t count = l.count(), chunk = (count + l.parts - 1) / l.parts;
+  const int64_t begin = part * chunk, end = begin + chunk < count ? begin + chunk : count;
+  int64_t j = begin + threadIdx.x;
+  if (j >= end) return;
+  ChannelWalk walk(j, blockDim.x, l.C, c, l.inner);
+  for (; j < end; j += blockDim.x, walk.advance()) f(walk.offset());
+}
+
+// The element-wise passes move V floats at a time: 4 (one 16-byte access) when the plane size is
+// a multiple of 4 and every tensor is 16-byte aligned, else 1. A FlatWalk over the groups of V
+// gives each one's channel without dividing.
+template <int V>
+struct Floats {
+  float v[V];
+  __device__ void load(const float* p, int64_t g) {
+    if constexpr (V == 4) {
+      const float4 q = reinterpret_cast<const float4*>(p)[g];
+      v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+    } else {
+      v[0] = p[g];
+    }
+  }
+  __device__ void store(float* p, int64_t g) const {
+    if constexpr (V == 4)
+      reinterpret_cast<float4*>(p)[g] = make_float4(v[0], v[1], v[2], v[3]);
+    else
+      p[g] = v[0];
+  }
+};
+
+// Grid-stride loop over the groups of V floats of an [N, C, inner] tensor of `total` floats, with
+// each group's channel: f(group, c).
+template <int V, class F>
+__device__ void for_groups(int64_t total, int C, int inner, const F& f) {
+  const int64_t groups = total / V, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  int64_t g = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (g >= groups) return;
+  FlatWalk at(g, stride, C, inner / V);
+  for (; g < groups; g += stride, at.advance()) f(g, at.c);
+}
+
+inline bool vectorizable(int inner, std::initializer_list<const Tensor*> tensors) {
+  if (inner % 4 != 0) return false;
+  for (const Tensor* t : tensors)
+    if (t && reinterpret_cast<uintptr_t>(t->raw_data()) % 16 != 0) return false;
+  return true;
+}
+
+// Launches an element-wise pass over x's [N, C, inner] layout, 4 floats at a time when it can.
+template <class K4, class K1, class... Args>
+void launch_elementwise(K4 kernel4, K1 kernel1, const ChannelLayout& l, int64_t total, bool by4,
+                        Args... args) {
+  if (by4)
+    SIRE_LAUNCH(kernel4, grid_for(total / 4), kBlock, args..., l.C, l.inner, total);
+  else
+    SIRE_LAUNCH(kernel1, grid_for(total), kBlock, args..., l.C, l.inner, total);
+}
+
+}  // namespace sire::cuda
