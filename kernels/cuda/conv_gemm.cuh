@@ -313,7 +313,8 @@ __global__ void split_reduce_kernel(P p, int splits, const float* partial) {
   SIRE_GRID_LOOP(i, total) {
     float s = 0.0f;
     for (int z = 0; z < splits; ++z) s += partial[z * total + i];
-    p.store(static_cast<int>(i / p.Ncols), static_cast<int>(i % p.Ncols), s);
+    const int at = static_cast<int>(i), m = at / p.Ncols;  // C has fewer than 2^31 elements
+    p.store(m, at - m * p.Ncols, s);
   }
 }
 
