@@ -149,9 +149,20 @@ __global__ void grad_input_kernel(const float* dy, const float* y, const float* 
 
 unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }
 
-}  // namespace
-
-namespace {
+// y = normalized x (max(., 0) with relu), from the channels' mean and invstd.
+void normalize(const ChannelLayout& l, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+               const Tensor& mean, const Tensor& invstd, Tensor& y, bool relu) {
+  const bool by4 = vectorizable(l.inner, {&x, &y});
+  auto run = [&](auto k4, auto k1) {
+    launch_elementwise(k4, k1, l, x.numel(), by4, x.data<float>(), gamma.data<float>(),
+                       beta.data<float>(), mean.data<float>(), invstd.data<float>(),
+                       y.data<float>());
+  };
+  if (relu)
+    run(normalize_kernel<4, true>, normalize_kernel<1, true>);
+  else
+    run(normalize_kernel<4, false>, normalize_kernel<1, false>);
+}
 
 void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& y,
                    Tensor& mean, Tensor& invstd, Tensor* running_mean, Tensor* running_var,
@@ -169,16 +180,7 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
               mean.data<float>(), invstd.data<float>(),
               running_mean ? running_mean->data<float>() : nullptr,
               running_var ? running_var->data<float>() : nullptr, momentum, eps);
-  const bool by4 = vectorizable(l.inner, {&x, &y});
-  auto run = [&](auto k4, auto k1) {
-    launch_elementwise(k4, k1, l, x.numel(), by4, x.data<float>(), gamma.data<float>(),
-                       beta.data<float>(), mean.data<float>(), invstd.data<float>(),
-                       y.data<float>());
-  };
-  if (relu)
-    run(normalize_kernel<4, true>, normalize_kernel<1, true>);
-  else
-    run(normalize_kernel<4, false>, normalize_kernel<1, false>);
+  normalize(l, x, gamma, beta, mean, invstd, y, relu);
 }
 
 void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -191,16 +193,7 @@ void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   SIRE_LAUNCH(eval_stats_kernel, channel_blocks(l.C), kBlock, running_mean.data<float>(),
               running_var.data<float>(), l.C, eps, mean.data<float>(), invstd.data<float>());
   if (x.numel() == 0) return;
-  const bool by4 = vectorizable(l.inner, {&x, &y});
-  auto run = [&](auto k4, auto k1) {
-    launch_elementwise(k4, k1, l, x.numel(), by4, x.data<float>(), gamma.data<float>(),
-                       beta.data<float>(), mean.data<float>(), invstd.data<float>(),
-                       y.data<float>());
-  };
-  if (relu)
-    run(normalize_kernel<4, true>, normalize_kernel<1, true>);
-  else
-    run(normalize_kernel<4, false>, normalize_kernel<1, false>);
+  normalize(l, x, gamma, beta, mean, invstd, y, relu);
 }
 
 // y: the fused ReLU's output (null without one), whose sign masks dy.
