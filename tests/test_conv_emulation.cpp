@@ -202,31 +202,11 @@ void emulate(const P& p, const ConvPlan& plan, bool tf32) {
 }
 
 // The few-channel backward-data kernel's per-pixel work, run for every input pixel.
-template <int NC>
 void emulate_few_channels(const FewChannelsBackwardData& p, const float* wd) {
-  for (int col = 0; col < p.g.N * p.g.H * p.g.W; ++col) p.pixel<NC>(col, wd);
-}
-void emulate_few_channels(const FewChannelsBackwardData& p, const float* wd) {
-  static_assert(kFewChannels == 8, "one case per channel count below");
-  switch (p.g.C) {
-    case 1:
-      return emulate_few_channels<1>(p, wd);
-    case 2:
-      return emulate_few_channels<2>(p, wd);
-    case 3:
-      return emulate_few_channels<3>(p, wd);
-    case 4:
-      return emulate_few_channels<4>(p, wd);
-    case 5:
-      return emulate_few_channels<5>(p, wd);
-    case 6:
-      return emulate_few_channels<6>(p, wd);
-    case 7:
-      return emulate_few_channels<7>(p, wd);
-    case 8:
-      return emulate_few_channels<8>(p, wd);
-  }
-  FAIL("no few-channel case for C = " << p.g.C);
+  const bool dispatched = with_channel_count(p.g.C, [&](auto nc) {
+    for (int col = 0; col < p.g.N * p.g.H * p.g.W; ++col) p.pixel<decltype(nc)::value>(col, wd);
+  });
+  CHECK(dispatched);
 }
 
 Geom32 geom32_of(const ConvGeom& g) {

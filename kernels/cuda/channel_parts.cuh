@@ -80,10 +80,17 @@ __device__ void for_groups(int64_t total, int C, int inner, const F& f) {
   for (; g < groups; g += stride, at.advance()) f(g, at.c);
 }
 
+// Every pointer (nulls aside) 16-byte aligned: the 4-float passes' condition.
+inline bool aligned16(std::initializer_list<const void*> ptrs) {
+  for (const void* p : ptrs)
+    if (p && reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
 inline bool vectorizable(int inner, std::initializer_list<const Tensor*> tensors) {
   if (inner % 4 != 0) return false;
   for (const Tensor* t : tensors)
-    if (t && reinterpret_cast<uintptr_t>(t->raw_data()) % 16 != 0) return false;
+    if (t && !aligned16({t->raw_data()})) return false;
   return true;
 }
 

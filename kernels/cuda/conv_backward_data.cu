@@ -26,36 +26,6 @@ __global__ void few_channels_backward_data_kernel(conv::FewChannelsBackwardData 
   }
 }
 
-template <int NC>
-void launch_few_channels(const conv::FewChannelsBackwardData& p, const float* wd, int weights) {
-  SIRE_LAUNCH(few_channels_backward_data_kernel<NC>,
-              grid_for(static_cast<int64_t>(p.g.N) * p.g.H * p.g.W), kBlock, p, wd, weights);
-}
-
-void few_channels_backward_data(const conv::FewChannelsBackwardData& p, const float* wd,
-                                int weights) {
-  static_assert(conv::kFewChannels == 8, "one launcher per channel count below");
-  switch (p.g.C) {
-    case 1:
-      return launch_few_channels<1>(p, wd, weights);
-    case 2:
-      return launch_few_channels<2>(p, wd, weights);
-    case 3:
-      return launch_few_channels<3>(p, wd, weights);
-    case 4:
-      return launch_few_channels<4>(p, wd, weights);
-    case 5:
-      return launch_few_channels<5>(p, wd, weights);
-    case 6:
-      return launch_few_channels<6>(p, wd, weights);
-    case 7:
-      return launch_few_channels<7>(p, wd, weights);
-    case 8:
-      return launch_few_channels<8>(p, wd, weights);
-  }
-  SIRE_CHECK(false, "conv2d_backward_data: no few-channel kernel for C = ", p.g.C);
-}
-
 }  // namespace
 
 void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx,
@@ -73,7 +43,12 @@ void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor
               wd.data<float>(), p.g.K, p.g.C, taps);
   if (p.g.C <= conv::kFewChannels && w.numel() <= conv::kFewWeights) {
     const conv::FewChannelsBackwardData few{dy.data<float>(), dx.data<float>(), p.g};
-    few_channels_backward_data(few, wd.data<float>(), static_cast<int>(w.numel()));
+    const int weights = static_cast<int>(w.numel());
+    conv::with_channel_count(p.g.C, [&](auto nc) {
+      auto few_channels_kernel = few_channels_backward_data_kernel<decltype(nc)::value>;
+      SIRE_LAUNCH(few_channels_kernel, grid_for(static_cast<int64_t>(p.g.N) * p.g.H * p.g.W),
+                  kBlock, few, wd.data<float>(), weights);
+    });
     return;
   }
   p.dy = dy.data<float>();

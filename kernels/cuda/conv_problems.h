@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/common/conv_geometry.h"
 #include "kernels/cuda/conv_tile.h"
@@ -270,6 +271,34 @@ struct FewChannelsBackwardData {
     for (int c = 0; c < NC; ++c) dx[(static_cast<int64_t>(img) * NC + c) * hw + o] = acc[c];
   }
 };
+
+// Calls f(std::integral_constant<int, NC>{}) with NC == C, for 1 <= C <= kFewChannels (the
+// few-channel backward-data keeps its C accumulators in registers, so C is a template); false
+// for any other C. Host code: the kernels' launcher and tests/test_conv_emulation.cpp share it.
+template <class F>
+bool with_channel_count(int C, const F& f) {
+  static_assert(kFewChannels == 8, "one case per channel count below");
+  switch (C) {
+    case 1:
+      return f(std::integral_constant<int, 1>{}), true;
+    case 2:
+      return f(std::integral_constant<int, 2>{}), true;
+    case 3:
+      return f(std::integral_constant<int, 3>{}), true;
+    case 4:
+      return f(std::integral_constant<int, 4>{}), true;
+    case 5:
+      return f(std::integral_constant<int, 5>{}), true;
+    case 6:
+      return f(std::integral_constant<int, 6>{}), true;
+    case 7:
+      return f(std::integral_constant<int, 7>{}), true;
+    case 8:
+      return f(std::integral_constant<int, 8>{}), true;
+    default:
+      return false;
+  }
+}
 
 // Forward with few input channels (C <= kFewChannels: the first layer, and the input gradient
 // of a transposed convolution to 3 channels). Its reduction has only C R S terms, and the GEMM's

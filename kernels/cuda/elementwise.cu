@@ -26,12 +26,6 @@ __global__ void map_kernel(Op op, int64_t n) {
   }
 }
 
-bool aligned16(std::initializer_list<const void*> ptrs) {
-  for (const void* p : ptrs)
-    if (p && reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
-  return true;
-}
-
 template <class Op>
 void map(const Op& op, int64_t n, std::initializer_list<const void*> ptrs) {
   if (aligned16(ptrs)) {
