@@ -137,4 +137,12 @@ std::string Args::usage() const {
   return os.str();
 }
 
+GpuMath math_option(const Args& args, Device device) {
+  if (!args.has("math")) return device == Device::CUDA ? gpu_math() : GpuMath::kFP32;
+  const GpuMath math = parse_gpu_math(args.get("math"));
+  SIRE_CHECK(math == GpuMath::kFP32 || device == Device::CUDA, "sire ", args.command(), ": --math ",
+             gpu_math_name(math), " is for --device cuda (the CPU computes in FP32 only)");
+  return math;
+}
+
 }  // namespace sire::app

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/shape.h"
 
 namespace sire::app {
@@ -33,6 +34,7 @@ class Args {
   // "3,32,32" -> [3, 32, 32]
   std::optional<Shape> maybe_shape(const std::string& name) const;
   std::string usage() const;
+  const std::string& command() const { return command_; }
 
  private:
   struct Decl {
@@ -44,5 +46,10 @@ class Args {
   std::vector<std::string> order_, positionals_;
   std::map<std::string, std::string> values_;
 };
+
+// The value of a command's --math option for a run on `device` (not given: the math already set,
+// FP32 unless SIRE_CUDA_MATH=tf32). TF32 asked of the CPU is an error, not a silent FP32 run (the
+// CPU computes in FP32 only).
+GpuMath math_option(const Args& args, Device device);
 
 }  // namespace sire::app

@@ -19,6 +19,8 @@ int run_eval(const std::vector<std::string>& argv) {
       .option("split", "test, val or train", "test")
       .option("split-seed", "seed of the stratified splits (as in training)", "0")
       .option("device", "cpu or cuda", "cpu")
+      .option("math", "GPU math of convolutions and dense layers: fp32 or tf32 (tensor cores)",
+              "fp32")
       .option("threads", "CPU threads (0: all cores)", "0")
       .option("workers", "data-loading threads", "2")
       .flag("json", "print a JSON object");
@@ -33,6 +35,7 @@ int run_eval(const std::vector<std::string>& argv) {
   SIRE_CHECK(c.extra.count("data"), path, ": no data transform in its metadata");
   models::Model model = train::model_from_metadata(c.model, path);
   const Device device = parse_device(args.get("device"));
+  set_gpu_math(math_option(args, device));
   model.net().to(device);
   train::load_model_state(model, c.file);
 

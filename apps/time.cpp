@@ -41,6 +41,8 @@ int run_time(const std::vector<std::string>& argv) {
       .option("steps", "timed steps (after 2 warm-up steps)", "10")
       .option("threads", "CPU threads (0: all cores)", "0")
       .option("device", "cpu or cuda", "cpu")
+      .option("math", "GPU math of convolutions and dense layers: fp32 or tf32 (tensor cores)",
+              "fp32")
       .option("seed", "seed of the weights and data", "0")
       .flag("layers", "also print each layer's forward and backward time")
       .flag("json", "print a JSON object (step_ms is the median)");
@@ -51,6 +53,8 @@ int run_time(const std::vector<std::string>& argv) {
   SIRE_CHECK(args.has("model"), "sire time: --model is required\n\n", args.usage());
   set_cpu_threads(static_cast<int>(args.get_int("threads")));
   const Device device = parse_device(args.get("device"));
+  const GpuMath math = math_option(args, device);
+  set_gpu_math(math);
   const int64_t batch = args.get_int("batch"), steps = args.get_int("steps");
   SIRE_CHECK(batch > 0 && steps > 0, "sire time: --batch and --steps must be positive");
   manual_seed(static_cast<uint64_t>(args.get_int("seed")));
@@ -111,7 +115,7 @@ int run_time(const std::vector<std::string>& argv) {
   const double gflop = 2.0 * static_cast<double>(profile::macs()) / 1e9;
 
   nlohmann::json j = {{"model", model.spec().name}, {"device", device_name(device)},
-                      {"batch", batch}, {"threads", cpu_threads()},
+                      {"math", gpu_math_name(math)}, {"batch", batch}, {"threads", cpu_threads()},
                       {"step_ms", median * 1e3}, {"step_ms_min", times.front() * 1e3},
                       {"step_ms_max", times.back() * 1e3}, {"host_issue_ms", issue_median * 1e3},
                       {"images_per_s", batch / median},
@@ -122,12 +126,13 @@ int run_time(const std::vector<std::string>& argv) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("%s on %s, batch %lld, %d thread(s): median step %.1f ms (min %.1f, max %.1f), "
+  std::printf("%s on %s%s, batch %lld, %d thread(s): median step %.1f ms (min %.1f, max %.1f), "
               "%.1f images/s, %.1f GFLOP/step, %.1f GFLOP/s, peak %.1f MiB (tensors), "
               "%.1f MiB (process)",
-              model.spec().name.c_str(), device_name(device), static_cast<long long>(batch),
-              cpu_threads(), median * 1e3, times.front() * 1e3, times.back() * 1e3,
-              batch / median, gflop, gflop / median, peak / 1048576.0, peak_rss_bytes() / 1048576.0);
+              model.spec().name.c_str(), device_name(device),
+              device == Device::CUDA ? str(" (", gpu_math_name(math), ")").c_str() : "",
+              static_cast<long long>(batch), cpu_threads(), median * 1e3, times.front() * 1e3,
+              times.back() * 1e3, batch / median, gflop, gflop / median, peak / 1048576.0, peak_rss_bytes() / 1048576.0);
   // On a GPU the host's share says whether launches or kernels bound the step.
   if (device != Device::CPU) std::printf(", host issues a step in %.1f ms", issue_median * 1e3);
   std::printf("\n");

@@ -46,6 +46,8 @@ int run_train(const std::vector<std::string>& argv) {
       .option("threads", "CPU threads (0: all cores)", "0")
       .option("workers", "data-loading threads", "2")
       .option("device", "cpu or cuda", "cpu")
+      .option("math", "GPU math of convolutions and dense layers: fp32 or tf32 (tensor cores)",
+              "fp32")
       .option("out", "the run folder (default: runs/MODEL-DATASET-sSEED)")
       .option("resume", "continue the run in this folder from its last checkpoint")
       .flag("no-flip", "no random horizontal flips")
@@ -61,6 +63,7 @@ int run_train(const std::vector<std::string>& argv) {
   if (args.has("resume")) {
     train::ResumeOptions ro;
     if (args.has("device")) ro.device = parse_device(args.get("device"));
+    if (args.has("math")) ro.math = parse_gpu_math(args.get("math"));
     if (args.has("workers")) ro.workers = static_cast<int>(args.get_int("workers"));
     ro.progress = !args.get_flag("quiet");
     r = train::resume(args.get("resume"), ro);
@@ -82,6 +85,7 @@ int run_train(const std::vector<std::string>& argv) {
     o.split_seed = static_cast<uint64_t>(args.get_int("split-seed"));
     if (auto v = args.maybe_int("val-size")) o.val_size = *v;
     o.device = parse_device(args.get("device"));
+    o.math = math_option(args, o.device);
     o.workers = static_cast<int>(args.get_int("workers"));
     o.progress = !args.get_flag("quiet");
     o.out_dir = args.has("out") ? args.get("out")

@@ -2,14 +2,18 @@
 # Baseline-CNN and SIRe-CNN training steps, ours (`sire time`) against PyTorch (bench/pytorch_step.py,
 # both decoder spellings), interleaved in one run with the same threads and batch, repeated, and
 # the ratios printed (median over the repetitions: ratios hold where absolute times drift).
+# On the GPU both sides multiply in the same math (--math, default fp32: TF32 off in PyTorch's
+# cuDNN and cuBLAS; tf32: on in both, and ours with --math tf32).
 #
-#   bench/compare_pytorch.sh [--device cpu|cuda] [--reps 3] [--threads 2] [--batch 64] [--out FILE.json]
+#   bench/compare_pytorch.sh [--device cpu|cuda] [--math fp32|tf32] [--reps 3] [--threads 2]
+#                            [--batch 64] [--out FILE.json]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-device=cpu reps=3 threads=$(nproc) batch=64 steps=6 out=""
+device=cpu math=fp32 reps=3 threads=$(nproc) batch=64 steps=6 out=""
 while (($#)); do
   case $1 in
     --device) device=$2; shift 2 ;;
+    --math) math=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --batch) batch=$2; shift 2 ;;
@@ -27,14 +31,14 @@ for ((r = 1; r <= reps; r++)); do
   for m in baseline sire; do
     echo "rep $r: ours $m" >&2
     "$sire" time --model models/$m-cnn.json --batch "$batch" --steps "$steps" --threads "$threads" \
-      --device "$device" --json | "$py" -c "import json,sys; j=json.load(sys.stdin); j.update(rep=$r, who='ours', net='$m'); print(json.dumps(j))" >>"$tmp"
+      --device "$device" --math "$math" --json | "$py" -c "import json,sys; j=json.load(sys.stdin); j.update(rep=$r, who='ours', net='$m'); print(json.dumps(j))" >>"$tmp"
     for spelling in conv convtranspose; do
       [[ $m == baseline && $spelling == convtranspose ]] && continue
       s=$steps
       [[ $spelling == convtranspose && $device == cpu ]] && s=2  # several times slower
       echo "rep $r: pytorch $m ($spelling)" >&2
       "$py" bench/pytorch_step.py --model $m --spelling $spelling --batch "$batch" --steps "$s" \
-        --threads "$threads" --device "$device" | "$py" -c "import json,sys; j=json.load(sys.stdin); j.update(rep=$r, who='pytorch', net='$m'); print(json.dumps(j))" >>"$tmp"
+        --threads "$threads" --device "$device" --math "$math" | "$py" -c "import json,sys; j=json.load(sys.stdin); j.update(rep=$r, who='pytorch', net='$m'); print(json.dumps(j))" >>"$tmp"
     done
   done
 done
@@ -54,7 +58,7 @@ def ratio(a, b):  # median over reps of the per-rep ratio
         out.append(pick(*a) / pick(*b))
     return statistics.median(out)
 dev = rows[0]["device"]
-print(f"device {dev}, batch {rows[0]['batch']}, threads {rows[0]['threads']}, {len({r['rep'] for r in rows})} repetitions (medians)")
+print(f"device {dev}, math {rows[0].get('math', 'fp32')} on both sides, batch {rows[0]['batch']}, threads {rows[0]['threads']}, {len({r['rep'] for r in rows})} repetitions (medians)")
 print(f"{'step':<34}{'ms':>10}")
 for who, net, sp, label in [("ours", "baseline", None, "ours Baseline-CNN"), ("pytorch", "baseline", "conv", "PyTorch Baseline-CNN"),
                             ("ours", "sire", None, "ours SIRe-CNN"), ("pytorch", "sire", "conv", "PyTorch SIRe-CNN (Conv2d decoders)"),

@@ -9,6 +9,10 @@ The decoders can be spelled with nn.ConvTranspose2d (what the paper's PyTorch co
 with the equivalent nn.Conv2d (a stride-1 transposed conv is a conv with the kernel flipped and
 the channels swapped), which on the CPU runs on oneDNN's fast path.
 
+On the GPU, --math sets how PyTorch multiplies in convolutions and dense layers, to match
+`sire time --math`: fp32 (TF32 off in cuDNN and cuBLAS) or tf32 (on in both). PyTorch's own
+default is in between: TF32 in cuDNN convolutions, FP32 in matrix products.
+
 Prints one JSON object: step_ms (median), images_per_s, peak_rss_bytes.
 """
 import argparse
@@ -113,7 +117,10 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--lambda", dest="lam", type=float, default=0.2)
+    p.add_argument("--math", choices=["fp32", "tf32"], default="fp32")
     a = p.parse_args()
+    torch.backends.cudnn.allow_tf32 = a.math == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = a.math == "tf32"
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
     c, h, w = (int(v) for v in a.input.split(","))
@@ -144,7 +151,7 @@ def main():
         step()
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
-    out = {"model": a.model, "spelling": a.spelling, "device": a.device, "batch": a.batch,
+    out = {"model": a.model, "spelling": a.spelling, "device": a.device, "math": a.math, "batch": a.batch,
            "threads": torch.get_num_threads(), "step_ms": med * 1e3, "step_ms_min": min(times) * 1e3,
            "images_per_s": a.batch / med, "peak_rss_bytes": peak_rss(),
            "params": sum(p.numel() for p in model.parameters()), "torch": torch.__version__}

@@ -1,9 +1,23 @@
 #include "engine/backend.h"
 
+#ifdef SIRE_WITH_CUDA
+#include "kernels/cuda/runtime.h"
+#endif
+
 namespace sire {
 
 #ifndef SIRE_WITH_CUDA
 Backend* cuda_backend() { return nullptr; }
+
+// Without the CUDA backend nothing multiplies on a GPU: FP32 is all there is.
+void set_gpu_math(GpuMath math) {
+  SIRE_CHECK(math == GpuMath::kFP32, "GPU math ", gpu_math_name(math),
+             ": this build has no CUDA backend (configure with -DSIRE_CUDA=ON)");
+}
+GpuMath gpu_math() { return GpuMath::kFP32; }
+#else
+void set_gpu_math(GpuMath math) { cuda::set_math(math); }
+GpuMath gpu_math() { return cuda::math(); }
 #endif
 
 Backend& backend_for(Device device) {

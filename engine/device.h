@@ -17,4 +17,16 @@ Device parse_device(const std::string& text);
 // True when this build has the CUDA backend and a GPU is present.
 bool cuda_available();
 
+// How the GPU multiplies in convolutions and dense layers: plain FP32 (the default, and what the
+// tests compare tightly) or TF32 on the tensor cores (inputs rounded to 10 mantissa bits, sums
+// in FP32; what PyTorch does by default in cuDNN convolutions). The CPU always computes in FP32.
+enum class GpuMath { kFP32, kTF32 };
+const char* gpu_math_name(GpuMath math);
+// Parses "fp32" or "tf32"; throws naming the text otherwise.
+GpuMath parse_gpu_math(const std::string& text);
+// Sets the math for every later GPU op (also SIRE_CUDA_MATH=tf32 at start-up). TF32 throws in a
+// build without the CUDA backend and on a GPU older than sm_80.
+void set_gpu_math(GpuMath math);
+GpuMath gpu_math();
+
 }  // namespace sire

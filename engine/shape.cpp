@@ -24,4 +24,12 @@ Device parse_device(const std::string& text) {
   SIRE_FAIL("unknown device '", text, "' (known: cpu, cuda)");
 }
 
+const char* gpu_math_name(GpuMath math) { return math == GpuMath::kTF32 ? "tf32" : "fp32"; }
+
+GpuMath parse_gpu_math(const std::string& text) {
+  if (text == "fp32") return GpuMath::kFP32;
+  if (text == "tf32") return GpuMath::kTF32;
+  SIRE_FAIL("unknown GPU math '", text, "' (known: fp32, tf32)");
+}
+
 }  // namespace sire

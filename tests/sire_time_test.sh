@@ -2,7 +2,7 @@
 # `sire time` end to end, on SIRe-CNN at batch 4: the JSON has the keys scripts and
 # bench/compare_pytorch.sh read, with positive values; --layers lists every layer and the rows
 # outside them (losses, gradient sums, optimizer, elsewhere), which account for the profiled
-# step it names.
+# step it names. --math tf32 on the CPU is refused, naming the option.
 # usage: sire_time_test.sh SIRE_BINARY SOURCE_DIR
 set -eu
 sire=$1
@@ -14,6 +14,16 @@ for key in step_ms images_per_s peak_bytes gflop_per_step; do
     echo "FAILED: key $key missing or not positive in:"; printf '%s\n' "$json"; exit 1
   fi
 done
+if ! printf '%s\n' "$json" | grep -q '"math": "fp32"'; then
+  echo "FAILED: no \"math\": \"fp32\" in:"; printf '%s\n' "$json"; exit 1
+fi
+if err=$("$sire" time --model "$model" --batch 4 --steps 1 --math tf32 2>&1); then
+  echo "FAILED: --math tf32 on the CPU was accepted"; exit 1
+fi
+case $err in
+  *"--math tf32 is for --device cuda"*) ;;
+  *) echo "FAILED: --math tf32 on the CPU: unexpected message: $err"; exit 1 ;;
+esac
 # The rows must account for the profiled step: what it spent outside every listed row
 # ("elsewhere": bookkeeping) is a few percent at most. (Before the gradient sums and the optimizer
 # had rows, they made up 9% of this step.) A second try, in case another test's load landed in

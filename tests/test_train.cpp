@@ -159,6 +159,24 @@ TEST_CASE("a loss that diverges in the first epoch says no checkpoint exists yet
   CHECK_FALSE(std::filesystem::exists(tmp.file("early") + "/last.safetensors"));
 }
 
+TEST_CASE("the GPU math is recorded in the run's config; TF32 on the CPU is refused", "[train]") {
+  TempDir tmp;
+  write_bar_images(tmp.path(), 320, 64);
+  train::TrainOptions o = options(tmp.path(), tmp.file("math"));
+  o.math = GpuMath::kTF32;
+  try {
+    train::train(o);
+    FAIL("TF32 on the CPU was accepted");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("math tf32 is for device cuda") != std::string::npos);
+  }
+  o.math = GpuMath::kFP32;
+  o.protocol.epochs = 1;
+  REQUIRE(train::train(o).complete);
+  std::ifstream in(tmp.file("math") + "/config.json");
+  CHECK(nlohmann::json::parse(in).at("math") == "fp32");
+}
+
 TEST_CASE("checkpoints are validated when read", "[train]") {
   TempDir tmp;
   const std::string p = tmp.file("x.safetensors");

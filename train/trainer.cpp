@@ -53,7 +53,8 @@ json options_json(const TrainOptions& o) {
   json j = {{"model", o.model_path}, {"data", o.data_dir}, {"dataset", o.dataset},
             {"protocol", protocol_json(o.protocol)}, {"seed", o.seed},
             {"split_seed", o.split_seed}, {"val_size", o.val_size},
-            {"device", device_name(o.device)}, {"out", o.out_dir}};
+            {"device", device_name(o.device)}, {"math", gpu_math_name(o.math)},
+            {"out", o.out_dir}};
   if (o.lambda) j["lambda"] = *o.lambda;
   if (o.decoder_init) j["decoder_init"] = *o.decoder_init;
   return j;
@@ -69,6 +70,7 @@ TrainOptions options_from_json(const json& j) {
   o.split_seed = j.at("split_seed");
   o.val_size = j.at("val_size");
   o.device = parse_device(j.at("device"));
+  if (j.contains("math")) o.math = parse_gpu_math(j["math"]);  // runs before --math: FP32
   o.out_dir = j.at("out");
   if (j.contains("lambda")) o.lambda = j["lambda"].get<double>();
   if (j.contains("decoder_init")) o.decoder_init = j["decoder_init"].get<std::string>();
@@ -83,6 +85,9 @@ class Run {
                ": epochs and batch must be positive");
     SIRE_CHECK(o_.protocol.select == "val" || o_.protocol.select == "train",
                "protocol ", o_.protocol.name, ": select must be val or train");
+    SIRE_CHECK(o_.math == GpuMath::kFP32 || o_.device == Device::CUDA, "train: math ",
+               gpu_math_name(o_.math), " is for device cuda (the CPU computes in FP32 only)");
+    set_gpu_math(o_.math);
     std::filesystem::create_directories(o_.out_dir);
     load_data(from);
     build_model(from);
@@ -366,6 +371,8 @@ TrainResult resume(const std::string& out_dir, const ResumeOptions& ro) {
   TrainOptions o = options_from_json(c.extra.at("progress").at("options"));
   o.out_dir = out_dir;
   if (ro.device) o.device = *ro.device;
+  if (ro.device == Device::CPU) o.math = GpuMath::kFP32;  // all the CPU has
+  if (ro.math) o.math = *ro.math;
   if (ro.workers) o.workers = *ro.workers;
   if (ro.progress) o.progress = *ro.progress;
   o.stop_after_batches = ro.stop_after_batches;

@@ -30,6 +30,7 @@ struct TrainOptions {
   uint64_t split_seed = 0;          // the stratified splits (CIFAR validation, Caltech)
   int64_t val_size = -1;            // -1: the protocol's validation split; 0: none
   Device device = Device::CPU;
+  GpuMath math = GpuMath::kFP32;    // convolutions and dense layers on the GPU
   std::string out_dir;
   int workers = 2;                  // data-loading threads
   bool progress = true;             // the progress line on stderr
@@ -50,6 +51,7 @@ TrainResult train(const TrainOptions& options);
 // Continues the run in `out_dir` from last.safetensors; only these may change on resumption.
 struct ResumeOptions {
   std::optional<Device> device;
+  std::optional<GpuMath> math;
   std::optional<int> workers;
   std::optional<bool> progress;
   int64_t stop_after_batches = -1;

@@ -122,7 +122,7 @@ void set_math(Math m) {
 
 Math math() { return g_math.load() == 1 ? Math::kTF32 : Math::kFP32; }
 
-const char* math_name(Math m) { return m == Math::kTF32 ? "tf32" : "fp32"; }
+const char* math_name(Math m) { return gpu_math_name(m); }
 
 void set_conv_staging(Staging st) { g_staging.store(st == Staging::kRegisters ? 1 : 0); }
 

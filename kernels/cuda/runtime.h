@@ -6,12 +6,15 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/device.h"
+
 namespace sire::cuda {
 
 // Convolutions (our implicit-GEMM kernels) and dense layers (cuBLAS) multiply in plain FP32
 // (the default, and what tests compare tightly) or on the tensor cores in TF32 (inputs rounded
-// to 10 mantissa bits, FP32 accumulation). Also set by SIRE_CUDA_MATH=tf32 at start-up.
-enum class Math { kFP32, kTF32 };
+// to 10 mantissa bits, FP32 accumulation): engine/device.h's GpuMath, which set_gpu_math sets
+// through set_math. Also set by SIRE_CUDA_MATH=tf32 at start-up.
+using Math = GpuMath;
 void set_math(Math math);
 Math math();
 const char* math_name(Math math);
