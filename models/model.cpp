@@ -89,10 +89,10 @@ ModelOutput Model::forward(const Variable& x, bool logits_only) {
 LossParts Model::loss(const ModelOutput& out, const Variable& x, const Tensor& labels) const {
   LossParts parts;
   Variable total = ops::cross_entropy(out.logits, labels);
-  parts.ce = total.data().to(Device::CPU).item();
+  parts.ce = total.data();
   for (size_t i = 0; i < out.aux.size(); ++i) {
     Variable a = ops::cross_entropy(out.aux[i], labels);
-    parts.aux_ce.push_back(a.data().to(Device::CPU).item());
+    parts.aux_ce.push_back(a.data());
     total = ops::add(total, ops::scale(a, spec_.aux[i].weight));
   }
   if (!out.reconstructions.empty()) {
@@ -101,7 +101,7 @@ LossParts Model::loss(const ModelOutput& out, const Variable& x, const Tensor& l
     Variable sum;
     for (const Variable& r : out.reconstructions) {
       Variable m = ops::mse_loss(r, target);
-      parts.mse.push_back(m.data().to(Device::CPU).item());
+      parts.mse.push_back(m.data());
       sum = sum.defined() ? ops::add(sum, m) : m;
     }
     total = ops::add(total, ops::scale(sum, spec_.sire.lambda));

@@ -28,11 +28,14 @@ struct ModelOutput {
   std::vector<Variable> reconstructions;  // one per auto-encoder, shaped like the input
 };
 
+// The parts are one-element tensors on the model's device, not numbers: reading one on a GPU
+// waits for every kernel before it, so a training step reads them all together, once, and
+// `sire time` not at all (train/trainer.cpp).
 struct LossParts {
   Variable total;
-  double ce = 0;                // main classifier
-  std::vector<double> aux_ce;   // each auxiliary classifier
-  std::vector<double> mse;      // each auto-encoder
+  Tensor ce;                   // main classifier
+  std::vector<Tensor> aux_ce;  // each auxiliary classifier
+  std::vector<Tensor> mse;     // each auto-encoder
 };
 
 class Model {

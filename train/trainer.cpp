@@ -207,35 +207,57 @@ class Run {
     const Variable input(x);
     const models::ModelOutput out = model_.forward(input);
     const models::LossParts loss = model_.loss(out, input, y);
-    const double total = loss.total.data().to(Device::CPU).item();
+    sgd_->zero_grad();
+    loss.total.backward();
+
+    // What the step reports (the losses, each conv weight's mean |gradient| for the gradient-flow
+    // plot, paper Fig. 3) goes into one buffer on the model's device and comes back in one copy:
+    // on a GPU, one wait a step, where reading each value would wait once per value.
+    std::vector<Tensor> parts = {loss.total.data(), loss.ce};
+    parts.insert(parts.end(), loss.aux_ce.begin(), loss.aux_ce.end());
+    parts.insert(parts.end(), loss.mse.begin(), loss.mse.end());
+    const int64_t np = static_cast<int64_t>(parts.size());
+    Tensor stats = Tensor::empty({np + static_cast<int64_t>(conv_weights_.size())}, DType::F32,
+                                 o_.device);
+    auto slot = [&](int64_t i) { return stats.narrow(i, i + 1).reshape({}); };
+    for (int64_t i = 0; i < np; ++i) slot(i).copy_from(parts[static_cast<size_t>(i)]);
+    for (size_t i = 0; i < conv_weights_.size(); ++i) {
+      const Variable& v = conv_weights_[i].second;
+      Tensor s = slot(np + static_cast<int64_t>(i));
+      backend_for(v.device()).sum_abs(v.grad(), s);
+    }
+    const std::vector<double> got = stats.to(Device::CPU).to_vector();
+    const double total = got[0], ce = got[1];
+    const size_t n_aux = loss.aux_ce.size(), n_mse = loss.mse.size();
+
+    // Checked before the update: a diverged step changes no weight.
     if (!std::isfinite(total)) {
-      std::string parts = str("CE ", loss.ce);
-      for (size_t i = 0; i < loss.mse.size(); ++i) parts += str(", MSE of AE ", model_.autoencoders()[i], " ", loss.mse[i]);
+      std::string detail = str("CE ", ce);
+      for (size_t i = 0; i < n_mse; ++i)
+        detail += str(", MSE of AE ", model_.autoencoders()[i], " ", got[2 + n_aux + i]);
       // Checkpoints are written at the end of an epoch (or on Ctrl-C): whatever is there is the
       // last good state, and this step writes nothing.
       const std::string last = o_.out_dir + "/last.safetensors";
       SIRE_FAIL("the loss became ", total, " at epoch ", epoch_ + 1, ", batch ", batch_ + 1, " (",
-                parts, "): stopping. ",
+                detail, "): stopping. ",
                 std::filesystem::exists(last)
                     ? str("The last good state is kept, untouched, in ", last)
                     : str("No checkpoint was written yet (the first comes at the end of epoch 1)"),
                 "; a lower --lr or --lambda may help");
     }
-    sgd_->zero_grad();
-    loss.total.backward();
-    for (auto& [name, v] : conv_weights_) {  // gradient flow (paper Fig. 3)
-      Tensor s = Tensor::empty({}, v.dtype(), v.device());
-      backend_for(v.device()).sum_abs(v.grad(), s);
-      sums_.grad[name] += s.to(Device::CPU).item() / static_cast<double>(v.data().numel());
-    }
     sgd_->step();
     const double n = static_cast<double>(b.size());
     sums_.loss += total * n;
-    sums_.ce += loss.ce * n;
-    sums_.aux.resize(loss.aux_ce.size(), 0.0);
-    for (size_t i = 0; i < loss.aux_ce.size(); ++i) sums_.aux[i] += loss.aux_ce[i] * n;
-    sums_.mse.resize(loss.mse.size(), 0.0);
-    for (size_t i = 0; i < loss.mse.size(); ++i) sums_.mse[i] += loss.mse[i] * n;
+    sums_.ce += ce * n;
+    sums_.aux.resize(n_aux, 0.0);
+    for (size_t i = 0; i < n_aux; ++i) sums_.aux[i] += got[2 + i] * n;
+    sums_.mse.resize(n_mse, 0.0);
+    for (size_t i = 0; i < n_mse; ++i) sums_.mse[i] += got[2 + n_aux + i] * n;
+    for (size_t i = 0; i < conv_weights_.size(); ++i) {
+      const Variable& v = conv_weights_[i].second;
+      sums_.grad[conv_weights_[i].first] +=
+          got[static_cast<size_t>(np) + i] / static_cast<double>(v.data().numel());
+    }
     sums_.top.add(out.logits.data().to(Device::CPU), b.labels);
     sums_.samples += b.size();
     sums_.steps += 1;
