@@ -19,7 +19,8 @@ int run_eval(const std::vector<std::string>& argv) {
       .option("split", "test, val or train", "test")
       .option("split-seed", "seed of the stratified splits (as in training)", "0")
       .option("device", "cpu or cuda", "cpu")
-      .option("math", "GPU math of convolutions and dense layers: fp32 or tf32 (tensor cores)",
+      .option("math",
+              "GPU math: fp32, tf32 (tensor cores) or 3xtf32 (tensor cores, FP32's accuracy)",
               "fp32")
       .option("threads", "CPU threads (0: all cores)", "0")
       .option("workers", "data-loading threads", "2")

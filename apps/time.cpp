@@ -41,7 +41,8 @@ int run_time(const std::vector<std::string>& argv) {
       .option("steps", "timed steps (after 2 warm-up steps)", "10")
       .option("threads", "CPU threads (0: all cores)", "0")
       .option("device", "cpu or cuda", "cpu")
-      .option("math", "GPU math of convolutions and dense layers: fp32 or tf32 (tensor cores)",
+      .option("math",
+              "GPU math: fp32, tf32 (tensor cores) or 3xtf32 (tensor cores, FP32's accuracy)",
               "fp32")
       .option("seed", "seed of the weights and data", "0")
       .flag("layers", "also print each layer's forward and backward time")

@@ -46,7 +46,8 @@ int run_train(const std::vector<std::string>& argv) {
       .option("threads", "CPU threads (0: all cores)", "0")
       .option("workers", "data-loading threads", "2")
       .option("device", "cpu or cuda", "cpu")
-      .option("math", "GPU math of convolutions and dense layers: fp32 or tf32 (tensor cores)",
+      .option("math",
+              "GPU math: fp32, tf32 (tensor cores) or 3xtf32 (tensor cores, FP32's accuracy)",
               "fp32")
       .option("out", "the run folder (default: runs/MODEL-DATASET-sSEED)")
       .option("resume", "continue the run in this folder from its last checkpoint")

@@ -3,9 +3,10 @@
 # both decoder spellings), interleaved in one run with the same threads and batch, repeated, and
 # the ratios printed (median over the repetitions: ratios hold where absolute times drift).
 # On the GPU both sides multiply in the same math (--math, default fp32: TF32 off in PyTorch's
-# cuDNN and cuBLAS; tf32: on in both, and ours with --math tf32).
+# cuDNN and cuBLAS; tf32: on in both, and ours with --math tf32), or in the same accuracy class
+# (3xtf32: ours in 3xTF32, PyTorch in FP32; it has no 3xTF32).
 #
-#   bench/compare_pytorch.sh [--device cpu|cuda] [--math fp32|tf32] [--reps 3] [--threads 2]
+#   bench/compare_pytorch.sh [--device cpu|cuda] [--math fp32|tf32|3xtf32] [--reps 3] [--threads 2]
 #                            [--batch 64] [--out FILE.json]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,7 @@ for ((r = 1; r <= reps; r++)); do
       [[ $spelling == convtranspose && $device == cpu ]] && s=2  # several times slower
       echo "rep $r: pytorch $m ($spelling)" >&2
       "$py" bench/pytorch_step.py --model $m --spelling $spelling --batch "$batch" --steps "$s" \
-        --threads "$threads" --device "$device" --math "$math" | "$py" -c "import json,sys; j=json.load(sys.stdin); j.update(rep=$r, who='pytorch', net='$m'); print(json.dumps(j))" >>"$tmp"
+        --threads "$threads" --device "$device" --math "${math/3xtf32/fp32}" | "$py" -c "import json,sys; j=json.load(sys.stdin); j.update(rep=$r, who='pytorch', net='$m'); print(json.dumps(j))" >>"$tmp"
     done
   done
 done
@@ -58,7 +59,8 @@ def ratio(a, b):  # median over reps of the per-rep ratio
         out.append(pick(*a) / pick(*b))
     return statistics.median(out)
 dev = rows[0]["device"]
-print(f"device {dev}, math {rows[0].get('math', 'fp32')} on both sides, batch {rows[0]['batch']}, threads {rows[0]['threads']}, {len({r['rep'] for r in rows})} repetitions (medians)")
+maths = {r["who"]: r.get("math", "fp32") for r in rows}
+print(f"device {dev}, math: ours {maths.get('ours')}, PyTorch {maths.get('pytorch')}, batch {rows[0]['batch']}, threads {rows[0]['threads']}, {len({r['rep'] for r in rows})} repetitions (medians)")
 print(f"{'step':<34}{'ms':>10}")
 for who, net, sp, label in [("ours", "baseline", None, "ours Baseline-CNN"), ("pytorch", "baseline", "conv", "PyTorch Baseline-CNN"),
                             ("ours", "sire", None, "ours SIRe-CNN"), ("pytorch", "sire", "conv", "PyTorch SIRe-CNN (Conv2d decoders)"),

@@ -11,7 +11,8 @@ the channels swapped), which on the CPU runs on oneDNN's fast path.
 
 On the GPU, --math sets how PyTorch multiplies in convolutions and dense layers, to match
 `sire time --math`: fp32 (TF32 off in cuDNN and cuBLAS) or tf32 (on in both). PyTorch's own
-default is in between: TF32 in cuDNN convolutions, FP32 in matrix products.
+default is in between: TF32 in cuDNN convolutions, FP32 in matrix products. (It has no 3xTF32:
+bench/compare_pytorch.sh --math 3xtf32 runs it in fp32, the same accuracy class.)
 
 Prints one JSON object: step_ms (median), images_per_s, peak_rss_bytes.
 """

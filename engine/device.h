@@ -18,14 +18,16 @@ Device parse_device(const std::string& text);
 bool cuda_available();
 
 // How the GPU multiplies in convolutions and dense layers: plain FP32 (the default, and what the
-// tests compare tightly) or TF32 on the tensor cores (inputs rounded to 10 mantissa bits, sums
-// in FP32; what PyTorch does by default in cuDNN convolutions). The CPU always computes in FP32.
-enum class GpuMath { kFP32, kTF32 };
+// tests compare tightly); TF32 on the tensor cores (inputs rounded to 10 mantissa bits, sums in
+// FP32; what PyTorch does by default in cuDNN convolutions); or 3xTF32, FP32's accuracy from the
+// tensor cores (each operand split into two TF32 numbers, three products of them summed; in our
+// convolutions; dense layers then run in FP32). The CPU always computes in FP32.
+enum class GpuMath { kFP32, kTF32, kTF32x3 };
 const char* gpu_math_name(GpuMath math);
-// Parses "fp32" or "tf32"; throws naming the text otherwise.
+// Parses "fp32", "tf32" or "3xtf32"; throws naming the text otherwise.
 GpuMath parse_gpu_math(const std::string& text);
-// Sets the math for every later GPU op (also SIRE_CUDA_MATH=tf32 at start-up). TF32 throws in a
-// build without the CUDA backend and on a GPU older than sm_80.
+// Sets the math for every later GPU op (also SIRE_CUDA_MATH=tf32|3xtf32 at start-up). Either
+// TF32 math throws in a build without the CUDA backend and on a GPU older than sm_80.
 void set_gpu_math(GpuMath math);
 GpuMath gpu_math();
 

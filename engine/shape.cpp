@@ -24,12 +24,21 @@ Device parse_device(const std::string& text) {
   SIRE_FAIL("unknown device '", text, "' (known: cpu, cuda)");
 }
 
-const char* gpu_math_name(GpuMath math) { return math == GpuMath::kTF32 ? "tf32" : "fp32"; }
+const char* gpu_math_name(GpuMath math) {
+  switch (math) {
+    case GpuMath::kTF32:
+      return "tf32";
+    case GpuMath::kTF32x3:
+      return "3xtf32";
+    default:
+      return "fp32";
+  }
+}
 
 GpuMath parse_gpu_math(const std::string& text) {
-  if (text == "fp32") return GpuMath::kFP32;
-  if (text == "tf32") return GpuMath::kTF32;
-  SIRE_FAIL("unknown GPU math '", text, "' (known: fp32, tf32)");
+  for (GpuMath m : {GpuMath::kFP32, GpuMath::kTF32, GpuMath::kTF32x3})
+    if (text == gpu_math_name(m)) return m;
+  SIRE_FAIL("unknown GPU math '", text, "' (known: fp32, tf32, 3xtf32)");
 }
 
 }  // namespace sire

@@ -2,7 +2,8 @@
 // kernels/cuda/conv_problems.h (which thread gathers which operand element, where each output
 // goes), the thread maps of conv_tile.h and the split-K plan of conv_plan.h, executed block by
 // block, thread by thread and step by step as the GPU would, against the CPU backend; the TF32
-// math mma by mma, with the hardware's fragment layouts. What this cannot check (shared-memory
+// and 3xTF32 maths mma by mma, with the hardware's fragment layouts (3xTF32 also with its
+// operand split and the tensor cores' truncation, so its accuracy too). What this cannot check (shared-memory
 // staging, barriers, the float4 reads, the inline assembly) is small and reviewed by eye; it runs
 // on a GPU in tests/test_cuda_ops.cpp.
 #include <catch2/catch.hpp>
@@ -20,6 +21,18 @@ using namespace sire::cuda;
 using namespace sire::cuda::conv;
 
 namespace {
+
+// The kernels' maths (conv_gemm.cuh): FP32 FMAs over the whole tile; TF32 mma by mma on the
+// operands as staged (the maps, not TF32's rounding: compared as tightly as FP32); 3xTF32 mma by
+// mma on the operands split by the kernels' own tf32_split, each product's operands truncated to
+// TF32 as the tensor cores truncate them (the rounding itself: compared as tightly as FP32 too).
+enum class Mode { kFP32, kTF32, kTF32x3 };
+const char* mode_name(Mode m) {
+  return m == Mode::kFP32 ? "FP32" : m == Mode::kTF32 ? "TF32" : "3xTF32";
+}
+
+// What the tensor cores read of a .tf32 operand: its top 19 bits.
+float tf32_truncated(float x) { return bits_float(float_bits(x) & 0xffffe000u); }
 
 ConvPlan forced_plan(int64_t M, int64_t N, int ktiles, ConvTile tile, int splits) {
   ConvPlan p;
@@ -63,7 +76,7 @@ RowCol hw_c(int lane, int e) {  // C and D, 16 x 8: (row, column) of register e 
 // one lane's register.
 template <class T>
 bool tf32_step(const std::vector<float>& As, const std::vector<float>& Bs,
-               std::vector<float>& acc) {
+               std::vector<float>& acc, Mode mode) {
   bool ok = true;
   for (int warp = 0; warp < kThreads / 32; ++warp)
     for (int i = 0; i < T::FM; ++i)
@@ -89,9 +102,24 @@ bool tf32_step(const std::vector<float>& As, const std::vector<float>& Bs,
         for (int lane = 0; lane < 32; ++lane)
           for (int e = 0; e < 4; ++e) {
             const RowCol at = hw_c(lane, e);
-            float d = 0.0f;
-            for (int k = 0; k < 8; ++k) d += A[at.r][k] * B[k][at.c];
-            acc[(((warp * 32 + lane) * T::FM + i) * T::FN + j) * 4 + e] += d;
+            float& d = acc[(((warp * 32 + lane) * T::FM + i) * T::FN + j) * 4 + e];
+            if (mode == Mode::kTF32) {
+              float sum = 0.0f;
+              for (int k = 0; k < 8; ++k) sum += A[at.r][k] * B[k][at.c];
+              d += sum;
+              continue;
+            }
+            // Tf32Math<T, true>::mma3: small A x big B, big A x small B, big A x big B.
+            for (int product = 0; product < 3; ++product) {
+              float sum = 0.0f;
+              for (int k = 0; k < 8; ++k) {
+                const Tf32Split a = tf32_split(A[at.r][k]), b = tf32_split(B[k][at.c]);
+                const float x = product == 0 ? a.small : a.big;
+                const float y = product == 1 ? b.small : b.big;
+                sum += tf32_truncated(x) * tf32_truncated(y);  // exact: 11 x 11 bits
+              }
+              d += sum;
+            }
           }
       }
   return ok;
@@ -103,7 +131,8 @@ bool tf32_step(const std::vector<float>& As, const std::vector<float>& Bs,
 // kernel's epilogue emits them. Checks on the way that each shared-memory slot is written
 // exactly once per step and each output once per block.
 template <class P, int BM, int BN>
-void emulate(const P& p, const ConvPlan& plan, bool tf32) {
+void emulate(const P& p, const ConvPlan& plan, Mode mode) {
+  const bool tf32 = mode != Mode::kFP32;
   using T = Tile<BM, BN>;
   using L = typename P::template Loader<T>;
   const int64_t MN = int64_t{p.M} * p.Ncols;
@@ -142,7 +171,7 @@ void emulate(const P& p, const ConvPlan& plan, bool tf32) {
           for (int h : a_hits) slots_ok &= h == 1;
           for (int h : b_hits) slots_ok &= h == 1;
           if (tf32) {
-            fragments_ok &= tf32_step<T>(As, Bs, frag_acc);
+            fragments_ok &= tf32_step<T>(As, Bs, frag_acc, mode);
             continue;
           }
           for (int k = 0; k < kBK; ++k)
@@ -184,19 +213,19 @@ void emulate(const P& p, const ConvPlan& plan, bool tf32) {
 }
 
 template <class P>
-void emulate(const P& p, const ConvPlan& plan, bool tf32) {
+void emulate(const P& p, const ConvPlan& plan, Mode mode) {
   switch (plan.tile) {
     case ConvTile::k128x128:
-      emulate<P, 128, 128>(p, plan, tf32);
+      emulate<P, 128, 128>(p, plan, mode);
       break;
     case ConvTile::k64x256:
-      emulate<P, 64, 256>(p, plan, tf32);
+      emulate<P, 64, 256>(p, plan, mode);
       break;
     case ConvTile::k64x128:
-      emulate<P, 64, 128>(p, plan, tf32);
+      emulate<P, 64, 128>(p, plan, mode);
       break;
     case ConvTile::k64x64:
-      emulate<P, 64, 64>(p, plan, tf32);
+      emulate<P, 64, 64>(p, plan, mode);
       break;
   }
 }
@@ -257,27 +286,27 @@ void check_geometry(const ConvGeom& g) {
                          wd.data());
     CHECK(ref::mismatch(dx, dx_ref, tol, tol) <= 1.0);
   }
-  for (bool tf32 : {false, true})
+  for (Mode mode : {Mode::kFP32, Mode::kTF32, Mode::kTF32x3})
     for (ConvTile tile :
          {ConvTile::k128x128, ConvTile::k64x256, ConvTile::k64x128, ConvTile::k64x64})
       for (int splits : {1, 3}) {
-        INFO((tf32 ? "TF32" : "FP32") << " tile " << tile_rows(tile) << "x" << tile_cols(tile)
-                                      << ", " << splits << " splits");
+        INFO(mode_name(mode) << " tile " << tile_rows(tile) << "x" << tile_cols(tile) << ", "
+                             << splits << " splits");
         Tensor y = Tensor::full(y_ref.shape(), NAN), dx = Tensor::full(x.shape(), NAN),
                dw = Tensor::full(w.shape(), NAN);
         Forward f = Forward::make(g32);
         f.x = x.data<float>(), f.wt = wt.data(), f.bias = bias.data<float>(), f.y = y.data<float>();
-        emulate(f, forced_plan(f.M, f.Ncols, f.ktiles, tile, splits), tf32);
+        emulate(f, forced_plan(f.M, f.Ncols, f.ktiles, tile, splits), mode);
         CHECK(ref::mismatch(y, y_ref, tol, tol) <= 1.0);
 
         BackwardData d = BackwardData::make(g32);
         d.dy = dy.data<float>(), d.wd = wd.data(), d.dx = dx.data<float>();
-        emulate(d, forced_plan(d.M, d.Ncols, d.ktiles, tile, splits), tf32);
+        emulate(d, forced_plan(d.M, d.Ncols, d.ktiles, tile, splits), mode);
         CHECK(ref::mismatch(dx, dx_ref, tol, tol) <= 1.0);
 
         BackwardWeight bw = BackwardWeight::make(g32);
         bw.x = x.data<float>(), bw.dy = dy.data<float>(), bw.dw = dw.data<float>();
-        emulate(bw, forced_plan(bw.M, bw.Ncols, bw.ktiles, tile, splits), tf32);
+        emulate(bw, forced_plan(bw.M, bw.Ncols, bw.ktiles, tile, splits), mode);
         CHECK(ref::mismatch(dw, dw_ref, tol * 4, tol * 4) <= 1.0);
       }
 }
@@ -330,4 +359,45 @@ TEST_CASE("the TF32 epilogue covers each output tile element once", "[conv_emula
   check(Tile<64, 256>{});
   check(Tile<64, 128>{});
   check(Tile<64, 64>{});
+}
+
+// The kernels' 3xTF32 split (conv_tile.h), on its own: dot products as long as the SIRe-CNN
+// layers' reductions (512 channels x 9 taps), summed in float as the kernels' accumulators are.
+// Three truncated TF32 products come within a small factor of plain FP32's error; one TF32
+// product (the big parts: TF32 math) is orders of magnitude worse, so the bound discriminates.
+TEST_CASE("3xTF32 products keep FP32's accuracy, one TF32 product does not", "[conv_emulation]") {
+  const int n = 512 * 9, trials = 64;
+  const Tensor a = testing::random_tensor({trials, n}, DType::F32, 21);
+  const Tensor b = testing::random_tensor({trials, n}, DType::F32, 22);
+  const float *pa = a.data<float>(), *pb = b.data<float>();
+  double err_fp32 = 0, err_three = 0, err_one = 0;
+  for (int t = 0; t < trials; ++t) {
+    double exact = 0, scale = 0;
+    float fp32 = 0, three = 0, one = 0;
+    for (int i = 0; i < n; ++i) {
+      const float x = pa[t * n + i], y = pb[t * n + i];
+      exact += double(x) * y;
+      scale += std::fabs(double(x) * y);
+      fp32 += x * y;
+      const Tf32Split sx = tf32_split(x), sy = tf32_split(y);
+      three += tf32_truncated(sx.small) * tf32_truncated(sy.big) +
+               tf32_truncated(sx.big) * tf32_truncated(sy.small) +
+               tf32_truncated(sx.big) * tf32_truncated(sy.big);
+      one += tf32_truncated(sx.big) * tf32_truncated(sy.big);
+    }
+    err_fp32 = std::max(err_fp32, std::fabs(fp32 - exact) / scale);
+    err_three = std::max(err_three, std::fabs(three - exact) / scale);
+    err_one = std::max(err_one, std::fabs(one - exact) / scale);
+  }
+  INFO("relative errors: FP32 " << err_fp32 << ", 3xTF32 " << err_three << ", TF32 " << err_one);
+  CHECK(err_three <= 2 * err_fp32);
+  CHECK(err_one >= 20 * err_three);
+  // The split is exact: big + small is x, and big has 11 significant bits.
+  for (int i = 0; i < n; ++i) {
+    const float x = pa[i];
+    const Tf32Split s = tf32_split(x);
+    REQUIRE(s.big + s.small == x);
+    REQUIRE((float_bits(s.big) & 0x1fffu) == 0);
+    REQUIRE(std::fabs(s.small) <= std::ldexp(std::fabs(x), -11));
+  }
 }

@@ -119,9 +119,9 @@ TEST_CASE("small op cases match the CPU in FP32, forward and backward", "[quick]
 
 // A few convolutions in both maths and both stagings: short enough for compute-sanitizer's
 // racecheck, which watches the shared-memory staging of the GEMM mainloops.
-TEST_CASE("small convolutions in FP32 and TF32", "[sanitize]") {
+TEST_CASE("small convolutions in FP32, TF32 and 3xTF32", "[sanitize]") {
   for (cuda::Staging st : {cuda::Staging::kPipelined, cuda::Staging::kRegisters})
-  for (cuda::Math m : {cuda::Math::kFP32, cuda::Math::kTF32}) {
+  for (cuda::Math m : {cuda::Math::kFP32, cuda::Math::kTF32, cuda::Math::kTF32x3}) {
     StagingGuard staging(st);
     MathGuard guard(m);
     INFO(cuda::staging_name(st) << ", " << cuda::math_name(m));
@@ -130,9 +130,9 @@ TEST_CASE("small convolutions in FP32 and TF32", "[sanitize]") {
       const bool pick =
           c.gradcheck && ((c.name.rfind("conv2d", 0) == 0 && convs++ < 2) ||
                           (c.name.rfind("conv_transpose2d", 0) == 0 && transposed++ < 2));
-      if (pick)
-        compare_on_gpu(c, m == cuda::Math::kFP32 ? kFp32Forward : kTf32,
-                       m == cuda::Math::kFP32 ? kFp32Backward : kTf32);
+      if (pick)  // 3xTF32 is held to FP32's tolerances
+        compare_on_gpu(c, m == cuda::Math::kTF32 ? kTf32 : kFp32Forward,
+                       m == cuda::Math::kTF32 ? kTf32 : kFp32Backward);
     }
   }
 }
@@ -140,7 +140,7 @@ TEST_CASE("small convolutions in FP32 and TF32", "[sanitize]") {
 // The two ways of staging the operands feed the same products to the same accumulators in the
 // same order: every convolution, at every size of the op table, gives the same bits either way.
 TEST_CASE("pipelined and register-staged convolutions give the same bits", "[quick]") {
-  for (cuda::Math m : {cuda::Math::kFP32, cuda::Math::kTF32}) {
+  for (cuda::Math m : {cuda::Math::kFP32, cuda::Math::kTF32, cuda::Math::kTF32x3}) {
     MathGuard guard(m);
     for (const OpCase& c : testing::op_cases(DType::F32)) {
       if (c.name.rfind("conv", 0) != 0) continue;
@@ -174,6 +174,15 @@ TEST_CASE("convolutions and dense layers match the CPU in TF32 within TF32's rou
   for (const OpCase& c : testing::op_cases(DType::F32, 5))
     if (c.name.rfind("conv", 0) == 0 || c.name.rfind("linear", 0) == 0)
       compare_on_gpu(c, kTf32, kTf32);
+}
+
+// 3xTF32 claims FP32's accuracy from the tensor cores: every convolution of the op table, at
+// every size, within the FP32 tolerances (dense layers run in FP32 under it).
+TEST_CASE("convolutions in 3xTF32 match the CPU within FP32's tolerances", "[quick]") {
+  MathGuard three(cuda::Math::kTF32x3);
+  for (const OpCase& c : testing::op_cases(DType::F32))
+    if (c.name.rfind("conv", 0) == 0 || c.name.rfind("linear", 0) == 0)
+      compare_on_gpu(c, kFp32Forward, kFp32Backward);
 }
 
 TEST_CASE("host <-> device copies round-trip and are counted", "[quick]") {

@@ -7,8 +7,9 @@
 // The maps of loads and outputs to threads are in conv_tile.h, the Problems in conv_problems.h.
 // A block of 256 threads computes a BM x BN tile of C. Two ways to bring the operands into
 // shared memory (conv_staging(), runtime.h): through registers, one step ahead, two stages; or
-// by cp.async, four stages deep (the default). Two maths on the tiles: FP32 FMAs (Fp32Math) or
-// TF32 tensor-core mma.sync steps (Tf32Math), chosen by math().
+// by cp.async, four stages deep (the default). Three maths on the tiles: FP32 FMAs (Fp32Math),
+// TF32 tensor-core mma.sync steps (Tf32Math), or 3xTF32 (Tf32Math, three mma.sync a tile from
+// operands split in two), chosen by math().
 // With split-K (conv_plan.h) blocks along z take disjoint ranges of steps and write partial
 // tiles to a workspace; split_reduce_kernel adds them in order and stores. No atomics anywhere.
 #pragma once
@@ -107,6 +108,7 @@ __device__ __forceinline__ void emit(const P& p, float* partial, int m, int n, f
 template <class T>
 struct Fp32Math {
   static constexpr int kPad = kPadFp32;
+  static constexpr bool kHungry = false;  // for registers (min_blocks)
   static constexpr int TM = T::TM, TN = T::TN;
   float acc[TM][TN];
   struct Shared {};
@@ -156,9 +158,12 @@ struct Fp32Math {
 // itself (the maps of conv_tile.h, which tests/test_conv_emulation.cpp runs): a fragment
 // element is one shared-memory load and one conversion, and the accumulators are plain
 // registers whose tile positions are known, so the epilogue stores them directly.
-template <class T>
+// kThree: 3xTF32 (conv_tile.h's tf32_split), each operand as two TF32 numbers and three mma
+// per tile, the small products first: FP32's accuracy class from the tensor cores.
+template <class T, bool kThree>
 struct Tf32Math {
   static constexpr int kPad = kPadTf32;
+  static constexpr bool kHungry = kThree;  // for registers (min_blocks)
   static constexpr int FM = T::FM, FN = T::FN;  // mma tiles per warp
   struct Shared {};
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -177,29 +182,89 @@ struct Tf32Math {
     asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
     return r;
   }
+  static __device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4],
+                                             const unsigned (&b)[2]) {
+    asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  }
+  // 3xTF32: a lane's A (B) fragment of mma row i (column j), split into big and small parts.
+  static __device__ __forceinline__ void split_a(const float (&a)[kBK][T::BM + kPad], int warp,
+                                                 int i, int lane, unsigned (&big)[4],
+                                                 unsigned (&small)[4]) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const Tf32Split v = tf32_split(a[mma_a_k(lane, e)][tf32_a_row<T>(warp, i, lane, e)]);
+      big[e] = float_bits(v.big);
+      small[e] = float_bits(v.small);
+    }
+  }
+  static __device__ __forceinline__ void split_b(const float (&b)[kBK][T::BN + kPad], int warp,
+                                                 int j, int lane, unsigned (&big)[2],
+                                                 unsigned (&small)[2]) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const Tf32Split v = tf32_split(b[mma_b_k(lane, e)][tf32_b_col<T>(warp, j, lane)]);
+      big[e] = float_bits(v.big);
+      small[e] = float_bits(v.small);
+    }
+  }
+  // The three products, the small ones first.
+  static __device__ __forceinline__ void mma3(float (&d)[4], const unsigned (&ab)[4],
+                                              const unsigned (&as)[4], const unsigned (&bb)[2],
+                                              const unsigned (&bs)[2]) {
+    mma(d, as, bb);
+    mma(d, ab, bs);
+    mma(d, ab, bb);
+  }
   __device__ __forceinline__ void step(const float (&a)[kBK][T::BM + kPad],
                                        const float (&b)[kBK][T::BN + kPad], int tid) {
     const int warp = tid / 32, lane = tid % 32;
-    unsigned fa[FM][4], fb[FN][2];
+    if constexpr (kThree) {
+      // One operand's parts held for the whole step, the other's split one mma row (column) at
+      // a time: whichever holds fewer registers is held (B's with 128x128 tiles, A's with
+      // 64x256), so that the tiles keep within their register budgets.
+      if constexpr (FN * 2 <= FM * 4) {
+        unsigned fb[FN][2], sb[FN][2];  // big and small parts
 #pragma unroll
-    for (int i = 0; i < FM; ++i)
+        for (int j = 0; j < FN; ++j) split_b(b, warp, j, lane, fb[j], sb[j]);
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        fa[i][e] = tf32(a[mma_a_k(lane, e)][tf32_a_row<T>(warp, i, lane, e)]);
+        for (int i = 0; i < FM; ++i) {
+          unsigned fa[4], sa[4];
+          split_a(a, warp, i, lane, fa, sa);
 #pragma unroll
-    for (int j = 0; j < FN; ++j)
+          for (int j = 0; j < FN; ++j) mma3(acc[i][j], fa, sa, fb[j], sb[j]);
+        }
+      } else {
+        unsigned fa[FM][4], sa[FM][4];
 #pragma unroll
-      for (int e = 0; e < 2; ++e)
-        fb[j][e] = tf32(b[mma_b_k(lane, e)][tf32_b_col<T>(warp, j, lane)]);
+        for (int i = 0; i < FM; ++i) split_a(a, warp, i, lane, fa[i], sa[i]);
 #pragma unroll
-    for (int i = 0; i < FM; ++i)
+        for (int j = 0; j < FN; ++j) {
+          unsigned fb[2], sb[2];
+          split_b(b, warp, j, lane, fb, sb);
+#pragma unroll
+          for (int i = 0; i < FM; ++i) mma3(acc[i][j], fa[i], sa[i], fb, sb);
+        }
+      }
+    } else {
+      unsigned fa[FM][4], fb[FN][2];
+#pragma unroll
+      for (int i = 0; i < FM; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          fa[i][e] = tf32(a[mma_a_k(lane, e)][tf32_a_row<T>(warp, i, lane, e)]);
 #pragma unroll
       for (int j = 0; j < FN; ++j)
-        asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "
-            "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-            : "+f"(acc[i][j][0]), "+f"(acc[i][j][1]), "+f"(acc[i][j][2]), "+f"(acc[i][j][3])
-            : "r"(fa[i][0]), "r"(fa[i][1]), "r"(fa[i][2]), "r"(fa[i][3]), "r"(fb[j][0]),
-              "r"(fb[j][1]));
+#pragma unroll
+        for (int e = 0; e < 2; ++e)
+          fb[j][e] = tf32(b[mma_b_k(lane, e)][tf32_b_col<T>(warp, j, lane)]);
+#pragma unroll
+      for (int i = 0; i < FM; ++i)
+#pragma unroll
+        for (int j = 0; j < FN; ++j) mma(acc[i][j], fa[i], fb[j]);
+    }
   }
   template <class P>
   __device__ __forceinline__ void finish(const P& p, float* partial, int m0, int n0, int tid,
@@ -215,7 +280,7 @@ struct Tf32Math {
                acc[i][j][e]);
   }
 #else
-  __device__ void zero() { __trap(); }  // set_math(kTF32) refuses devices without TF32 cores
+  __device__ void zero() { __trap(); }  // set_math refuses TF32 maths on devices without TF32
   __device__ void step(const float (&)[kBK][T::BM + kPad], const float (&)[kBK][T::BN + kPad],
                        int) {}
   template <class P>
@@ -227,11 +292,12 @@ struct Tf32Math {
 // 65536 / (256 blocks) registers a thread: what the FP32 kernels fitted before the loaders walked
 // incrementally (which holds more state in registers; left free, the compiler took more
 // registers and fewer blocks fit). The pipelined 64x128 kernels fit 3 blocks without spilling,
-// the register-staged ones 2 (ptxas -v, sm_90).
-template <class T, bool kPipelined>
+// the register-staged ones 2 (ptxas -v, sm_90); 3xTF32's, holding two parts of each fragment,
+// 2 (at 3 they spilled).
+template <class T, bool kPipelined, class Arith>
 constexpr int min_blocks() {
   if (T::BM * T::BN <= 64 * 64) return 4;
-  if (T::BM * T::BN <= 64 * 128 && kPipelined) return 3;
+  if (T::BM * T::BN <= 64 * 128 && kPipelined && !Arith::kHungry) return 3;
   return 2;
 }
 
@@ -239,7 +305,7 @@ constexpr int min_blocks() {
 // tiles into registers while the block multiplies the current tiles in shared memory, then
 // stores them to the other of two stages (one barrier per step).
 template <class P, class T, class Arith>
-__global__ void __launch_bounds__(kThreads, (min_blocks<T, false>()))
+__global__ void __launch_bounds__(kThreads, (min_blocks<T, false, Arith>()))
     conv_gemm_registers(P p, int per_split, float* partial) {
   __shared__ __align__(32) Stages<T, 2, Arith::kPad> s;
   __shared__ __align__(32) typename Arith::Shared sh;
@@ -275,7 +341,7 @@ __global__ void __launch_bounds__(kThreads, (min_blocks<T, false>()))
 // multiplies the current one, and no registers hold them on the way. One barrier per step: it
 // both publishes step kt's stage and frees the stage computed last step, the one refilled next.
 template <class P, class T, class Arith>
-__global__ void __launch_bounds__(kThreads, (min_blocks<T, true>()))
+__global__ void __launch_bounds__(kThreads, (min_blocks<T, true, Arith>()))
     conv_gemm_pipelined(P p, int per_split, float* partial) {
   constexpr int S = kPipelineStages;
   __shared__ __align__(32) Stages<T, S, Arith::kPad> s;
@@ -318,24 +384,30 @@ __global__ void split_reduce_kernel(P p, int splits, const float* partial) {
   }
 }
 
+// One tile shape's kernel, for the math and the staging set now (runtime.h).
+template <class P, class T, class Arith>
+void launch_with(const P& p, const dim3& grid, int per_split, float* partial) {
+  if (conv_staging() == Staging::kPipelined) {
+    auto conv_gemm = conv_gemm_pipelined<P, T, Arith>;
+    SIRE_LAUNCH(conv_gemm, grid, kThreads, p, per_split, partial);
+  } else {
+    auto conv_gemm = conv_gemm_registers<P, T, Arith>;
+    SIRE_LAUNCH(conv_gemm, grid, kThreads, p, per_split, partial);
+  }
+}
+
 template <class P, int BM, int BN>
 void launch_tile(const P& p, const ConvPlan& plan, float* partial) {
   const dim3 grid(static_cast<unsigned>(plan.col_blocks), static_cast<unsigned>(plan.row_blocks),
                   static_cast<unsigned>(plan.splits));
   using T = Tile<BM, BN>;
-  const bool tf32 = math() == Math::kTF32, pipelined = conv_staging() == Staging::kPipelined;
-  if (tf32 && pipelined) {
-    auto tf32_conv_gemm = conv_gemm_pipelined<P, T, Tf32Math<T>>;
-    SIRE_LAUNCH(tf32_conv_gemm, grid, kThreads, p, plan.per_split, partial);
-  } else if (tf32) {
-    auto tf32_conv_gemm = conv_gemm_registers<P, T, Tf32Math<T>>;
-    SIRE_LAUNCH(tf32_conv_gemm, grid, kThreads, p, plan.per_split, partial);
-  } else if (pipelined) {
-    auto fp32_conv_gemm = conv_gemm_pipelined<P, T, Fp32Math<T>>;
-    SIRE_LAUNCH(fp32_conv_gemm, grid, kThreads, p, plan.per_split, partial);
-  } else {
-    auto fp32_conv_gemm = conv_gemm_registers<P, T, Fp32Math<T>>;
-    SIRE_LAUNCH(fp32_conv_gemm, grid, kThreads, p, plan.per_split, partial);
+  switch (math()) {
+    case Math::kTF32:
+      return launch_with<P, T, Tf32Math<T, false>>(p, grid, plan.per_split, partial);
+    case Math::kTF32x3:
+      return launch_with<P, T, Tf32Math<T, true>>(p, grid, plan.per_split, partial);
+    default:
+      return launch_with<P, T, Fp32Math<T>>(p, grid, plan.per_split, partial);
   }
 }
 

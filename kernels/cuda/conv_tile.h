@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/common/host_device.h"
 #include "kernels/cuda/conv_plan.h"
@@ -83,6 +84,43 @@ SIRE_HD int tf32_row(int warp, int i, int lane, int e) {
 template <class T>
 SIRE_HD int tf32_col(int warp, int j, int lane, int e) {
   return ((warp % T::WN) * T::FN + j) * 8 + mma_c_col(lane, e);
+}
+
+// 3xTF32: x = big + small, big = x rounded to the nearest TF32 number (ties away from zero) and
+// small = x - big (exact in FP32). The tensor cores read only the top 19 bits of a .tf32 operand
+// (they truncate the 13 low ones: cvt.rna.tf32.f32 itself only adds half a TF32 unit and leaves
+// them), so small enters the products rounded toward zero: |x - big - small'| <= 2^-21 |x|. A
+// product a b is taken as as bb + ab bs + ab bb, three TF32 products, each exact in the FP32
+// accumulator; the dropped as bs is below 2^-22 |a b|. So a few units of FP32's roundoff a
+// product, where TF32 alone has 2^-11: FP32's accuracy class, from the tensor cores, in 3
+// integer/float instructions an operand element (the split below; no cvt). NaN stays NaN (in
+// small: NaN - big); x = inf, or finite within 2^-11 of FP32's largest, gives NaN products
+// where FP32 gives inf (or, for the latter, a finite value). The same code on the host runs in
+// tests/test_conv_emulation.cpp.
+struct Tf32Split {
+  float big, small;
+};
+SIRE_HD uint32_t float_bits(float x) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(x);
+#else
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  return b;
+#endif
+}
+SIRE_HD float bits_float(uint32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(b);
+#else
+  float x;
+  std::memcpy(&x, &b, 4);
+  return x;
+#endif
+}
+SIRE_HD Tf32Split tf32_split(float x) {
+  const float big = bits_float((float_bits(x) + 0x1000u) & 0xffffe000u);
+  return Tf32Split{big, x - big};
 }
 
 // The convolution geometry in 32-bit integers (tensors hold fewer than 2^31 elements).

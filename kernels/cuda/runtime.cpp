@@ -21,7 +21,9 @@ bool env_is(const char* name, const char* value) {
   return v && std::strcmp(v, value) == 0;
 }
 
-std::atomic<int> g_math{env_is("SIRE_CUDA_MATH", "tf32") ? 1 : 0};
+std::atomic<int> g_math{static_cast<int>(env_is("SIRE_CUDA_MATH", "tf32")     ? Math::kTF32
+                                          : env_is("SIRE_CUDA_MATH", "3xtf32") ? Math::kTF32x3
+                                                                               : Math::kFP32)};
 std::atomic<bool> g_poison{env_is("SIRE_CUDA_POISON", "1")};
 std::atomic<int> g_staging{env_is("SIRE_CUDA_CONV_STAGING", "registers") ? 1 : 0};
 std::atomic<bool> g_tiles_fill{env_is("SIRE_CUDA_CONV_TILES", "fill")};
@@ -114,13 +116,13 @@ void after_launch(const char* kernel, const char* file, int line) {
 }  // namespace detail
 
 void set_math(Math m) {
-  if (m == Math::kTF32)
-    SIRE_CHECK(device_info().major >= 8, "set_math(tf32): ", device_info().name, " (sm_",
-               device_info().major, device_info().minor, ") has no TF32 tensor cores");
-  g_math.store(m == Math::kTF32 ? 1 : 0);
+  if (m != Math::kFP32)
+    SIRE_CHECK(device_info().major >= 8, "set_math(", math_name(m), "): ", device_info().name,
+               " (sm_", device_info().major, device_info().minor, ") has no TF32 tensor cores");
+  g_math.store(static_cast<int>(m));
 }
 
-Math math() { return g_math.load() == 1 ? Math::kTF32 : Math::kFP32; }
+Math math() { return static_cast<Math>(g_math.load()); }
 
 const char* math_name(Math m) { return gpu_math_name(m); }
 
@@ -174,6 +176,7 @@ cublasHandle_t cublas_handle() {
     SIRE_CUBLAS_CHECK(cublasSetStream(h, 0));
     return h;
   }();
+  // cuBLAS has no 3xTF32: dense layers run in FP32 then (they are a small part of a step).
   SIRE_CUBLAS_CHECK(cublasSetMathMode(
       handle, math() == Math::kTF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   return handle;

@@ -11,9 +11,10 @@
 namespace sire::cuda {
 
 // Convolutions (our implicit-GEMM kernels) and dense layers (cuBLAS) multiply in plain FP32
-// (the default, and what tests compare tightly) or on the tensor cores in TF32 (inputs rounded
-// to 10 mantissa bits, FP32 accumulation): engine/device.h's GpuMath, which set_gpu_math sets
-// through set_math. Also set by SIRE_CUDA_MATH=tf32 at start-up.
+// (the default, and what tests compare tightly), on the tensor cores in TF32 (inputs rounded
+// to 10 mantissa bits, FP32 accumulation), or in 3xTF32 (convolutions only; FP32 accuracy from
+// three TF32 products): engine/device.h's GpuMath, which set_gpu_math sets through set_math.
+// Also set by SIRE_CUDA_MATH=tf32|3xtf32 at start-up.
 using Math = GpuMath;
 void set_math(Math math);
 Math math();
