@@ -103,6 +103,11 @@ inline void require_i32(const char* op, const Tensor& t) {
   SIRE_CHECK(t.dtype() == DType::I32, op, ": expected an i32 tensor, got ", t.describe());
 }
 
+// Cross-entropy's label check, deferred (loss.cu): reads the checks queued since the last call
+// and throws, naming the op, the label and the sample, if a label was out of range. Called where
+// the host waits for the GPU anyway: synchronize() and every copy to the host.
+void check_pending_labels();
+
 // A scratch tensor on the GPU (from the caching allocator, so cheap once warm).
 inline Tensor scratch(int64_t elems, DType dtype = DType::F32) {
   return Tensor::empty({elems}, dtype, Device::CUDA);

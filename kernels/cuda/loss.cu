@@ -3,6 +3,8 @@
 // by one last thread: the same bits every run, on any GPU. Backward kernels read the upstream
 // gradient g[0] on the device.
 #include <climits>
+#include <mutex>
+#include <vector>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/launch.cuh"
@@ -74,7 +76,8 @@ __device__ double row_log_sum_exp(const float* row, int M) {
   return m + log(block_sum(s));
 }
 
-// loss_n = lse - z[label]; a label outside [0, M) records the smallest such sample in *bad.
+// loss_n = lse - z[label]; a label outside [0, M) makes the loss NaN and records the smallest
+// such sample in *bad, as INT_MAX - n (0: none; the largest value is the smallest sample).
 __global__ void cross_entropy_rows_kernel(const float* z, const int32_t* labels, int M,
                                           double* per_sample, int* bad) {
   const int n = blockIdx.x;
@@ -83,7 +86,7 @@ __global__ void cross_entropy_rows_kernel(const float* z, const int32_t* labels,
   if (threadIdx.x != 0) return;
   const int label = labels[n];
   if (label < 0 || label >= M) {
-    atomicMin(bad, n);  // an int flag, not a float sum: order does not matter
+    atomicMax(bad, INT_MAX - n);  // an int flag, not a float sum: order does not matter
     per_sample[n] = NAN;
     return;
   }
@@ -119,7 +122,68 @@ __global__ void broadcast_kernel(const float* g, double alpha, float* y, int64_t
   SIRE_GRID_LOOP(i, n) y[i] = v;
 }
 
+// Labels are checked as on the CPU, but without making the host wait for the GPU at every loss
+// (which kept it from queueing the backward pass while the forward ran): each call's kernel
+// flags its first bad sample in a slot of a small device array, and the slots are read where the
+// host waits anyway (check_pending_labels), or when all are taken.
+constexpr int kLabelSlots = 64;
+struct PendingLabels {
+  Tensor labels;  // kept alive until checked, to name the bad label
+  int classes;
+};
+struct LabelChecks {
+  std::mutex mu;
+  Tensor slots;  // i32[kLabelSlots] on the GPU, zero when free
+  std::vector<PendingLabels> pending;
+};
+LabelChecks& label_checks() {
+  static LabelChecks* checks = new LabelChecks;  // never destroyed: no order of exit to get wrong
+  return *checks;
+}
+
+// The slot for a new check of `labels` (checking the queued ones first when all are taken).
+int* queue_label_check(const Tensor& labels, int classes) {
+  LabelChecks& c = label_checks();
+  std::unique_lock<std::mutex> lock(c.mu);
+  if (static_cast<int>(c.pending.size()) == kLabelSlots) {
+    lock.unlock();
+    check_pending_labels();
+    lock.lock();
+  }
+  if (!c.slots.defined()) {
+    c.slots = scratch(kLabelSlots, DType::I32);
+    SIRE_CUDA_CHECK(cudaMemsetAsync(c.slots.raw_data(), 0, c.slots.nbytes(), 0));
+  }
+  c.pending.push_back({labels, classes});
+  return c.slots.data<int32_t>() + (c.pending.size() - 1);
+}
+
 }  // namespace
+
+void check_pending_labels() {
+  LabelChecks& c = label_checks();
+  std::vector<PendingLabels> pending;
+  std::vector<int32_t> flags;
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    if (c.pending.empty()) return;
+    pending.swap(c.pending);
+    flags.resize(pending.size());
+    // A synchronous copy: it waits for the kernels that set the flags.
+    SIRE_CUDA_CHECK(cudaMemcpy(flags.data(), c.slots.raw_data(), flags.size() * 4,
+                               cudaMemcpyDeviceToHost));
+    SIRE_CUDA_CHECK(cudaMemsetAsync(c.slots.raw_data(), 0, flags.size() * 4, 0));
+  }
+  for (size_t i = 0; i < pending.size(); ++i) {
+    if (flags[i] == 0) continue;
+    const int n = INT_MAX - flags[i];
+    int32_t label = 0;
+    SIRE_CUDA_CHECK(cudaMemcpy(&label, pending[i].labels.data<int32_t>() + n, 4,
+                               cudaMemcpyDeviceToHost));
+    SIRE_FAIL("cross_entropy: label ", label, " of sample ", n, " is outside [0, ",
+              pending[i].classes, ")");
+  }
+}
 
 void CudaBackend::softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels,
                                                 Tensor& loss) {
@@ -128,19 +192,11 @@ void CudaBackend::softmax_cross_entropy_forward(const Tensor& logits, const Tens
   const int N = static_cast<int>(logits.size(0)), M = static_cast<int>(logits.size(1));
   SIRE_CHECK(N > 0, "cross_entropy: empty batch ", logits.describe());
   Tensor per_sample = scratch(N, DType::F64);
-  Tensor bad = Tensor::full({1}, INT_MAX, DType::I32, Device::CUDA);
   double* ps = static_cast<double*>(per_sample.raw_data());
+  int* bad = queue_label_check(labels, M);
   SIRE_LAUNCH(cross_entropy_rows_kernel, N, kBlock, logits.data<float>(), labels.data<int32_t>(), M,
-              ps, bad.data<int32_t>());
+              ps, bad);
   SIRE_LAUNCH(finish_sum_kernel, 1, 32, ps, N, 1.0 / N, loss.data<float>());
-  // Labels are checked as on the CPU; reading the flag waits for the kernels (one small copy).
-  const Tensor host_bad = bad.to(Device::CPU);
-  const int first = host_bad.data<int32_t>()[0];
-  if (first != INT_MAX) {
-    const Tensor host_labels = labels.to(Device::CPU);
-    SIRE_FAIL("cross_entropy: label ", host_labels.data<int32_t>()[first], " of sample ", first,
-              " is outside [0, ", M, ")");
-  }
 }
 
 void CudaBackend::softmax_cross_entropy_backward(const Tensor& logits, const Tensor& labels,

@@ -60,6 +60,7 @@ void CudaBackend::copy(const Tensor& src, Tensor& dst) {
   SIRE_CHECK(src.device() != dst.device(), "cuda copy: ", src.describe(), " -> ", dst.describe(),
              ": neither side is on the GPU");
   SIRE_CUDA_CHECK(cudaMemcpy(dst.raw_data(), src.raw_data(), src.nbytes(), kind));
+  if (kind == cudaMemcpyDeviceToHost) check_pending_labels();  // the host waited anyway
 }
 
 void CudaBackend::convert(const Tensor& src, Tensor& dst) {

@@ -155,7 +155,10 @@ const DeviceInfo& device_info() {
   return info;
 }
 
-void synchronize() { SIRE_CUDA_CHECK(cudaDeviceSynchronize()); }
+void synchronize() {
+  SIRE_CUDA_CHECK(cudaDeviceSynchronize());
+  check_pending_labels();  // errors the kernels flagged for the host (loss.cu)
+}
 
 AllocatorStats allocator_stats() {
   const CachingPool::Stats s = device_allocator().pool().stats();
