@@ -60,6 +60,14 @@ void Backend::batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const 
   batch_norm_backward(masked, x, gamma, mean, invstd, training, dx, dgamma, dbeta);
 }
 
+void Backend::sgd_update_all(const std::vector<SgdParam>& params, const SgdStep& step) {
+  for (const SgdParam& p : params) {
+    SgdStep st = step;
+    st.first = p.first;
+    sgd_update(*p.param, *p.grad, p.momentum_buffer, st);
+  }
+}
+
 void Backend::sum_abs(const Tensor& x, Tensor& out) {
   Tensor host = x.to(Device::CPU);
   Tensor r = Tensor::empty({}, x.dtype(), Device::CPU);

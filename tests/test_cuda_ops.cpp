@@ -186,6 +186,41 @@ TEST_CASE("convolutions in 3xTF32 match the CPU within FP32's tolerances", "[qui
       compare_on_gpu(c, kFp32Forward, kFp32Backward);
 }
 
+// Backend::sgd_update_all launches once for up to 32 parameters; it must give the bits of one
+// sgd_update per parameter: 70 parameters (3 launches), odd sizes, some starting one float into
+// their storage (not 16-byte aligned), two steps (the momentum buffer's first and a later one).
+TEST_CASE("SGD over many parameters in one launch gives the per-parameter bits", "[quick]") {
+  Backend& be = backend_for(Device::CUDA);
+  const int count = 70;
+  std::vector<Tensor> p1, p2, g, b1, b2;
+  for (int i = 0; i < count; ++i) {
+    const int64_t n = (i * 379) % 2000 + 1, skip = i % 3 == 0 ? 1 : 0;
+    const Tensor p = random_tensor({n + skip}, DType::F32, 100 + i).to(Device::CUDA);
+    p1.push_back(p.clone().narrow(skip, n + skip));
+    p2.push_back(p.clone().narrow(skip, n + skip));
+    g.push_back(random_tensor({n}, DType::F32, 300 + i).to(Device::CUDA));
+    b1.push_back(Tensor::empty({n}, DType::F32, Device::CUDA));
+    b2.push_back(Tensor::empty({n}, DType::F32, Device::CUDA));
+  }
+  SgdStep st;
+  st.lr = 0.05, st.momentum = 0.9, st.weight_decay = 5e-4, st.nesterov = true;
+  for (bool first : {true, false}) {
+    std::vector<SgdParam> all;
+    for (int i = 0; i < count; ++i) {
+      SgdStep one = st;
+      one.first = first;
+      be.sgd_update(p1[i], g[i], &b1[i], one);
+      all.push_back({&p2[i], &g[i], &b2[i], first});
+    }
+    be.sgd_update_all(all, st);
+    for (int i = 0; i < count; ++i) {
+      INFO("parameter " << i << ", " << (first ? "first" : "second") << " step");
+      CHECK(p1[i].to(Device::CPU).to_vector() == p2[i].to(Device::CPU).to_vector());
+      CHECK(b1[i].to(Device::CPU).to_vector() == b2[i].to(Device::CPU).to_vector());
+    }
+  }
+}
+
 TEST_CASE("host <-> device copies round-trip and are counted", "[quick]") {
   const Tensor a = random_tensor({4, 7, 3}, DType::F32, 3);
   const int64_t before = transfer_bytes();

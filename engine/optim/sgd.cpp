@@ -17,22 +17,27 @@ Sgd::Sgd(std::vector<Variable> params, SgdOptions options)
 }
 
 void Sgd::step() {
-  for (size_t i = 0; i < params_.size(); ++i) {
-    Variable& p = params_[i];
-    if (!p.has_grad()) continue;
-    SgdStep st;
-    st.lr = options_.lr;
-    st.momentum = options_.momentum;
-    st.dampening = options_.dampening;
-    st.weight_decay = options_.weight_decay;
-    st.nesterov = options_.nesterov;
-    Tensor* buf = nullptr;
-    if (options_.momentum != 0.0) {
-      st.first = !buffers_[i].defined();
-      if (st.first) buffers_[i] = Tensor::empty(p.shape(), p.dtype(), p.device());
-      buf = &buffers_[i];
+  SgdStep st;
+  st.lr = options_.lr;
+  st.momentum = options_.momentum;
+  st.dampening = options_.dampening;
+  st.weight_decay = options_.weight_decay;
+  st.nesterov = options_.nesterov;
+  // The parameters of each device go to its backend together (one launch for many on a GPU).
+  for (Device device : {Device::CPU, Device::CUDA}) {
+    std::vector<SgdParam> batch;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      Variable& p = params_[i];
+      if (!p.has_grad() || p.device() != device) continue;
+      SgdParam sp{&p.data(), &p.grad(), nullptr, false};
+      if (options_.momentum != 0.0) {
+        sp.first = !buffers_[i].defined();
+        if (sp.first) buffers_[i] = Tensor::empty(p.shape(), p.dtype(), p.device());
+        sp.momentum_buffer = &buffers_[i];
+      }
+      batch.push_back(sp);
     }
-    backend_for(p.device()).sgd_update(p.data(), p.grad(), buf, st);
+    if (!batch.empty()) backend_for(device).sgd_update_all(batch, st);
   }
   ++steps_;
 }

@@ -85,6 +85,7 @@ class CudaBackend final : public Backend {
 
   void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buffer,
                   const SgdStep& step) override;
+  void sgd_update_all(const std::vector<SgdParam>& params, const SgdStep& step) override;
 };
 
 // Checks shared by the launchers. Kernels index with 32-bit integers inside a tensor (offsets of

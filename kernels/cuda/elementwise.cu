@@ -176,6 +176,35 @@ struct SgdOp {
   }
 };
 
+// Many parameters' SGD steps in one launch: up to kSgdList of them, their pointers passed by
+// value (about 1 KiB of kernel parameters). Every block walks the list and takes its grid-stride
+// share of each parameter, 4 floats at a time where that parameter's pointers are 16-byte
+// aligned: the float operations of SgdOp, so the bits of one sgd_update per parameter.
+constexpr int kSgdList = 32;
+struct SgdList {
+  float* p[kSgdList];
+  const float* grad[kSgdList];
+  float* buf[kSgdList];
+  int64_t n[kSgdList];
+  uint32_t first, by4;  // bit t: parameter t's first step; its pointers are 16-byte aligned
+  int count;
+  float lr, wd, mom, damp;
+  bool nesterov;
+};
+
+__global__ void sgd_list_kernel(SgdList l) {
+  const int64_t thread = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  for (int t = 0; t < l.count; ++t) {
+    const SgdOp op{l.p[t], l.grad[t], l.buf[t], l.lr, l.wd, l.mom, l.damp,
+                   ((l.first >> t) & 1u) != 0, l.nesterov};
+    const int64_t n = l.n[t];
+    const int64_t groups = (l.by4 >> t) & 1u ? n / 4 : 0;  // the rest one float at a time
+    SIRE_GRID_LOOP(g, groups) op.apply<4>(g);
+    for (int64_t i = groups * 4 + thread; i < n; i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+      op.apply<1>(i);
+  }
+}
+
 }  // namespace
 
 void CudaBackend::add(const Tensor& a, const Tensor& b, Tensor& y) {
@@ -298,6 +327,41 @@ void CudaBackend::sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum
                  st.first,
                  st.nesterov};
   map(op, n, {op.p, op.grad, op.buf});
+}
+
+void CudaBackend::sgd_update_all(const std::vector<SgdParam>& params, const SgdStep& st) {
+  SgdList l{};
+  int64_t elements = 0;
+  auto launch = [&] {
+    if (l.count > 0)
+      SIRE_LAUNCH(sgd_list_kernel, grid_for(elements / 4 > 0 ? elements / 4 : 1), kBlock, l);
+    l.count = 0, l.first = l.by4 = 0, elements = 0;
+  };
+  l.lr = static_cast<float>(st.lr);
+  l.wd = static_cast<float>(st.weight_decay);
+  l.mom = static_cast<float>(st.momentum);
+  l.damp = static_cast<float>(1.0 - st.dampening);
+  l.nesterov = st.nesterov;
+  for (const SgdParam& sp : params) {
+    require_f32("sgd_update", *sp.param, *sp.grad);
+    if (sp.momentum_buffer) require_f32("sgd_update", *sp.momentum_buffer);
+    SIRE_CHECK(sp.grad->numel() == sp.param->numel() &&
+                   (!sp.momentum_buffer || sp.momentum_buffer->numel() == sp.param->numel()),
+               "sgd_update: parameter ", sp.param->describe(), ", gradient ",
+               sp.grad->describe(), ": sizes differ");
+    const int64_t n = sp.param->numel();
+    if (n == 0) continue;
+    const int t = l.count++;
+    l.p[t] = sp.param->data<float>();
+    l.grad[t] = sp.grad->data<float>();
+    l.buf[t] = sp.momentum_buffer ? sp.momentum_buffer->data<float>() : nullptr;
+    l.n[t] = n;
+    if (sp.first) l.first |= 1u << t;
+    if (aligned16({l.p[t], l.grad[t], l.buf[t]})) l.by4 |= 1u << t;
+    elements += n;
+    if (l.count == kSgdList) launch();
+  }
+  launch();
 }
 
 }  // namespace sire::cuda
