@@ -115,25 +115,34 @@ int run_time(const std::vector<std::string>& argv) {
   profile::set_enabled(false);
   const double gflop = 2.0 * static_cast<double>(profile::macs()) / 1e9;
 
-  nlohmann::json j = {{"model", model.spec().name}, {"device", device_name(device)},
-                      {"math", gpu_math_name(math)}, {"batch", batch}, {"threads", cpu_threads()},
-                      {"step_ms", median * 1e3}, {"step_ms_min", times.front() * 1e3},
-                      {"step_ms_max", times.back() * 1e3}, {"host_issue_ms", issue_median * 1e3},
+  nlohmann::json j = {{"model", model.spec().name},
+                      {"device", device_name(device)},
+                      {"math", gpu_math_name(math)},
+                      {"batch", batch},
+                      {"threads", cpu_threads()},
+                      {"step_ms", median * 1e3},
+                      {"step_ms_min", times.front() * 1e3},
+                      {"step_ms_max", times.back() * 1e3},
+                      {"host_issue_ms", issue_median * 1e3},
                       {"images_per_s", batch / median},
-                      {"gflop_per_step", gflop}, {"gflop_per_s", gflop / median},
-                      {"peak_bytes", peak}, {"peak_rss_bytes", peak_rss_bytes()},
+                      {"gflop_per_step", gflop},
+                      {"gflop_per_s", gflop / median},
+                      {"peak_bytes", peak},
+                      {"peak_rss_bytes", peak_rss_bytes()},
                       {"params", model.parameter_count()}};
   if (args.get_flag("json")) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("%s on %s%s, batch %lld, %d thread(s): median step %.1f ms (min %.1f, max %.1f), "
-              "%.1f images/s, %.1f GFLOP/step, %.1f GFLOP/s, peak %.1f MiB (tensors), "
-              "%.1f MiB (process)",
-              model.spec().name.c_str(), device_name(device),
-              device == Device::CUDA ? str(" (", gpu_math_name(math), ")").c_str() : "",
-              static_cast<long long>(batch), cpu_threads(), median * 1e3, times.front() * 1e3,
-              times.back() * 1e3, batch / median, gflop, gflop / median, peak / 1048576.0, peak_rss_bytes() / 1048576.0);
+  std::printf(
+      "%s on %s%s, batch %lld, %d thread(s): median step %.1f ms (min %.1f, max %.1f), "
+      "%.1f images/s, %.1f GFLOP/step, %.1f GFLOP/s, peak %.1f MiB (tensors), "
+      "%.1f MiB (process)",
+      model.spec().name.c_str(), device_name(device),
+      device == Device::CUDA ? str(" (", gpu_math_name(math), ")").c_str() : "",
+      static_cast<long long>(batch), cpu_threads(), median * 1e3, times.front() * 1e3,
+      times.back() * 1e3, batch / median, gflop, gflop / median, peak / 1048576.0,
+      peak_rss_bytes() / 1048576.0);
   // On a GPU the host's share says whether launches or kernels bound the step.
   if (device != Device::CPU) std::printf(", host issues a step in %.1f ms", issue_median * 1e3);
   std::printf("\n");

@@ -2,8 +2,8 @@
 // every SIRe-CNN layer shape, batch 64: forward, backward-data and backward-weight of the
 // encoder's convolutions and of the decoders' transposed convolutions, in FP32 (cuDNN limited to
 // FMA math), TF32 (tensor cores on both sides) and 3xTF32 (ours on the tensor cores at FP32's
-// accuracy, against cuDNN's FP32, the same accuracy class). Each row reports our GFLOP/s (2 FLOP per
-// multiply-accumulate), cuDNN's, our time over cuDNN's (target <= 1.05), and the relative
+// accuracy, against cuDNN's FP32, the same accuracy class). Each row reports our GFLOP/s (2 FLOP
+// per multiply-accumulate), cuDNN's, our time over cuDNN's (target <= 1.05), and the relative
 // difference of the two results. Times: CUDA events, L2 flushed, median of 25 after warm-up.
 //
 //   build/bench/bench_conv_cuda --benchmark_counters_tabular=true

@@ -3,9 +3,9 @@
 // goes), the thread maps of conv_tile.h and the split-K plan of conv_plan.h, executed block by
 // block, thread by thread and step by step as the GPU would, against the CPU backend; the TF32
 // and 3xTF32 maths mma by mma, with the hardware's fragment layouts (3xTF32 also with its
-// operand split and the tensor cores' truncation, so its accuracy too). What this cannot check (shared-memory
-// staging, barriers, the float4 reads, the inline assembly) is small and reviewed by eye; it runs
-// on a GPU in tests/test_cuda_ops.cpp.
+// operand split and the tensor cores' truncation, so its accuracy too). What this cannot check
+// (shared-memory staging, barriers, the float4 reads, the inline assembly) is small and reviewed by
+// eye; it runs on a GPU in tests/test_cuda_ops.cpp.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -75,8 +75,8 @@ RowCol hw_c(int lane, int e) {  // C and D, 16 x 8: (row, column) of register e 
 // acc[warp][lane][i][j][e]. Checks that every operand element of every mma comes from exactly
 // one lane's register.
 template <class T>
-bool tf32_step(const std::vector<float>& As, const std::vector<float>& Bs,
-               std::vector<float>& acc, Mode mode) {
+bool tf32_step(const std::vector<float>& As, const std::vector<float>& Bs, std::vector<float>& acc,
+               Mode mode) {
   bool ok = true;
   for (int warp = 0; warp < kThreads / 32; ++warp)
     for (int i = 0; i < T::FM; ++i)

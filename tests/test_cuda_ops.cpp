@@ -122,20 +122,20 @@ TEST_CASE("small op cases match the CPU in FP32, forward and backward", "[quick]
 // racecheck, which watches the shared-memory staging of the GEMM mainloops.
 TEST_CASE("small convolutions in FP32, TF32 and 3xTF32", "[sanitize]") {
   for (cuda::Staging st : {cuda::Staging::kPipelined, cuda::Staging::kRegisters})
-  for (cuda::Math m : {cuda::Math::kFP32, cuda::Math::kTF32, cuda::Math::kTF32x3}) {
-    StagingGuard staging(st);
-    MathGuard guard(m);
-    INFO(cuda::staging_name(st) << ", " << cuda::math_name(m));
-    int convs = 0, transposed = 0;
-    for (const OpCase& c : testing::op_cases(DType::F32)) {
-      const bool pick =
-          c.gradcheck && ((c.name.rfind("conv2d", 0) == 0 && convs++ < 2) ||
-                          (c.name.rfind("conv_transpose2d", 0) == 0 && transposed++ < 2));
-      if (pick)  // 3xTF32 is held to FP32's tolerances
-        compare_on_gpu(c, m == cuda::Math::kTF32 ? kTf32 : kFp32Forward,
-                       m == cuda::Math::kTF32 ? kTf32 : kFp32Backward);
+    for (cuda::Math m : {cuda::Math::kFP32, cuda::Math::kTF32, cuda::Math::kTF32x3}) {
+      StagingGuard staging(st);
+      MathGuard guard(m);
+      INFO(cuda::staging_name(st) << ", " << cuda::math_name(m));
+      int convs = 0, transposed = 0;
+      for (const OpCase& c : testing::op_cases(DType::F32)) {
+        const bool pick =
+            c.gradcheck && ((c.name.rfind("conv2d", 0) == 0 && convs++ < 2) ||
+                            (c.name.rfind("conv_transpose2d", 0) == 0 && transposed++ < 2));
+        if (pick)  // 3xTF32 is held to FP32's tolerances
+          compare_on_gpu(c, m == cuda::Math::kTF32 ? kTf32 : kFp32Forward,
+                         m == cuda::Math::kTF32 ? kTf32 : kFp32Backward);
+      }
     }
-  }
 }
 
 // The two ways of staging the operands feed the same products to the same accumulators in the

@@ -50,10 +50,15 @@ Protocol protocol_from_json(const json& j) {
 }
 
 json options_json(const TrainOptions& o) {
-  json j = {{"model", o.model_path}, {"data", o.data_dir}, {"dataset", o.dataset},
-            {"protocol", protocol_json(o.protocol)}, {"seed", o.seed},
-            {"split_seed", o.split_seed}, {"val_size", o.val_size},
-            {"device", device_name(o.device)}, {"math", gpu_math_name(o.math)},
+  json j = {{"model", o.model_path},
+            {"data", o.data_dir},
+            {"dataset", o.dataset},
+            {"protocol", protocol_json(o.protocol)},
+            {"seed", o.seed},
+            {"split_seed", o.split_seed},
+            {"val_size", o.val_size},
+            {"device", device_name(o.device)},
+            {"math", gpu_math_name(o.math)},
             {"out", o.out_dir}};
   if (o.lambda) j["lambda"] = *o.lambda;
   if (o.decoder_init) j["decoder_init"] = *o.decoder_init;
@@ -217,8 +222,8 @@ class Run {
     parts.insert(parts.end(), loss.aux_ce.begin(), loss.aux_ce.end());
     parts.insert(parts.end(), loss.mse.begin(), loss.mse.end());
     const int64_t np = static_cast<int64_t>(parts.size());
-    Tensor stats = Tensor::empty({np + static_cast<int64_t>(conv_weights_.size())}, DType::F32,
-                                 o_.device);
+    Tensor stats =
+        Tensor::empty({np + static_cast<int64_t>(conv_weights_.size())}, DType::F32, o_.device);
     auto slot = [&](int64_t i) { return stats.narrow(i, i + 1).reshape({}); };
     for (int64_t i = 0; i < np; ++i) slot(i).copy_from(parts[static_cast<size_t>(i)]);
     for (size_t i = 0; i < conv_weights_.size(); ++i) {

@@ -30,7 +30,7 @@ struct TrainOptions {
   uint64_t split_seed = 0;          // the stratified splits (CIFAR validation, Caltech)
   int64_t val_size = -1;            // -1: the protocol's validation split; 0: none
   Device device = Device::CPU;
-  GpuMath math = GpuMath::kFP32;    // convolutions and dense layers on the GPU
+  GpuMath math = GpuMath::kFP32;  // convolutions and dense layers on the GPU
   std::string out_dir;
   int workers = 2;                  // data-loading threads
   bool progress = true;             // the progress line on stderr

@@ -163,7 +163,7 @@ struct Fp32Math {
 template <class T, bool kThree>
 struct Tf32Math {
   static constexpr int kPad = kPadTf32;
-  static constexpr bool kHungry = kThree;  // for registers (min_blocks)
+  static constexpr bool kHungry = kThree;       // for registers (min_blocks)
   static constexpr int FM = T::FM, FN = T::FN;  // mma tiles per warp
   struct Shared {};
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800

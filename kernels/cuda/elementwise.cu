@@ -195,8 +195,9 @@ struct SgdList {
 __global__ void sgd_list_kernel(SgdList l) {
   const int64_t thread = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   for (int t = 0; t < l.count; ++t) {
-    const SgdOp op{l.p[t], l.grad[t], l.buf[t], l.lr, l.wd, l.mom, l.damp,
-                   ((l.first >> t) & 1u) != 0, l.nesterov};
+    const SgdOp op{l.p[t],    l.grad[t], l.buf[t], l.lr,
+                   l.wd,      l.mom,     l.damp,   ((l.first >> t) & 1u) != 0,
+                   l.nesterov};
     const int64_t n = l.n[t];
     const int64_t groups = (l.by4 >> t) & 1u ? n / 4 : 0;  // the rest one float at a time
     SIRE_GRID_LOOP(g, groups) op.apply<4>(g);
@@ -347,8 +348,8 @@ void CudaBackend::sgd_update_all(const std::vector<SgdParam>& params, const SgdS
     if (sp.momentum_buffer) require_f32("sgd_update", *sp.momentum_buffer);
     SIRE_CHECK(sp.grad->numel() == sp.param->numel() &&
                    (!sp.momentum_buffer || sp.momentum_buffer->numel() == sp.param->numel()),
-               "sgd_update: parameter ", sp.param->describe(), ", gradient ",
-               sp.grad->describe(), ": sizes differ");
+               "sgd_update: parameter ", sp.param->describe(), ", gradient ", sp.grad->describe(),
+               ": sizes differ");
     const int64_t n = sp.param->numel();
     if (n == 0) continue;
     const int t = l.count++;

@@ -170,16 +170,16 @@ void check_pending_labels() {
     pending.swap(c.pending);
     flags.resize(pending.size());
     // A synchronous copy: it waits for the kernels that set the flags.
-    SIRE_CUDA_CHECK(cudaMemcpy(flags.data(), c.slots.raw_data(), flags.size() * 4,
-                               cudaMemcpyDeviceToHost));
+    SIRE_CUDA_CHECK(
+        cudaMemcpy(flags.data(), c.slots.raw_data(), flags.size() * 4, cudaMemcpyDeviceToHost));
     SIRE_CUDA_CHECK(cudaMemsetAsync(c.slots.raw_data(), 0, flags.size() * 4, 0));
   }
   for (size_t i = 0; i < pending.size(); ++i) {
     if (flags[i] == 0) continue;
     const int n = INT_MAX - flags[i];
     int32_t label = 0;
-    SIRE_CUDA_CHECK(cudaMemcpy(&label, pending[i].labels.data<int32_t>() + n, 4,
-                               cudaMemcpyDeviceToHost));
+    SIRE_CUDA_CHECK(
+        cudaMemcpy(&label, pending[i].labels.data<int32_t>() + n, 4, cudaMemcpyDeviceToHost));
     SIRE_FAIL("cross_entropy: label ", label, " of sample ", n, " is outside [0, ",
               pending[i].classes, ")");
   }

@@ -22,8 +22,8 @@ bool env_is(const char* name, const char* value) {
 }
 
 std::atomic<int> g_math{static_cast<int>(env_is("SIRE_CUDA_MATH", "tf32")     ? Math::kTF32
-                                          : env_is("SIRE_CUDA_MATH", "3xtf32") ? Math::kTF32x3
-                                                                               : Math::kFP32)};
+                                         : env_is("SIRE_CUDA_MATH", "3xtf32") ? Math::kTF32x3
+                                                                              : Math::kFP32)};
 std::atomic<bool> g_poison{env_is("SIRE_CUDA_POISON", "1")};
 std::atomic<int> g_staging{env_is("SIRE_CUDA_CONV_STAGING", "registers") ? 1 : 0};
 std::atomic<bool> g_tiles_fill{env_is("SIRE_CUDA_CONV_TILES", "fill")};
