@@ -162,14 +162,17 @@ struct SgdOp {
     vp.load(p, g);
     vg.load(grad, g);
     if (buf && !first) vb.load(buf, g);
+    // Each product and sum rounded on its own (__fmul_rn, __fadd_rn: never contracted into an
+    // FMA, which nvcc did differently for V = 4 and V = 1, so that a parameter's bits depended on
+    // its alignment), in the CPU twin's order.
     for (int k = 0; k < V; ++k) {
-      float d = vg.v[k] + wd * vp.v[k];
+      float d = __fadd_rn(vg.v[k], __fmul_rn(wd, vp.v[k]));
       if (buf) {
-        const float b = first ? d : mom * vb.v[k] + damp * d;
+        const float b = first ? d : __fadd_rn(__fmul_rn(mom, vb.v[k]), __fmul_rn(damp, d));
         vb.v[k] = b;
-        d = nesterov ? d + mom * b : b;
+        d = nesterov ? __fadd_rn(d, __fmul_rn(mom, b)) : b;
       }
-      vp.v[k] -= lr * d;
+      vp.v[k] = __fsub_rn(vp.v[k], __fmul_rn(lr, d));
     }
     if (buf) vb.store(buf, g);
     vp.store(p, g);
@@ -331,6 +334,15 @@ void CudaBackend::sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum
 }
 
 void CudaBackend::sgd_update_all(const std::vector<SgdParam>& params, const SgdStep& st) {
+  // Every parameter checked before the first launch: none is updated if one is refused.
+  for (const SgdParam& sp : params) {
+    require_f32("sgd_update", *sp.param, *sp.grad);
+    if (sp.momentum_buffer) require_f32("sgd_update", *sp.momentum_buffer);
+    SIRE_CHECK(sp.grad->numel() == sp.param->numel() &&
+                   (!sp.momentum_buffer || sp.momentum_buffer->numel() == sp.param->numel()),
+               "sgd_update: parameter ", sp.param->describe(), ", gradient ",
+               sp.grad->describe(), ": sizes differ");
+  }
   SgdList l{};
   int64_t elements = 0;
   auto launch = [&] {
@@ -344,12 +356,6 @@ void CudaBackend::sgd_update_all(const std::vector<SgdParam>& params, const SgdS
   l.damp = static_cast<float>(1.0 - st.dampening);
   l.nesterov = st.nesterov;
   for (const SgdParam& sp : params) {
-    require_f32("sgd_update", *sp.param, *sp.grad);
-    if (sp.momentum_buffer) require_f32("sgd_update", *sp.momentum_buffer);
-    SIRE_CHECK(sp.grad->numel() == sp.param->numel() &&
-                   (!sp.momentum_buffer || sp.momentum_buffer->numel() == sp.param->numel()),
-               "sgd_update: parameter ", sp.param->describe(), ", gradient ", sp.grad->describe(),
-               ": sizes differ");
     const int64_t n = sp.param->numel();
     if (n == 0) continue;
     const int t = l.count++;

@@ -125,7 +125,8 @@ __global__ void broadcast_kernel(const float* g, double alpha, float* y, int64_t
 // Labels are checked as on the CPU, but without making the host wait for the GPU at every loss
 // (which kept it from queueing the backward pass while the forward ran): each call's kernel
 // flags its first bad sample in a slot of a small device array, and the slots are read where the
-// host waits anyway (check_pending_labels), or when all are taken.
+// host waits anyway (check_pending_labels), or when all are taken. A slot is handed out and its
+// kernel launched under one lock, so that no check reads a slot whose kernel is not queued yet.
 constexpr int kLabelSlots = 64;
 struct PendingLabels {
   Tensor labels;  // kept alive until checked, to name the bad label
@@ -141,48 +142,68 @@ LabelChecks& label_checks() {
   return *checks;
 }
 
-// The slot for a new check of `labels` (checking the queued ones first when all are taken).
-int* queue_label_check(const Tensor& labels, int classes) {
+// The queued checks and their flags, taken off the queue (the lock held). The flags are read
+// before anything changes, so that a failed read leaves the queue as it was.
+struct Flagged {
+  std::vector<PendingLabels> pending;
+  std::vector<int32_t> flags;
+};
+Flagged take_flags(LabelChecks& c) {
+  Flagged f;
+  if (c.pending.empty()) return f;
+  f.flags.resize(c.pending.size());
+  // A synchronous copy: it waits for the kernels that set the flags.
+  SIRE_CUDA_CHECK(
+      cudaMemcpy(f.flags.data(), c.slots.raw_data(), f.flags.size() * 4, cudaMemcpyDeviceToHost));
+  SIRE_CUDA_CHECK(cudaMemsetAsync(c.slots.raw_data(), 0, f.flags.size() * 4, 0));
+  f.pending.swap(c.pending);
+  return f;
+}
+
+// Throws for the first flagged check (the lock not held: it reads the labels).
+void report(const Flagged& f) {
+  for (size_t i = 0; i < f.pending.size(); ++i) {
+    if (f.flags[i] == 0) continue;
+    const int n = INT_MAX - f.flags[i];
+    int32_t label = 0;
+    SIRE_CUDA_CHECK(
+        cudaMemcpy(&label, f.pending[i].labels.data<int32_t>() + n, 4, cudaMemcpyDeviceToHost));
+    SIRE_FAIL("cross_entropy: label ", label, " of sample ", n, " is outside [0, ",
+              f.pending[i].classes, ")");
+  }
+}
+
+// Queues a check of `labels` and runs launch(slot) for it, the slot's kernel launched before
+// any check can read the slot; when all slots are taken, the queued checks are read first (and
+// reported once this call's kernel is queued).
+template <class Launch>
+void with_label_check(const Tensor& labels, int classes, Launch launch) {
   LabelChecks& c = label_checks();
-  std::unique_lock<std::mutex> lock(c.mu);
-  if (static_cast<int>(c.pending.size()) == kLabelSlots) {
-    lock.unlock();
-    check_pending_labels();
-    lock.lock();
+  Flagged full;
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    if (static_cast<int>(c.pending.size()) == kLabelSlots) full = take_flags(c);
+    if (!c.slots.defined()) {
+      c.slots = scratch(kLabelSlots, DType::I32);
+      SIRE_CUDA_CHECK(cudaMemsetAsync(c.slots.raw_data(), 0, c.slots.nbytes(), 0));
+    }
+    int* slot = c.slots.data<int32_t>() + c.pending.size();
+    launch(slot);
+    c.pending.push_back({labels, classes});
   }
-  if (!c.slots.defined()) {
-    c.slots = scratch(kLabelSlots, DType::I32);
-    SIRE_CUDA_CHECK(cudaMemsetAsync(c.slots.raw_data(), 0, c.slots.nbytes(), 0));
-  }
-  c.pending.push_back({labels, classes});
-  return c.slots.data<int32_t>() + (c.pending.size() - 1);
+  report(full);
 }
 
 }  // namespace
 
 void check_pending_labels() {
   LabelChecks& c = label_checks();
-  std::vector<PendingLabels> pending;
-  std::vector<int32_t> flags;
+  Flagged f;
   {
     std::lock_guard<std::mutex> lock(c.mu);
-    if (c.pending.empty()) return;
-    pending.swap(c.pending);
-    flags.resize(pending.size());
-    // A synchronous copy: it waits for the kernels that set the flags.
-    SIRE_CUDA_CHECK(
-        cudaMemcpy(flags.data(), c.slots.raw_data(), flags.size() * 4, cudaMemcpyDeviceToHost));
-    SIRE_CUDA_CHECK(cudaMemsetAsync(c.slots.raw_data(), 0, flags.size() * 4, 0));
+    f = take_flags(c);
   }
-  for (size_t i = 0; i < pending.size(); ++i) {
-    if (flags[i] == 0) continue;
-    const int n = INT_MAX - flags[i];
-    int32_t label = 0;
-    SIRE_CUDA_CHECK(
-        cudaMemcpy(&label, pending[i].labels.data<int32_t>() + n, 4, cudaMemcpyDeviceToHost));
-    SIRE_FAIL("cross_entropy: label ", label, " of sample ", n, " is outside [0, ",
-              pending[i].classes, ")");
-  }
+  report(f);
 }
 
 void CudaBackend::softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels,
@@ -193,9 +214,10 @@ void CudaBackend::softmax_cross_entropy_forward(const Tensor& logits, const Tens
   SIRE_CHECK(N > 0, "cross_entropy: empty batch ", logits.describe());
   Tensor per_sample = scratch(N, DType::F64);
   double* ps = static_cast<double*>(per_sample.raw_data());
-  int* bad = queue_label_check(labels, M);
-  SIRE_LAUNCH(cross_entropy_rows_kernel, N, kBlock, logits.data<float>(), labels.data<int32_t>(), M,
-              ps, bad);
+  with_label_check(labels, M, [&](int* bad) {
+    SIRE_LAUNCH(cross_entropy_rows_kernel, N, kBlock, logits.data<float>(),
+                labels.data<int32_t>(), M, ps, bad);
+  });
   SIRE_LAUNCH(finish_sum_kernel, 1, 32, ps, N, 1.0 / N, loss.data<float>());
 }
 
