@@ -22,7 +22,7 @@ using namespace sire::cuda::conv;
 
 namespace {
 
-// The kernels' maths (conv_gemm.cuh): FP32 FMAs over the whole tile; TF32 mma by mma on the
+// The kernels' maths (conv_math.cuh): FP32 FMAs over the whole tile; TF32 mma by mma on the
 // operands as staged (the maps, not TF32's rounding: compared as tightly as FP32); 3xTF32 mma by
 // mma on the operands split by the kernels' own tf32_split, each product's operands truncated to
 // TF32 as the tensor cores truncate them (the rounding itself: compared as tightly as FP32 too).

@@ -1,7 +1,7 @@
 // The tile geometry of the implicit-GEMM convolution kernels: which thread loads which operand
 // element of a reduction step, and which elements of the output tile each thread (FP32) or each
 // warp (TF32) owns. Host+device functions (SIRE_HD), so that tests/test_conv_emulation.cpp runs
-// the same maps on the CPU. The kernels themselves are in conv_gemm.cuh.
+// the same maps on the CPU. The kernels themselves are in conv_gemm.cuh and conv_math.cuh.
 #pragma once
 
 #include <cstdint>
