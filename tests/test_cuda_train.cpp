@@ -1,12 +1,8 @@
 // `sire train` on the GPU, end to end, on generated images (tests/support/bar_images.h): the loss
 // falls and accuracy rises far above chance; a run interrupted twice and resumed ends with the
 // bits of the uninterrupted one (the CUDA kernels are deterministic: no float atomics, reductions
-// in a fixed order); a bad label stops the run with the error the CPU gives. Part of
-// test_cuda_ops (skipped without a GPU).
+// in a fixed order). Part of test_cuda_ops (skipped without a GPU).
 #include <catch2/catch.hpp>
-
-#include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "engine/io/safetensors.h"
 #include "tests/support/bar_images.h"
@@ -15,43 +11,6 @@
 
 using namespace sire;
 using namespace sire::testing;
-using json = nlohmann::json;
-
-namespace {
-
-train::TrainOptions gpu_options(const std::string& data, const std::string& out) {
-  train::TrainOptions o;
-  o.model_path = std::string(SIRE_SOURCE_DIR) + "/tests/data/models/tiny-cnn.json";
-  o.data_dir = data;
-  o.dataset = "mnist";
-  o.protocol = train::protocol_named("paper-mnist");
-  o.protocol.epochs = 3;
-  o.protocol.batch = 32;
-  o.protocol.lr = 0.05;
-  o.protocol.train_images = -1;
-  o.val_size = 160;
-  o.seed = 3;
-  o.device = Device::CUDA;
-  o.out_dir = out;
-  o.workers = 2;
-  o.progress = false;
-  return o;
-}
-
-std::vector<json> metrics(const std::string& dir) {
-  std::vector<json> out;
-  std::ifstream in(dir + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    json j = json::parse(line);
-    j.erase("seconds");
-    j.erase("images_per_s");
-    out.push_back(j);
-  }
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("training on the GPU learns, and resumes bit-identically", "[train]") {
   TempDir tmp;
@@ -60,11 +19,12 @@ TEST_CASE("training on the GPU learns, and resumes bit-identically", "[train]") 
     INFO("math " << gpu_math_name(math));
     const std::string full_dir = tmp.file(std::string("full-") + gpu_math_name(math));
     const std::string split_dir = tmp.file(std::string("split-") + gpu_math_name(math));
-    train::TrainOptions o = gpu_options(tmp.path(), full_dir);
+    train::TrainOptions o = bar_training_options(tmp.path(), full_dir);
+    o.device = Device::CUDA;
     o.math = math;
     const train::TrainResult full = train::train(o);
     REQUIRE(full.complete);
-    const auto m = metrics(full_dir);
+    const auto m = run_metrics(full_dir);
     REQUIRE(m.size() == 3);
     CHECK(m[2]["train"]["loss"].get<double>() < 0.7 * m[0]["train"]["loss"].get<double>());
     CHECK(m[2]["val"]["top1_err"].get<double>() < 40.0);  // chance: 90%
@@ -79,7 +39,7 @@ TEST_CASE("training on the GPU learns, and resumes bit-identically", "[train]") 
     CHECK_FALSE(train::resume(split_dir, ro).complete);
     ro.stop_after_batches = -1;
     REQUIRE(train::resume(split_dir, ro).complete);
-    CHECK(metrics(split_dir) == m);
+    CHECK(run_metrics(split_dir) == m);
     const io::TensorFile a = io::load_safetensors(full_dir + "/last.safetensors");
     const io::TensorFile b = io::load_safetensors(split_dir + "/last.safetensors");
     REQUIRE(a.tensors.size() == b.tensors.size());

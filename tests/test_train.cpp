@@ -20,48 +20,13 @@ using namespace sire;
 using namespace sire::testing;
 using json = nlohmann::json;
 
-namespace {
-
-train::TrainOptions options(const std::string& data, const std::string& out) {
-  train::TrainOptions o;
-  o.model_path = std::string(SIRE_SOURCE_DIR) + "/tests/data/models/tiny-cnn.json";
-  o.data_dir = data;
-  o.dataset = "mnist";
-  o.protocol = train::protocol_named("paper-mnist");
-  o.protocol.epochs = 3;
-  o.protocol.batch = 32;
-  o.protocol.lr = 0.05;
-  o.protocol.train_images = -1;
-  o.val_size = 160;
-  o.seed = 3;
-  o.out_dir = out;
-  o.workers = 2;
-  o.progress = false;
-  return o;
-}
-
-std::vector<json> metrics(const std::string& dir) {
-  std::vector<json> out;
-  std::ifstream in(dir + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    json j = json::parse(line);
-    j.erase("seconds");  // timings differ between runs; everything else must not
-    j.erase("images_per_s");
-    out.push_back(j);
-  }
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("training on generated images learns, and resumes bit-identically", "[train]") {
   TempDir tmp;
   write_bar_images(tmp.path(), 640, 200);
 
-  const train::TrainResult full = train::train(options(tmp.path(), tmp.file("full")));
+  const train::TrainResult full = train::train(bar_training_options(tmp.path(), tmp.file("full")));
   REQUIRE(full.complete);
-  const auto m = metrics(tmp.file("full"));
+  const auto m = run_metrics(tmp.file("full"));
   REQUIRE(m.size() == 3);
   CHECK(m[2]["train"]["loss"].get<double>() < 0.7 * m[0]["train"]["loss"].get<double>());
   CHECK(m[2]["val"]["top1_err"].get<double>() < 40.0);  // chance: 90%
@@ -82,7 +47,7 @@ TEST_CASE("training on generated images learns, and resumes bit-identically", "[
   }
 
   // Interrupted mid-epoch twice, resumed each time: the same bits in the end.
-  train::TrainOptions o = options(tmp.path(), tmp.file("split"));
+  train::TrainOptions o = bar_training_options(tmp.path(), tmp.file("split"));
   o.stop_after_batches = 7;  // epoch 1 of 15 batches: stops inside it
   CHECK_FALSE(train::train(o).complete);
   train::ResumeOptions ro;
@@ -94,7 +59,7 @@ TEST_CASE("training on generated images learns, and resumes bit-identically", "[
   REQUIRE(resumed.complete);
   CHECK(resumed.best_epoch == full.best_epoch);
   CHECK(resumed.test_top1 == full.test_top1);
-  CHECK(metrics(tmp.file("split")) == m);
+  CHECK(run_metrics(tmp.file("split")) == m);
   const io::TensorFile a = io::load_safetensors(tmp.file("full") + "/last.safetensors");
   const io::TensorFile b = io::load_safetensors(tmp.file("split") + "/last.safetensors");
   REQUIRE(a.tensors.size() == b.tensors.size());
@@ -132,7 +97,7 @@ std::string divergence_message(const train::TrainOptions& o) {
 TEST_CASE("a NaN loss stops the run and keeps the last good checkpoint", "[train]") {
   TempDir tmp;
   write_bar_images(tmp.path(), 320, 64);
-  train::TrainOptions o = options(tmp.path(), tmp.file("nan"));
+  train::TrainOptions o = bar_training_options(tmp.path(), tmp.file("nan"));
   o.protocol.epochs = 3;
   o.protocol.milestones = {1};
   o.protocol.gamma = 1e30;  // epoch 2 runs at lr 5e28: the weights blow up
@@ -150,7 +115,7 @@ TEST_CASE("a NaN loss stops the run and keeps the last good checkpoint", "[train
 TEST_CASE("a loss that diverges in the first epoch says no checkpoint exists yet", "[train]") {
   TempDir tmp;
   write_bar_images(tmp.path(), 320, 64);
-  train::TrainOptions o = options(tmp.path(), tmp.file("early"));
+  train::TrainOptions o = bar_training_options(tmp.path(), tmp.file("early"));
   o.protocol.lr = 1e30;  // the first update blows the weights up
   const std::string msg = divergence_message(o);
   CHECK(msg.find("the loss became") != std::string::npos);
@@ -162,7 +127,7 @@ TEST_CASE("a loss that diverges in the first epoch says no checkpoint exists yet
 TEST_CASE("the GPU math is recorded in the run's config; TF32 on the CPU is refused", "[train]") {
   TempDir tmp;
   write_bar_images(tmp.path(), 320, 64);
-  train::TrainOptions o = options(tmp.path(), tmp.file("math"));
+  train::TrainOptions o = bar_training_options(tmp.path(), tmp.file("math"));
   o.math = GpuMath::kTF32;
   try {
     train::train(o);

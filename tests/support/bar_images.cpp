@@ -1,5 +1,6 @@
 #include "tests/support/bar_images.h"
 
+#include <fstream>
 #include <vector>
 
 #include "engine/random.h"
@@ -41,6 +42,37 @@ void write_bar_images(const std::string& dir, uint32_t train, uint32_t test) {
   make(test, 2, im, lb);
   write_file(dir + "/t10k-images-idx3-ubyte", im);
   write_file(dir + "/t10k-labels-idx1-ubyte", lb);
+}
+
+train::TrainOptions bar_training_options(const std::string& data, const std::string& out) {
+  train::TrainOptions o;
+  o.model_path = std::string(SIRE_SOURCE_DIR) + "/tests/data/models/tiny-cnn.json";
+  o.data_dir = data;
+  o.dataset = "mnist";
+  o.protocol = train::protocol_named("paper-mnist");
+  o.protocol.epochs = 3;
+  o.protocol.batch = 32;
+  o.protocol.lr = 0.05;
+  o.protocol.train_images = -1;
+  o.val_size = 160;
+  o.seed = 3;
+  o.out_dir = out;
+  o.workers = 2;
+  o.progress = false;
+  return o;
+}
+
+std::vector<nlohmann::json> run_metrics(const std::string& dir) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    j.erase("seconds");
+    j.erase("images_per_s");
+    out.push_back(j);
+  }
+  return out;
 }
 
 }  // namespace sire::testing
