@@ -47,19 +47,11 @@ const std::string kModels = std::string(SIRE_SOURCE_DIR) + "/tests/data/models/"
 std::string train_tiny(const TempDir& tmp) {
   set_cpu_threads(1);  // a tiny model: one thread, and no waiting on cores that others hold
   write_bar_images(tmp.path(), 192, 24);
-  train::TrainOptions o;
-  o.model_path = kModels + "tiny-cnn.json";
-  o.data_dir = tmp.path();
-  o.dataset = "mnist";
-  o.protocol = train::protocol_named("paper-mnist");
+  train::TrainOptions o = bar_training_options(tmp.path(), tmp.file("run"));
   o.protocol.epochs = 1;
-  o.protocol.batch = 32;
-  o.protocol.lr = 0.05;
-  o.protocol.train_images = -1;
   o.val_size = 32;
-  o.out_dir = tmp.file("run");
+  o.seed = 0;
   o.workers = 1;
-  o.progress = false;
   REQUIRE(train::train(o).complete);
   return o.out_dir + "/best.safetensors";
 }
