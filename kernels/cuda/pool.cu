@@ -1,5 +1,6 @@
 // Max pooling, nearest upsampling and adaptive average pooling. Forward passes run one thread
-// per output element; backward passes gather, one thread per input element, over the outputs
+// per output element (upsampling to exactly twice the size: one per input element, its four
+// outputs at once); backward passes gather, one thread per input element, over the outputs
 // that read it (the inverse maps of kernels/common/pool_geometry.h), adding in the order the
 // CPU's scatter adds: every gradient is written once, with no atomics, and equals the CPU's.
 #include "kernels/common/pool_geometry.h"
@@ -91,6 +92,41 @@ __global__ void upsample_backward_kernel(const float* dy, float* dx, Resample r,
   }
 }
 
+// Exactly twice the size (what every SIRe decoder does): one thread per input element, whose
+// 2 x 2 outputs are two float2 stores; input row `row` (plane * H + h) starts output row 2 row,
+// at row * 4W. One division per input element where the kernels above take several per output.
+__global__ void upsample2x_forward_kernel(const float* x, float* y, int W, int64_t total) {
+  SIRE_GRID_LOOP(i64, total) {
+    const int i = static_cast<int>(i64), row = i / W, w = i - row * W;
+    const float v = x[i];
+    float* out = y + static_cast<int64_t>(row) * 4 * W + 2 * w;
+    *reinterpret_cast<float2*>(out) = make_float2(v, v);
+    *reinterpret_cast<float2*>(out + 2 * W) = make_float2(v, v);
+  }
+}
+
+// Its gradient: the four outputs of each input element as two float2 loads, added in the order
+// of upsample_backward_kernel (row by row, left to right): the same bits.
+__global__ void upsample2x_backward_kernel(const float* dy, float* dx, int W, int64_t total) {
+  SIRE_GRID_LOOP(i64, total) {
+    const int i = static_cast<int>(i64), row = i / W, w = i - row * W;
+    const float* in = dy + static_cast<int64_t>(row) * 4 * W + 2 * w;
+    const float2 a = *reinterpret_cast<const float2*>(in);
+    const float2 b = *reinterpret_cast<const float2*>(in + 2 * W);
+    float s = 0.0f;
+    s += a.x;
+    s += a.y;
+    s += b.x;
+    s += b.y;
+    dx[i] = s;
+  }
+}
+
+// Whether the 2x kernels apply: exactly twice the size, and the big side 8-byte aligned.
+bool twice(const Resample& r, const float* big) {
+  return r.OH == 2 * r.H && r.OW == 2 * r.W && reinterpret_cast<uintptr_t>(big) % 8 == 0;
+}
+
 __global__ void adaptive_forward_kernel(const float* x, float* y, Resample r, int64_t total) {
   SIRE_GRID_LOOP(o64, total) {
     const int o = static_cast<int>(o64);
@@ -168,16 +204,28 @@ void CudaBackend::upsample_nearest2d_forward(const Tensor& x, Tensor& y) {
   require_f32("upsample_nearest2d", x, y);
   const int64_t total = y.numel();
   if (total == 0) return;
+  const Resample r = resample_of("upsample_nearest2d", x, y);
+  if (twice(r, y.data<float>())) {
+    SIRE_LAUNCH(upsample2x_forward_kernel, grid_for(x.numel()), kBlock, x.data<float>(),
+                y.data<float>(), r.W, x.numel());
+    return;
+  }
   SIRE_LAUNCH(upsample_forward_kernel, grid_for(total), kBlock, x.data<float>(), y.data<float>(),
-              resample_of("upsample_nearest2d", x, y), total);
+              r, total);
 }
 
 void CudaBackend::upsample_nearest2d_backward(const Tensor& dy, Tensor& dx) {
   require_f32("upsample_nearest2d_backward", dy, dx);
   const int64_t total = dx.numel();
   if (total == 0) return;
+  const Resample r = resample_of("upsample_nearest2d_backward", dx, dy);
+  if (twice(r, dy.data<float>())) {
+    SIRE_LAUNCH(upsample2x_backward_kernel, grid_for(total), kBlock, dy.data<float>(),
+                dx.data<float>(), r.W, total);
+    return;
+  }
   SIRE_LAUNCH(upsample_backward_kernel, grid_for(total), kBlock, dy.data<float>(), dx.data<float>(),
-              resample_of("upsample_nearest2d_backward", dx, dy), total);
+              r, total);
 }
 
 void CudaBackend::adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) {
