@@ -192,7 +192,7 @@ TEST_CASE("convolutions in 3xTF32 match the CPU within FP32's tolerances", "[qui
 // that threads take several grid-stride turns), some starting one float into their storage (not
 // 16-byte aligned); momentum with Nesterov, with dampening, and none; two steps, in the first of
 // which some buffers are fresh and some are not.
-TEST_CASE("SGD over many parameters in one launch gives the per-parameter bits", "[quick]") {
+TEST_CASE("SGD over many parameters in one launch gives the per-parameter bits", "[sgd]") {
   Backend& be = backend_for(Device::CUDA);
   const int count = 70;
   SgdStep nesterov, damped, plain;
@@ -236,7 +236,7 @@ TEST_CASE("SGD over many parameters in one launch gives the per-parameter bits",
 // On the hardware, and through the dispatch: at a reduction as long as SIRe-CNN's longest (512
 // channels x 3 x 3), 3xTF32 is about as close to an f64 reference as FP32, TF32 far further; and
 // 3xTF32 is not FP32 run under another name (its bits differ).
-TEST_CASE("3xTF32 convolutions are FP32-accurate on the tensor cores", "[quick]") {
+TEST_CASE("3xTF32 convolutions are FP32-accurate on the tensor cores", "[tf32]") {
   const Tensor x = random_tensor({2, 512, 6, 6}, DType::F32, 31);
   const Tensor w = random_tensor({64, 512, 3, 3}, DType::F32, 32);
   const Tensor b = random_tensor({64}, DType::F32, 33);
