@@ -31,18 +31,11 @@ __global__ void stats_partial_kernel(const float* x, ChannelLayout l, double2* p
   if (threadIdx.x == 0) partial[c * l.parts + part] = make_double2(s1, s2);
 }
 
-// One thread per channel: parts added in order; running statistics as on the CPU (unbiased
-// running variance).
-__global__ void stats_finish_kernel(const float* x, ChannelLayout l, const double2* partial,
-                                    float* mean, float* invstd, float* running_mean,
-                                    float* running_var, double momentum, double eps) {
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= l.C) return;
-  double s1 = 0.0, s2 = 0.0;
-  for (int p = 0; p < l.parts; ++p) {
-    s1 += partial[c * l.parts + p].x;
-    s2 += partial[c * l.parts + p].y;
-  }
+// Channel c's statistics from its shifted sums (s1, s2 over all its values); running
+// statistics as on the CPU (unbiased running variance).
+__device__ void finish_stats(const float* x, const ChannelLayout& l, int c, double s1, double s2,
+                             float* mean, float* invstd, float* running_mean, float* running_var,
+                             double momentum, double eps) {
   const double m = static_cast<double>(l.count());
   const double d = s1 / m;
   const double mu = x[static_cast<int64_t>(c) * l.inner] + d;
@@ -54,6 +47,20 @@ __global__ void stats_finish_kernel(const float* x, ChannelLayout l, const doubl
   if (running_var)
     running_var[c] =
         static_cast<float>((1.0 - momentum) * running_var[c] + momentum * var * m / (m - 1.0));
+}
+
+// One thread per channel: parts added in order, then finish_stats.
+__global__ void stats_finish_kernel(const float* x, ChannelLayout l, const double2* partial,
+                                    float* mean, float* invstd, float* running_mean,
+                                    float* running_var, double momentum, double eps) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= l.C) return;
+  double s1 = 0.0, s2 = 0.0;
+  for (int p = 0; p < l.parts; ++p) {
+    s1 += partial[c * l.parts + p].x;
+    s2 += partial[c * l.parts + p].y;
+  }
+  finish_stats(x, l, c, s1, s2, mean, invstd, running_mean, running_var, momentum, eps);
 }
 
 __global__ void eval_stats_kernel(const float* running_mean, const float* running_var, int C,
@@ -107,8 +114,17 @@ __global__ void grad_partial_kernel(const float* dy, const float* y, const float
   if (threadIdx.x == 0) partial[c * l.parts + part] = make_double2(s_dy, s_dy_xhat);
 }
 
-// Per channel: dgamma, dbeta, and the two means the input gradient needs (zero in eval mode,
-// where the statistics do not depend on x).
+// Channel c's parameter gradients from its sums, and the two means the input gradient needs
+// (zero in eval mode, where the statistics do not depend on x).
+__device__ double2 finish_grads(const ChannelLayout& l, int c, double s_dy, double s_dy_xhat,
+                                bool training, float* dgamma, float* dbeta) {
+  if (dgamma) dgamma[c] = static_cast<float>(s_dy_xhat);
+  if (dbeta) dbeta[c] = static_cast<float>(s_dy);
+  const double m = static_cast<double>(l.count());
+  return training ? make_double2(s_dy / m, s_dy_xhat / m) : make_double2(0.0, 0.0);
+}
+
+// One thread per channel: parts added in order, then finish_grads.
 __global__ void grad_finish_kernel(const double2* partial, ChannelLayout l, bool training,
                                    float* dgamma, float* dbeta, double2* means) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
@@ -118,10 +134,7 @@ __global__ void grad_finish_kernel(const double2* partial, ChannelLayout l, bool
     s_dy += partial[c * l.parts + p].x;
     s_dy_xhat += partial[c * l.parts + p].y;
   }
-  if (dgamma) dgamma[c] = static_cast<float>(s_dy_xhat);
-  if (dbeta) dbeta[c] = static_cast<float>(s_dy);
-  const double m = static_cast<double>(l.count());
-  means[c] = training ? make_double2(s_dy / m, s_dy_xhat / m) : make_double2(0.0, 0.0);
+  means[c] = finish_grads(l, c, s_dy, s_dy_xhat, training, dgamma, dbeta);
 }
 
 // dx = gamma invstd (dy - mean_dy - xhat mean_dy_xhat), in double as on the CPU; with Relu, dy
@@ -144,6 +157,72 @@ __global__ void grad_input_kernel(const float* dy, const float* y, const float* 
       vx.v[j] = static_cast<float>(k * (d - m.x - xhat * m.y));
     }
     vx.store(dx, g);
+  });
+}
+
+// A channel of one part (at most 4096 values: SIRe-CNN's 8x8 and 4x4 levels at batch 64), one
+// block each: what the kernels above do in three launches (sums, statistics, normalizing) in
+// one, with the same operations in the same order. The channel's values are read twice, the
+// second time from cache.
+template <bool Relu>
+__global__ void forward_train_channel_kernel(const float* x, const float* gamma, const float* beta,
+                                             ChannelLayout l, float* mean, float* invstd,
+                                             float* running_mean, float* running_var,
+                                             double momentum, double eps, float* y) {
+  const int c = blockIdx.x;
+  const double shift = x[static_cast<int64_t>(c) * l.inner];
+  double s1 = 0.0, s2 = 0.0;
+  for_part(l, c, 0, [&](int64_t at) {
+    const double d = x[at] - shift;
+    s1 += d;
+    s2 += d * d;
+  });
+  s1 = block_sum(s1);
+  s2 = block_sum(s2);
+  __shared__ float ab[2];
+  if (threadIdx.x == 0) {
+    finish_stats(x, l, c, 0.0 + s1, 0.0 + s2, mean, invstd, running_mean, running_var, momentum,
+                 eps);
+    const float a = gamma[c] * invstd[c];
+    ab[0] = a;
+    ab[1] = beta[c] - mean[c] * a;
+  }
+  __syncthreads();
+  const float a = ab[0], b = ab[1];
+  for_part(l, c, 0, [&](int64_t at) {
+    const float t = x[at] * a + b;
+    y[at] = Relu && t < 0.0f ? 0.0f : t;
+  });
+}
+
+// The backward pass of a one-part channel, one block each: grad_partial, grad_finish and
+// grad_input's operations, in their order, in one launch.
+template <bool Relu>
+__global__ void backward_channel_kernel(const float* dy, const float* y, const float* x,
+                                        const float* gamma, const float* mean,
+                                        const float* invstd, ChannelLayout l, bool training,
+                                        float* dgamma, float* dbeta, float* dx) {
+  const int c = blockIdx.x;
+  const double mu = mean[c], is = invstd[c];
+  double s_dy = 0.0, s_dy_xhat = 0.0;
+  for_part(l, c, 0, [&](int64_t at) {
+    const double g = masked<Relu>(dy[at], y, at);
+    s_dy += g;
+    s_dy_xhat += g * (x[at] - mu) * is;
+  });
+  s_dy = block_sum(s_dy);
+  s_dy_xhat = block_sum(s_dy_xhat);
+  __shared__ double2 means;
+  if (threadIdx.x == 0)
+    means = finish_grads(l, c, 0.0 + s_dy, 0.0 + s_dy_xhat, training, dgamma, dbeta);
+  __syncthreads();
+  if (!dx) return;
+  const double k = gamma[c] * is;
+  const double2 m = means;
+  for_part(l, c, 0, [&](int64_t at) {
+    const double xhat = (x[at] - mu) * is;
+    const float d = masked<Relu>(dy[at], y, at);
+    dx[at] = static_cast<float>(k * (d - m.x - xhat * m.y));
   });
 }
 
@@ -173,6 +252,15 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
   if (running_var) require_f32(op, *running_var);
   const ChannelLayout l = layout_of(op, x);
   if (l.C == 0 || l.count() == 0) return;
+  if (l.parts == 1) {
+    auto kernel = relu ? forward_train_channel_kernel<true> : forward_train_channel_kernel<false>;
+    SIRE_LAUNCH(kernel, l.C, kBlock, x.data<float>(), gamma.data<float>(), beta.data<float>(), l,
+                mean.data<float>(), invstd.data<float>(),
+                running_mean ? running_mean->data<float>() : nullptr,
+                running_var ? running_var->data<float>() : nullptr, momentum, eps,
+                y.data<float>());
+    return;
+  }
   Tensor partial = scratch(int64_t{2} * l.C * l.parts, DType::F64);
   auto* pp = static_cast<double2*>(partial.raw_data());
   SIRE_LAUNCH(stats_partial_kernel, dim3(l.parts, l.C), kBlock, x.data<float>(), l, pp);
@@ -214,6 +302,13 @@ void backward(const Tensor& dy, const Tensor* y, const Tensor& x, const Tensor& 
     return;
   }
   const float* py = Relu ? y->data<float>() : nullptr;
+  if (l.parts == 1) {
+    SIRE_LAUNCH(backward_channel_kernel<Relu>, l.C, kBlock, dy.data<float>(), py, x.data<float>(),
+                gamma.data<float>(), mean.data<float>(), invstd.data<float>(), l, training,
+                dgamma ? dgamma->data<float>() : nullptr, dbeta ? dbeta->data<float>() : nullptr,
+                dx ? dx->data<float>() : nullptr);
+    return;
+  }
   Tensor partial = scratch(int64_t{2} * l.C * l.parts, DType::F64);
   Tensor means = scratch(int64_t{2} * l.C, DType::F64);
   auto* pp = static_cast<double2*>(partial.raw_data());
