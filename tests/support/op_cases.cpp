@@ -161,6 +161,12 @@ void norm_and_dense_cases(Builder& b) {
               [](const Vars& v) {
                 return ops::batch_norm(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5);
               });
+  // 16384 values a channel: the CUDA backend's several-part path (4096 and fewer take one block
+  // a channel).
+  b.add_large("batch_norm_relu train [64, 8, 16, 16]",
+              {b.rnd({64, 8, 16, 16}), b.rnd({8}), b.rnd({8})}, [](const Vars& v) {
+                return ops::batch_norm(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5, true);
+              });
   b.add_large("linear 64x300 -> 10", {b.rnd({64, 300}), b.rnd({10, 300}, 0.1), b.rnd({10})},
               [](const Vars& v) { return ops::linear(v[0], v[1], v[2]); });
   b.add_large("linear 1x7 -> 130", {b.rnd({1, 7}), b.rnd({130, 7}), b.rnd({130})},
