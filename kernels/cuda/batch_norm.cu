@@ -49,18 +49,24 @@ __device__ void finish_stats(const float* x, const ChannelLayout& l, int c, doub
         static_cast<float>((1.0 - momentum) * running_var[c] + momentum * var * m / (m - 1.0));
 }
 
+// Channel c's partial sums (both of them) added in part order, from zero.
+__device__ double2 sum_parts(const double2* partial, const ChannelLayout& l, int c) {
+  double2 s = make_double2(0.0, 0.0);
+  for (int p = 0; p < l.parts; ++p) {
+    s.x += partial[c * l.parts + p].x;
+    s.y += partial[c * l.parts + p].y;
+  }
+  return s;
+}
+
 // One thread per channel: parts added in order, then finish_stats.
 __global__ void stats_finish_kernel(const float* x, ChannelLayout l, const double2* partial,
                                     float* mean, float* invstd, float* running_mean,
                                     float* running_var, double momentum, double eps) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= l.C) return;
-  double s1 = 0.0, s2 = 0.0;
-  for (int p = 0; p < l.parts; ++p) {
-    s1 += partial[c * l.parts + p].x;
-    s2 += partial[c * l.parts + p].y;
-  }
-  finish_stats(x, l, c, s1, s2, mean, invstd, running_mean, running_var, momentum, eps);
+  const double2 s = sum_parts(partial, l, c);
+  finish_stats(x, l, c, s.x, s.y, mean, invstd, running_mean, running_var, momentum, eps);
 }
 
 __global__ void eval_stats_kernel(const float* running_mean, const float* running_var, int C,
@@ -129,12 +135,8 @@ __global__ void grad_finish_kernel(const double2* partial, ChannelLayout l, bool
                                    float* dgamma, float* dbeta, double2* means) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= l.C) return;
-  double s_dy = 0.0, s_dy_xhat = 0.0;
-  for (int p = 0; p < l.parts; ++p) {
-    s_dy += partial[c * l.parts + p].x;
-    s_dy_xhat += partial[c * l.parts + p].y;
-  }
-  means[c] = finish_grads(l, c, s_dy, s_dy_xhat, training, dgamma, dbeta);
+  const double2 s = sum_parts(partial, l, c);
+  means[c] = finish_grads(l, c, s.x, s.y, training, dgamma, dbeta);
 }
 
 // dx = gamma invstd (dy - mean_dy - xhat mean_dy_xhat), in double as on the CPU; with Relu, dy
