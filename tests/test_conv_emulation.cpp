@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "kernels/cuda/conv_few_channels.h"
 #include "kernels/cuda/conv_problems.h"
 #include "tests/support/op_cases.h"
 #include "tests/support/reference.h"

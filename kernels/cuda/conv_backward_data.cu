@@ -1,6 +1,7 @@
 // Convolution backward-data (and so a transposed convolution's forward): the weight rearranged
 // to wd[tap][k][c], then the gathering implicit GEMM of conv_problems.h's BackwardData, or with
 // at most 8 input channels its FewChannelsBackwardData (one thread per input pixel).
+#include "kernels/cuda/conv_few_channels.h"
 #include "kernels/cuda/conv_gemm.cuh"
 
 namespace sire::cuda {
@@ -12,7 +13,7 @@ __global__ void weight_for_backward_data_kernel(const float* w, float* wd, int K
   }
 }
 
-// Few input channels (conv_problems.h): the block copies wd (at most kFewWeights floats, 24 KB)
+// Few input channels (conv_few_channels.h): the block copies wd (at most kFewWeights floats, 24 KB)
 // to shared memory once, then each thread computes every channel of its input pixels. NC, the
 // channel count, is a template so that the accumulators stay in registers.
 template <int NC>

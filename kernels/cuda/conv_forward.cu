@@ -2,6 +2,7 @@
 // consecutive output channels), then the implicit GEMM of conv_problems.h's Forward, with the
 // bias added as each output is stored; with at most 8 input channels, FewChannelsForward (one
 // thread per output pixel and 32 output channels).
+#include "kernels/cuda/conv_few_channels.h"
 #include "kernels/cuda/conv_gemm.cuh"
 
 namespace sire::cuda {
@@ -13,7 +14,7 @@ __global__ void weight_for_forward_kernel(const float* w, float* wt, int K, int 
   }
 }
 
-// Few input channels (conv_problems.h): block (x, y) copies the weights of output channels
+// Few input channels (conv_few_channels.h): block (x, y) copies the weights of output channels
 // [y kFewOut, (y + 1) kFewOut) to shared memory, then each thread computes those channels of its
 // output pixels.
 __global__ void few_channels_forward_kernel(conv::FewChannelsForward p) {
