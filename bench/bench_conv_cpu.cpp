@@ -1,15 +1,22 @@
 // CPU convolution and transposed convolution at the SIRe-CNN shapes: forward, backward-data,
 // backward-weight, each in GFLOP/s (2 FLOP per multiply-accumulate) and as a share of the FMA
-// peak that `fma_peak` measures in the same run.
+// peak that `fma_peak` measures in the same run. The passes that Winograd F(4x4, 3x3) can take
+// (kernels/cpu/conv_winograd.h) run twice, next to each other: on the direct kernels
+// (`.../direct`) and on Winograd (`.../winograd`); their GFLOP/s count the direct sum's
+// multiply-accumulates either way. The other passes run as the backend chooses.
 //
 //   build/bench/bench_conv_cpu --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 
 #include <immintrin.h>
 
+#include <string>
+#include <vector>
+
 #include "bench/sire_shapes.h"
 #include "engine/backend.h"
 #include "engine/random.h"
+#include "kernels/cpu/conv_winograd.h"
 
 using namespace sire;
 using namespace sire::bench;
@@ -36,15 +43,28 @@ ConvGeom geom(const ConvShape& s, bool transposed) {
   return g;
 }
 
-void run_conv(benchmark::State& state, ConvShape s, bool transposed, Pass pass) {
+// The geometry that pass's kernel runs on (a stride-1 backward-data is a flipped forward).
+ConvGeom kernel_geom(const ConvGeom& g, Pass kernel) {
+  if (kernel != Pass::kBackwardData) return g;
+  ConvGeom f = g;
+  std::swap(f.C, f.K);
+  return f;
+}
+
+Pass kernel_of(Pass pass, bool transposed) {
+  if (!transposed || pass == Pass::kBackwardWeight) return pass;
+  return pass == Pass::kForward ? Pass::kBackwardData : Pass::kForward;
+}
+
+void run_conv(benchmark::State& state, ConvShape s, bool transposed, Pass pass,
+              cpu::WinogradUse use) {
   const ConvGeom g = geom(s, transposed);
+  cpu::set_winograd_use(use);
   Tensor x = rnd({g.N, g.C, g.H, g.W}, 1), w = rnd({g.K, g.C, g.R, g.S}, 2),
          y = rnd({g.N, g.K, g.P, g.Q}, 3), dw = Tensor::empty(w.shape());
   Backend& b = cpu_backend();
   // A transposed conv's forward is its convolution's backward-data, and the reverse.
-  Pass kernel = pass;
-  if (transposed && pass != Pass::kBackwardWeight)
-    kernel = pass == Pass::kForward ? Pass::kBackwardData : Pass::kForward;
+  const Pass kernel = kernel_of(pass, transposed);
   for (auto _ : state) {
     switch (kernel) {
       case Pass::kForward: b.conv2d_forward(x, w, nullptr, y, g); break;
@@ -55,22 +75,32 @@ void run_conv(benchmark::State& state, ConvShape s, bool transposed, Pass pass) 
   }
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(g.macs()) / 1e9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
+  cpu::set_winograd_use(cpu::WinogradUse::kAuto);
 }
 
 void register_all() {
   const char* pass_name[] = {"fwd", "bwd_data", "bwd_weight"};
   for (bool transposed : {false, true})
     for (const ConvShape& s : transposed ? decoder_shapes() : encoder_shapes())
-      for (Pass p : {Pass::kForward, Pass::kBackwardData, Pass::kBackwardWeight})
-        benchmark::RegisterBenchmark(
-            (std::string(transposed ? "conv_transpose2d/" : "conv2d/") + s.name + "/" +
-             std::to_string(s.in) + "to" + std::to_string(s.out) + "@" + std::to_string(s.hw) +
-             "/" + pass_name[static_cast<int>(p)])
-                .c_str(),
-            run_conv, s, transposed, p)
-            ->Unit(benchmark::kMillisecond)
-            ->MinWarmUpTime(0.2)
-            ->UseRealTime();
+      for (Pass p : {Pass::kForward, Pass::kBackwardData, Pass::kBackwardWeight}) {
+        const std::string name = std::string(transposed ? "conv_transpose2d/" : "conv2d/") +
+                                 s.name + "/" + std::to_string(s.in) + "to" +
+                                 std::to_string(s.out) + "@" + std::to_string(s.hw) + "/" +
+                                 pass_name[static_cast<int>(p)];
+        const Pass kernel = kernel_of(p, transposed);
+        const bool winograd = kernel != Pass::kBackwardWeight &&
+                              cpu::winograd_conv_fits(kernel_geom(geom(s, transposed), kernel));
+        using U = cpu::WinogradUse;
+        for (U use : winograd ? std::vector<U>{U::kOff, U::kAlways} : std::vector<U>{U::kAuto})
+          benchmark::RegisterBenchmark((use == U::kOff      ? name + "/direct"
+                                        : use == U::kAlways ? name + "/winograd"
+                                                            : name)
+                                           .c_str(),
+                                       run_conv, s, transposed, p, use)
+              ->Unit(benchmark::kMillisecond)
+              ->MinWarmUpTime(0.2)
+              ->UseRealTime();
+      }
 }
 
 // Peak FP32 FMA throughput of one core: 12 independent accumulator chains (enough to cover the

@@ -2,8 +2,11 @@
 // gathering backward kernels of the GPU, against brute force over the forward maps.
 #include <catch2/catch.hpp>
 
+#include <random>
+
 #include "kernels/common/conv_geometry.h"
 #include "kernels/common/pool_geometry.h"
+#include "kernels/common/winograd.h"
 #include "kernels/cuda/channel_walk.h"
 
 using namespace sire;
@@ -115,4 +118,28 @@ TEST_CASE("ChannelWalk steps through a channel as the divisions say", "[index]")
           CHECK(ok);
         }
       }
+}
+
+// F(4x4, 3x3) of kernels/common/winograd.h, in doubles: the output tile of the transforms is the
+// 3x3 correlation of the 6x6 input tile, for random values (so a wrong entry of B, G or A shows).
+TEST_CASE("Winograd F(4x4, 3x3) transforms compute the 3x3 correlation of a tile", "[index]") {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> uni(-1.0, 1.0);
+  for (int trial = 0; trial < 20; ++trial) {
+    double d[36], g[9], v[36], u[36], m[36], y[16];
+    for (double& e : d) e = uni(rng);
+    for (double& e : g) e = uni(rng);
+    winograd::input_tile(d, v);
+    winograd::weight_tile(g, u);
+    for (int p = 0; p < 36; ++p) m[p] = u[p] * v[p];
+    winograd::output_tile(m, y);
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) {
+        double expect = 0.0;
+        for (int r = 0; r < 3; ++r)
+          for (int s = 0; s < 3; ++s) expect += d[(i + r) * 6 + j + s] * g[r * 3 + s];
+        INFO("trial " << trial << " output (" << i << ", " << j << ")");
+        CHECK(y[i * 4 + j] == Approx(expect).margin(1e-12));
+      }
+  }
 }

@@ -15,6 +15,7 @@
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/conv_implicit.h"
 #include "kernels/cpu/conv_wgrad.h"
+#include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/gemm.h"
@@ -150,9 +151,14 @@ T* scratch(int slot, int64_t elems) {
   return static_cast<T*>(workspace(slot, static_cast<size_t>(elems) * sizeof(T)));
 }
 
-// The fast float kernels (direct, then implicit GEMM), if one takes this geometry. flip: w is
-// the weight of the convolution whose input gradient this is; they read it flipped as they pack.
+// The fast float kernels (Winograd, direct, then implicit GEMM), if one takes this geometry.
+// flip: w is the weight of the convolution whose input gradient this is; they read it flipped
+// as they pack.
 bool fast_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g, bool flip) {
+  if (winograd_conv_applies(g)) {
+    winograd_conv_forward(x, w, y, g, flip);
+    return true;
+  }
   if (direct_conv_applies(g)) {
     direct_conv_forward(x, w, y, g, flip);
     return true;

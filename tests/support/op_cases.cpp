@@ -167,6 +167,28 @@ void norm_and_dense_cases(Builder& b) {
               {b.rnd({64, 8, 16, 16}), b.rnd({8}), b.rnd({8})}, [](const Vars& v) {
                 return ops::batch_norm(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5, true);
               });
+  // 4107 values a channel in planes of 1369: the several-part path with uneven parts (2054 and
+  // 2053) and the one-float-at-a-time passes (a plane not a multiple of 4), in training (with and
+  // without ReLU) and in eval.
+  {
+    const Shape s{3, 5, 37, 37};
+    b.add_large(str("batch_norm train ", s), {b.rnd(s), b.rnd({5}), b.rnd({5})}, [](const Vars& v) {
+      return ops::batch_norm(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5);
+    });
+    b.add_large(
+        str("batch_norm_relu train ", s), {b.rnd(s), b.rnd({5}), b.rnd({5})},
+        [](const Vars& v) {
+          return ops::batch_norm(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5, true);
+        },
+        true);
+    Tensor rm = b.rnd({5}, 0.3);
+    Tensor rv = Tensor::from_vector({5}, {0.5, 1.2, 0.8, 2.0, 0.7}, b.dtype);
+    b.add_large(str("batch_norm eval ", s), {b.rnd(s), b.rnd({5}), b.rnd({5})},
+                [rm, rv](const Vars& v) {
+                  Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
+                  return ops::batch_norm(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5);
+                });
+  }
   b.add_large("linear 64x300 -> 10", {b.rnd({64, 300}), b.rnd({10, 300}, 0.1), b.rnd({10})},
               [](const Vars& v) { return ops::linear(v[0], v[1], v[2]); });
   b.add_large("linear 1x7 -> 130", {b.rnd({1, 7}), b.rnd({130, 7}), b.rnd({130})},

@@ -1,0 +1,107 @@
+// Winograd's minimal filtering F(4x4, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional
+// Neural Networks", 2016), written once for any value type: a float, or a vector of lanes that
+// all take the same transform (the CPU runs 16 channels at a time).
+//
+// A 3x3 stride-1 convolution is cut into 4x4 output tiles; each reads a 6x6 input tile. With
+// d the input tile, g a 3x3 kernel and m the 6x6 products,
+//   V = B^T d B,  U = G g G^T,  M = U (.) V (element-wise; summed over input channels),
+//   Y = A^T M A   (the 4x4 output tile),
+// which is 36 multiplications a tile and channel pair where the direct sum takes 144. Summed
+// over channels, the 36 element-wise products are 36 independent matrix products, one a point
+// of the 6x6 transform. The points are 0, +-1, +-2 and infinity; the matrices:
+//        | 4  0 -5  0  1  0 |        | 1/4    0     0   |        | 1  1  1  1  1  0 |
+//        | 0 -4 -4  1  1  0 |        | -1/6  -1/6  -1/6 |  A^T = | 0  1 -1  2 -2  0 |
+//  B^T = | 0  4 -4 -1  1  0 |   G =  | -1/6   1/6  -1/6 |        | 0  1  1  4  4  0 |
+//        | 0 -2 -1  2  1  0 |        | 1/24  1/12  1/6  |        | 0  1 -1  8 -8  1 |
+//        | 0  2 -1 -2  1  0 |        | 1/24 -1/12  1/6  |
+//        | 0  4  0 -5  0  1 |        | 0      0     1   |
+// Each 2-D transform is the 1-D one on the columns, then on the rows.
+#pragma once
+
+#include <type_traits>
+
+#include "kernels/common/host_device.h"
+
+namespace sire::winograd {
+
+constexpr int kOut = 4;           // output tile side
+constexpr int kIn = 6;            // input tile side (kOut + 3 - 1)
+constexpr int kPoints = 36;       // kIn * kIn: products a tile and channel pair
+constexpr int kDirectMacs = 144;  // kOut * kOut * 9: the direct sum's
+
+// v = B^T d for one column (or row) of 6.
+template <class T>
+SIRE_HD void input_1d(const T* d, T* v) {
+  const T a = d[4] - 4.0f * d[2], b = d[3] - 4.0f * d[1];  // shared by v1, v2
+  const T c = d[4] - d[2], e = 2.0f * (d[3] - d[1]);       // shared by v3, v4
+  v[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+  v[1] = a + b;
+  v[2] = a - b;
+  v[3] = c + e;
+  v[4] = c - e;
+  v[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+// u = G g for one column (or row) of 3. G's fractions in T's precision when T is double (the
+// test of the algebra), else in float's.
+template <class T>
+SIRE_HD void weight_1d(const T* g, T* u) {
+  using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  const T even = g[0] + g[2];
+  u[0] = S(0.25) * g[0];
+  u[1] = (S(-1) / 6) * (even + g[1]);
+  u[2] = (S(-1) / 6) * (even - g[1]);
+  const T p = (S(1) / 24) * g[0] + (S(1) / 6) * g[2], q = (S(1) / 12) * g[1];
+  u[3] = p + q;
+  u[4] = p - q;
+  u[5] = g[2];
+}
+
+// y = A^T m for one column (or row) of 6.
+template <class T>
+SIRE_HD void output_1d(const T* m, T* y) {
+  const T s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+  y[0] = m[0] + s12 + s34;
+  y[1] = d12 + 2.0f * d34;
+  y[2] = s12 + 4.0f * s34;
+  y[3] = d12 + 8.0f * d34 + m[5];
+}
+
+// The 2-D transforms, on row-major tiles: in[r * cols + c].
+// v (6x6) = B^T d (6x6) B.
+template <class T>
+SIRE_HD void input_tile(const T* d, T* v) {
+  T t[kPoints], col[kIn], out[kIn];
+  for (int j = 0; j < kIn; ++j) {  // columns: t = B^T d
+    for (int i = 0; i < kIn; ++i) col[i] = d[i * kIn + j];
+    input_1d(col, out);
+    for (int i = 0; i < kIn; ++i) t[i * kIn + j] = out[i];
+  }
+  for (int i = 0; i < kIn; ++i) input_1d(t + i * kIn, v + i * kIn);  // rows: (B^T d) B
+}
+
+// u (6x6) = G g (3x3) G^T.
+template <class T>
+SIRE_HD void weight_tile(const T* g, T* u) {
+  T t[kIn * 3], col[3], out[kIn];
+  for (int j = 0; j < 3; ++j) {
+    for (int i = 0; i < 3; ++i) col[i] = g[i * 3 + j];
+    weight_1d(col, out);
+    for (int i = 0; i < kIn; ++i) t[i * 3 + j] = out[i];
+  }
+  for (int i = 0; i < kIn; ++i) weight_1d(t + i * 3, u + i * kIn);
+}
+
+// y (4x4) = A^T m (6x6) A.
+template <class T>
+SIRE_HD void output_tile(const T* m, T* y) {
+  T t[kOut * kIn], col[kIn], out[kOut];
+  for (int j = 0; j < kIn; ++j) {
+    for (int i = 0; i < kIn; ++i) col[i] = m[i * kIn + j];
+    output_1d(col, out);
+    for (int i = 0; i < kOut; ++i) t[i * kIn + j] = out[i];
+  }
+  for (int i = 0; i < kOut; ++i) output_1d(t + i * kIn, y + i * kOut);
+}
+
+}  // namespace sire::winograd
