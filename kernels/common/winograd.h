@@ -27,7 +27,6 @@ namespace sire::winograd {
 constexpr int kOut = 4;           // output tile side
 constexpr int kIn = 6;            // input tile side (kOut + 3 - 1)
 constexpr int kPoints = 36;       // kIn * kIn: products a tile and channel pair
-constexpr int kDirectMacs = 144;  // kOut * kOut * 9: the direct sum's
 
 // v = B^T d for one column (or row) of 6.
 template <class T>

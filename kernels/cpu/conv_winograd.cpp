@@ -84,9 +84,22 @@ void transform_weights(const float* w, const ConvGeom& g, const Grid& gr, bool f
   });
 }
 
-// xt[(h gr.wp + w) gr.cp + c] = x[c][h - 1][w - 1] inside the image, 0 elsewhere.
+// xt[(h gr.wp + w) gr.cp + c] = x[c][h - 1][w - 1] inside the image, 0 elsewhere. Only the
+// border pixels and the channels from C on are zeroed: the image's are written once.
 void lay_out_sample(const float* x, const ConvGeom& g, const Grid& gr, float* xt) {
-  std::memset(xt, 0, static_cast<size_t>(gr.hp * gr.wp * gr.cp) * sizeof(float));
+  const size_t pixel = static_cast<size_t>(gr.cp) * sizeof(float);
+  for (int64_t h = 0; h < gr.hp; ++h) {
+    float* row = xt + h * gr.wp * gr.cp;
+    if (h == 0 || h > g.H) {
+      std::memset(row, 0, static_cast<size_t>(gr.wp) * pixel);
+      continue;
+    }
+    std::memset(row, 0, pixel);
+    std::memset(row + (g.W + 1) * gr.cp, 0, static_cast<size_t>(gr.wp - g.W - 1) * pixel);
+    if (gr.cp > g.C)
+      for (int64_t w = 1; w <= g.W; ++w)
+        std::memset(row + w * gr.cp + g.C, 0, static_cast<size_t>(gr.cp - g.C) * sizeof(float));
+  }
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t h = 0; h < g.H; ++h) {
       const float* src = x + (c * g.H + h) * g.W;
