@@ -1,9 +1,11 @@
 #include "kernels/cpu/conv_winograd.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #if defined(__AVX512F__)
 // GCC 12's unpack and shuffle intrinsics start from _mm512_undefined_ps(), which -Wmaybe-
@@ -15,8 +17,8 @@
 #endif
 
 #include "kernels/common/winograd.h"
+#include "kernels/cpu/conv_tile.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 
 namespace sire::cpu {
@@ -40,11 +42,21 @@ inline void store(float* p, const Lanes& v) { std::memcpy(p, &v, sizeof v); }
 
 int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
-// A block of samples gives the 36 products about this many rows (tiles) each: chosen from 64 to
-// 1024 in noisy runs (64 was slower at 32x32, 512 and more at 16x16).
-constexpr int64_t kBlockRows = 128;
+// The products' register tile: kTileRows tiles x kTileVecs vectors of 16 output channels (24
+// of the 32 registers accumulate), and the panel of output channels a job multiplies at a time.
+constexpr int kTileRows = 6;
+constexpr int kTileVecs = 4;
+constexpr int64_t kPanel = kTileVecs * 16;
+// Two schedules (winograd_conv_forward): by thread below kWideChannels input channels, jobs of
+// kJobRows tiles; by block from there, blocks of V at most kBlockFloats (6 MiB, transformed by
+// both threads and read from the shared L3) and jobs of kWideJobRows tiles x one panel, whose
+// M (36 x 64 x 64 floats, 576 KiB) stays in L2 from the products to the output transform.
+constexpr int64_t kWideChannels = 256;
+constexpr int64_t kJobRows = 4 * kTileRows;
+constexpr int64_t kBlockFloats = int64_t{3} << 19;
+constexpr int64_t kWideJobRows = 64;
 constexpr int64_t kMinChannels = 16;    // where it fits
-constexpr int64_t kAutoChannels = 128;  // where it is used by default
+constexpr int64_t kAutoChannels = 64;   // where it is used by default
 
 std::atomic<int> g_use{-1};  // a WinogradUse; -1: not read from the environment yet
 
@@ -62,8 +74,15 @@ struct Grid {
         kp(round_up(g.K, kLanes)) {}
 };
 
-// U[p][c][k] (rows of kp; the columns from K on zero, so that M's are too), a vector of 16
-// output channels at a time. flip: the kernel of the flipped convolution, read in place.
+// Where U[p][c][k] is: each point's C x kp matrix stored as panels of kPanel columns (the last
+// one narrower), each panel's rows contiguous, so the products stream through one panel.
+inline int64_t u_offset(const ConvGeom& g, const Grid& gr, int64_t p, int64_t c, int64_t k) {
+  const int64_t k0 = k / kPanel * kPanel, width = std::min(kPanel, gr.kp - k0);
+  return (p * gr.kp + k0) * g.C + c * width + (k - k0);
+}
+
+// U (the columns from K on zero, so that M's are too), a vector of 16 output channels at a
+// time. flip: the kernel of the flipped convolution, read in place.
 void transform_weights(const float* w, const ConvGeom& g, const Grid& gr, bool flip, float* u) {
   const int64_t kblocks = gr.kp / kLanes;
   parallel_for(0, g.C * kblocks, 4, [&](int64_t lo, int64_t hi) {
@@ -79,13 +98,46 @@ void transform_weights(const float* w, const ConvGeom& g, const Grid& gr, bool f
         }
       }
       winograd::weight_tile(taps, t);
-      for (int p = 0; p < kPoints; ++p) store(u + (p * g.C + c) * gr.kp + k0, t[p]);
+      for (int p = 0; p < kPoints; ++p) store(u + u_offset(g, gr, p, c, k0), t[p]);
     }
   });
 }
 
-// xt[(h gr.wp + w) gr.cp + c] = x[c][h - 1][w - 1] inside the image, 0 elsewhere. Only the
-// border pixels and the channels from C on are zeroed: the image's are written once.
+#if defined(__AVX512F__)
+// r[j] = column j of the 16 x 16 block r (rows r[i]): 4x4 transposes within each 128-bit lane
+// (unpack, then shuffle), then of the 128-bit lanes across groups of four rows.
+inline void transpose16(__m512* r) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 4) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    t[i + 2] = _mm512_unpacklo_ps(r[i + 2], r[i + 3]);
+    t[i + 3] = _mm512_unpackhi_ps(r[i + 2], r[i + 3]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // r[i + q], lane l: column 4 l + q of rows i..i+3
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (int q = 0; q < 4; ++q) {
+    const __m512 a = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x44);
+    const __m512 b = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xee);
+    const __m512 c = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x44);
+    const __m512 d = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xee);
+    t[q] = _mm512_shuffle_f32x4(a, c, 0x88);
+    t[4 + q] = _mm512_shuffle_f32x4(a, c, 0xdd);
+    t[8 + q] = _mm512_shuffle_f32x4(b, d, 0x88);
+    t[12 + q] = _mm512_shuffle_f32x4(b, d, 0xdd);
+  }
+  for (int j = 0; j < 16; ++j) r[j] = t[j];
+}
+#endif
+
+// xt[(h gr.wp + w) gr.cp + c] = x[c][h - 1][w - 1] inside the image, 0 elsewhere: the border
+// zeroed, the image (and the spare channels from C on, as zeros) written once, 16 channels x
+// 16 pixels at a time transposed in registers (column by column, each store would be a cache
+// miss: the laid-out sample is ~300 KB).
 void lay_out_sample(const float* x, const ConvGeom& g, const Grid& gr, float* xt) {
   const size_t pixel = static_cast<size_t>(gr.cp) * sizeof(float);
   for (int64_t h = 0; h < gr.hp; ++h) {
@@ -96,33 +148,41 @@ void lay_out_sample(const float* x, const ConvGeom& g, const Grid& gr, float* xt
     }
     std::memset(row, 0, pixel);
     std::memset(row + (g.W + 1) * gr.cp, 0, static_cast<size_t>(gr.wp - g.W - 1) * pixel);
-    if (gr.cp > g.C)
-      for (int64_t w = 1; w <= g.W; ++w)
-        std::memset(row + w * gr.cp + g.C, 0, static_cast<size_t>(gr.cp - g.C) * sizeof(float));
   }
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t h = 0; h < g.H; ++h) {
-      const float* src = x + (c * g.H + h) * g.W;
-      float* dst = xt + ((h + 1) * gr.wp + 1) * gr.cp + c;
-      for (int64_t w = 0; w < g.W; ++w) dst[w * gr.cp] = src[w];
+#if defined(__AVX512F__)
+  // Channel blocks outermost: 16 planes read in order, streams the prefetcher can follow.
+  for (int64_t c0 = 0; c0 < gr.cp; c0 += 16)
+    for (int64_t h = 0; h < g.H; ++h)
+      for (int64_t w0 = 0; w0 < g.W; w0 += 16) {
+        const int64_t wn = std::min<int64_t>(16, g.W - w0);
+        const auto mask = static_cast<__mmask16>((1u << wn) - 1u);
+        float* dst = xt + ((h + 1) * gr.wp + 1 + w0) * gr.cp;
+        __m512 r[16];
+        for (int i = 0; i < 16; ++i)
+          r[i] = c0 + i < g.C ? _mm512_maskz_loadu_ps(mask, x + ((c0 + i) * g.H + h) * g.W + w0)
+                              : _mm512_setzero_ps();
+        transpose16(r);
+        for (int64_t j = 0; j < wn; ++j) _mm512_storeu_ps(dst + j * gr.cp + c0, r[j]);
+      }
+#else
+  for (int64_t h = 0; h < g.H; ++h)
+    for (int64_t w = 0; w < g.W; ++w) {
+      float* dst = xt + ((h + 1) * gr.wp + 1 + w) * gr.cp;
+      for (int64_t c = 0; c < gr.cp; ++c) dst[c] = c < g.C ? x[(c * g.H + h) * g.W + w] : 0.0f;
     }
+#endif
 }
 
-// V[p][t][c] (rows of cp) for the tiles of one sample, t counted from `t0`.
-void transform_input(const float* xt, const Grid& gr, int64_t t0, int64_t rows, float* v) {
-  for (int64_t ty = 0; ty < gr.th; ++ty)
-    for (int64_t tx = 0; tx < gr.tw; ++tx) {
-      const int64_t t = t0 + ty * gr.tw + tx;
-      const float* corner = xt + (kOut * ty * gr.wp + kOut * tx) * gr.cp;
-      for (int64_t c0 = 0; c0 < gr.cp; c0 += kLanes) {
-        Lanes d[kPoints], out[kPoints];
-        for (int i = 0; i < kIn; ++i)
-          for (int j = 0; j < kIn; ++j)
-            d[i * kIn + j] = load(corner + (i * gr.wp + j) * gr.cp + c0);
-        winograd::input_tile(d, out);
-        for (int p = 0; p < kPoints; ++p) store(v + (p * rows + t) * gr.cp + c0, out[p]);
-      }
-    }
+// V for tile t of a laid-out sample: point p's C values at v + p vpoint.
+void transform_input(const float* xt, const Grid& gr, int64_t t, int64_t vpoint, float* v) {
+  const float* corner = xt + (kOut * (t / gr.tw) * gr.wp + kOut * (t % gr.tw)) * gr.cp;
+  for (int64_t c0 = 0; c0 < gr.cp; c0 += kLanes) {
+    Lanes d[kPoints], out[kPoints];
+    for (int i = 0; i < kIn; ++i)
+      for (int j = 0; j < kIn; ++j) d[i * kIn + j] = load(corner + (i * gr.wp + j) * gr.cp + c0);
+    winograd::input_tile(d, out);
+    for (int p = 0; p < kPoints; ++p) store(v + p * vpoint + c0, out[p]);
+  }
 }
 
 // Writes a whole 4x4 tile of 16 channels: out[i * 4 + j][l] to plane l, row i, column j (planes
@@ -153,30 +213,161 @@ void store_tile(const Lanes* out, float* y, int64_t plane, int64_t width) {
 #endif
 }
 
-// y (one sample, NCHW) from M[p][t][k] (rows of kp), t counted from `t0`.
-void transform_output(const float* m, const ConvGeom& g, const Grid& gr, int64_t t0, int64_t rows,
-                      float* y) {
-  for (int64_t ty = 0; ty < gr.th; ++ty)
-    for (int64_t tx = 0; tx < gr.tw; ++tx) {
-      const int64_t t = t0 + ty * gr.tw + tx;
-      const int64_t h0 = kOut * ty, w0 = kOut * tx;
-      const int64_t hn = std::min<int64_t>(kOut, g.H - h0), wn = std::min<int64_t>(kOut, g.W - w0);
-      for (int64_t k0 = 0; k0 < g.K; k0 += kLanes) {
-        Lanes mt[kPoints], out[kOut * kOut];
-        for (int p = 0; p < kPoints; ++p) mt[p] = load(m + (p * rows + t) * gr.kp + k0);
-        winograd::output_tile(mt, out);
-        const int lanes = static_cast<int>(std::min<int64_t>(kLanes, g.K - k0));
-        if (lanes == kLanes && hn == kOut && wn == kOut) {
-          store_tile(out, y + (k0 * g.H + h0) * g.W + w0, g.hw(), g.W);
-          continue;
+// Tile t of one sample's y (NCHW), output channels [k0, k0 + kn), from the point-major products
+// m[p * pstride + k - k0].
+void transform_output(const float* m, int64_t pstride, const ConvGeom& g, const Grid& gr, int64_t t,
+                      int64_t k0, int64_t kn, float* y) {
+  const int64_t h0 = kOut * (t / gr.tw), w0 = kOut * (t % gr.tw);
+  const int64_t hn = std::min<int64_t>(kOut, g.H - h0), wn = std::min<int64_t>(kOut, g.W - w0);
+  for (int64_t kk = 0; kk < kn; kk += kLanes) {
+    Lanes mt[kPoints], out[kOut * kOut];
+    for (int p = 0; p < kPoints; ++p) mt[p] = load(m + p * pstride + kk);
+    winograd::output_tile(mt, out);
+    const int64_t k = k0 + kk;
+    const int lanes = static_cast<int>(std::min<int64_t>(kLanes, kn - kk));
+    if (lanes == kLanes && hn == kOut && wn == kOut) {
+      store_tile(out, y + (k * g.H + h0) * g.W + w0, g.hw(), g.W);
+      continue;
+    }
+    for (int l = 0; l < lanes; ++l) {
+      float* plane = y + ((k + l) * g.H + h0) * g.W + w0;
+      for (int64_t i = 0; i < hn; ++i)
+        for (int64_t j = 0; j < wn; ++j) plane[i * g.W + j] = out[i * kOut + j][l];
+    }
+  }
+}
+// M[i][k] = sum over c of V[i][c] U[c][k], for MR tiles (V's rows ldv apart) and NV vectors of
+// 16 output channels (U's rows ldu apart, M's ldm), summed in c's order: the same bits on any
+// number of threads.
+template <int MR, int NV>
+void product_tile(const float* v, int64_t ldv, const float* u, int64_t ldu, int64_t C, float* m,
+                  int64_t ldm) {
+#if defined(__AVX512F__)
+  __m512 acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < C; ++c) {
+    __m512 b[NV];
+    for (int j = 0; j < NV; ++j) b[j] = in_register(_mm512_loadu_ps(u + c * ldu + 16 * j));
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(v[i * ldv + c]);
+      for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) _mm512_storeu_ps(m + i * ldm + 16 * j, acc[i][j]);
+#else
+  for (int i = 0; i < MR; ++i)
+    for (int k = 0; k < NV * kLanes; ++k) {
+      float s = 0.0f;
+      for (int64_t c = 0; c < C; ++c) s += v[i * ldv + c] * u[c * ldu + k];
+      m[i * ldm + k] = s;
+    }
+#endif
+}
+
+using ProductFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t);
+
+template <int MR, int... NV>
+constexpr std::array<ProductFn, kTileVecs> products_of(std::integer_sequence<int, NV...>) {
+  return {&product_tile<MR, NV + 1>...};
+}
+template <int... MR>
+constexpr std::array<std::array<ProductFn, kTileVecs>, kTileRows> product_table(
+    std::integer_sequence<int, MR...>) {
+  return {products_of<MR + 1>(std::make_integer_sequence<int, kTileVecs>())...};
+}
+// kProducts[MR - 1][NV - 1]
+constexpr auto kProducts = product_table(std::make_integer_sequence<int, kTileRows>());
+
+// For rows [R, R + rn) of the N x tiles grid (rn <= kTileRows... any; V's row i at v + i cp,
+// point p at + p vpoint): M = V U for the panel of output channels at k0 into m (point-major,
+// rn x kPanel a point), then the output tiles from M while it is in L2.
+void multiply_and_output(const float* v, int64_t vpoint, int64_t R, int64_t rn, const float* u,
+                         int64_t k0, const ConvGeom& g, const Grid& gr, float* m, float* y) {
+  const int nv = static_cast<int>(std::min<int64_t>(kTileVecs, (gr.kp - k0) / kLanes));
+  const int64_t mpoint = rn * kPanel;
+  for (int p = 0; p < kPoints; ++p)
+    for (int64_t i = 0; i < rn; i += kTileRows) {
+      const int mr = static_cast<int>(std::min<int64_t>(kTileRows, rn - i));
+      kProducts[mr - 1][nv - 1](v + p * vpoint + i * gr.cp, gr.cp, u + u_offset(g, gr, p, 0, k0),
+                                nv * kLanes, g.C, m + p * mpoint + i * kPanel, kPanel);
+    }
+  const int64_t kn = std::min(kPanel, g.K - k0);
+  for (int64_t i = 0; i < rn; ++i) {
+    const int64_t r = R + i;
+    transform_output(m + i * kPanel, mpoint, g, gr, r % gr.tiles, k0, kn,
+                     y + r / gr.tiles * g.K * g.hw());
+  }
+}
+
+// Fewer than 256 input channels: each group of samples (one sample from 24 tiles up, else as
+// many as make 24 tiles) is one thread's from the layout to the output, in jobs of at most
+// kJobRows tiles whose V (36 x 24 x C floats) and M stay in the core's L2; each job reads all of
+// U (590 KB with 64 channels each side) from L2 or L3.
+void forward_by_thread(const float* x, const float* u, float* y, const ConvGeom& g,
+                       const Grid& gr) {
+  const int64_t per_group = std::max<int64_t>(1, kJobRows / gr.tiles);
+  parallel_for(0, (g.N + per_group - 1) / per_group, 1, [&](int64_t lo, int64_t hi) {
+    float* xt = static_cast<float*>(
+        workspace(0, static_cast<size_t>(gr.hp * gr.wp * gr.cp) * sizeof(float)));
+    float* v = static_cast<float*>(
+        workspace(1, static_cast<size_t>(kPoints * kJobRows * gr.cp) * sizeof(float)));
+    float* m = static_cast<float*>(
+        workspace(2, static_cast<size_t>(kPoints * kJobRows * kPanel) * sizeof(float)));
+    for (int64_t group = lo; group < hi; ++group) {
+      const int64_t first = group * per_group * gr.tiles;
+      const int64_t end = std::min(g.N, (group + 1) * per_group) * gr.tiles;
+      const int64_t jobs = (end - first + kJobRows - 1) / kJobRows;
+      const int64_t step = (end - first + jobs - 1) / jobs;  // equal jobs: 22, 21, 21 of 64
+      int64_t laid = -1;                                     // the sample in xt
+      for (int64_t R = first; R < end; R += step) {
+        const int64_t rn = std::min(step, end - R);
+        for (int64_t i = 0; i < rn; ++i) {
+          const int64_t n = (R + i) / gr.tiles;
+          if (n != laid) lay_out_sample(x + n * g.C * g.hw(), g, gr, xt);
+          laid = n;
+          transform_input(xt, gr, (R + i) % gr.tiles, rn * gr.cp, v + i * gr.cp);
         }
-        for (int l = 0; l < lanes; ++l) {
-          float* plane = y + ((k0 + l) * g.H + h0) * g.W + w0;
-          for (int64_t i = 0; i < hn; ++i)
-            for (int64_t j = 0; j < wn; ++j) plane[i * g.W + j] = out[i * kOut + j][l];
-        }
+        for (int64_t k0 = 0; k0 < gr.kp; k0 += kPanel)
+          multiply_and_output(v, rn * gr.cp, R, rn, u, k0, g, gr, m, y);
       }
     }
+  });
+}
+
+// 256 input channels or more: U is 9-38 MB, so it is read once for many tiles. Blocks of
+// samples (V at most kBlockFloats) are transformed by both threads; then jobs of kWideJobRows
+// tiles x one panel, panel-major (a thread's consecutive jobs share their panel of U).
+void forward_by_block(const float* x, const float* u, float* y, const ConvGeom& g, const Grid& gr) {
+  const int64_t fit = std::max<int64_t>(1, kBlockFloats / (kPoints * gr.cp * gr.tiles));
+  const int64_t blocks = (g.N + fit - 1) / fit, per_block = (g.N + blocks - 1) / blocks;
+  float* v = static_cast<float*>(
+      workspace(1, static_cast<size_t>(kPoints * per_block * gr.tiles * gr.cp) * sizeof(float)));
+  const int64_t S = std::min(kWideJobRows, per_block * gr.tiles);
+  const int64_t panels = (gr.kp + kPanel - 1) / kPanel;
+  for (int64_t n0 = 0; n0 < g.N; n0 += per_block) {
+    const int64_t count = std::min(per_block, g.N - n0), rows = count * gr.tiles;
+    parallel_for(0, count, 1, [&](int64_t lo, int64_t hi) {
+      float* xt = static_cast<float*>(
+          workspace(0, static_cast<size_t>(gr.hp * gr.wp * gr.cp) * sizeof(float)));
+      for (int64_t j = lo; j < hi; ++j) {
+        lay_out_sample(x + (n0 + j) * g.C * g.hw(), g, gr, xt);
+        for (int64_t t = 0; t < gr.tiles; ++t)
+          transform_input(xt, gr, t, rows * gr.cp, v + (j * gr.tiles + t) * gr.cp);
+      }
+    });
+    const int64_t subs = (rows + S - 1) / S;
+    parallel_for(0, subs * panels, 1, [&](int64_t lo, int64_t hi) {
+      float* m = static_cast<float*>(
+          workspace(2, static_cast<size_t>(kPoints * S * kPanel) * sizeof(float)));
+      for (int64_t job = lo; job < hi; ++job) {
+        const int64_t r0 = job % subs * S, rn = std::min(S, rows - r0);
+        multiply_and_output(v + r0 * gr.cp, rows * gr.cp, n0 * gr.tiles + r0, rn, u,
+                            job / subs * kPanel, g, gr, m, y);
+      }
+    });
+  }
 }
 
 }  // namespace
@@ -227,32 +418,10 @@ void winograd_conv_forward(const float* x, const float* w, float* y, const ConvG
   float* u =
       static_cast<float*>(workspace(3, static_cast<size_t>(kPoints * g.C * gr.kp) * sizeof(float)));
   transform_weights(w, g, gr, flip, u);
-  const int64_t chunk = std::clamp<int64_t>((kBlockRows + gr.tiles - 1) / gr.tiles, 1, g.N);
-  float* v = static_cast<float*>(
-      workspace(1, static_cast<size_t>(kPoints * chunk * gr.tiles * gr.cp) * sizeof(float)));
-  float* m = static_cast<float*>(
-      workspace(2, static_cast<size_t>(kPoints * chunk * gr.tiles * gr.kp) * sizeof(float)));
-  for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
-    const int64_t count = std::min(chunk, g.N - n0), rows = count * gr.tiles;
-    parallel_for(0, count, 1, [&](int64_t lo, int64_t hi) {
-      float* xt = static_cast<float*>(
-          workspace(0, static_cast<size_t>(gr.hp * gr.wp * gr.cp) * sizeof(float)));
-      for (int64_t j = lo; j < hi; ++j) {
-        lay_out_sample(x + (n0 + j) * g.C * g.hw(), g, gr, xt);
-        transform_input(xt, gr, j * gr.tiles, rows, v);
-      }
-    });
-    // One product a point; inside the parallel region OpenBLAS runs each on one thread.
-    parallel_for(0, kPoints, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t p = lo; p < hi; ++p)
-        gemm<float>(false, false, rows, gr.kp, g.C, 1.0f, v + p * rows * gr.cp, gr.cp,
-                    u + p * g.C * gr.kp, gr.kp, 0.0f, m + p * rows * gr.kp, gr.kp);
-    });
-    parallel_for(0, count, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t j = lo; j < hi; ++j)
-        transform_output(m, g, gr, j * gr.tiles, rows, y + (n0 + j) * g.K * g.hw());
-    });
-  }
+  if (g.C < kWideChannels)
+    forward_by_thread(x, u, y, g, gr);
+  else
+    forward_by_block(x, u, y, g, gr);
 }
 
 }  // namespace sire::cpu
