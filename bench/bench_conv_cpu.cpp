@@ -88,8 +88,7 @@ void register_all() {
                                  std::to_string(s.out) + "@" + std::to_string(s.hw) + "/" +
                                  pass_name[static_cast<int>(p)];
         const Pass kernel = kernel_of(p, transposed);
-        const bool winograd = kernel != Pass::kBackwardWeight &&
-                              cpu::winograd_conv_fits(kernel_geom(geom(s, transposed), kernel));
+        const bool winograd = cpu::winograd_conv_fits(kernel_geom(geom(s, transposed), kernel));
         using U = cpu::WinogradUse;
         for (U use : winograd ? std::vector<U>{U::kOff, U::kAlways} : std::vector<U>{U::kAuto})
           benchmark::RegisterBenchmark((use == U::kOff      ? name + "/direct"

@@ -143,3 +143,28 @@ TEST_CASE("Winograd F(4x4, 3x3) transforms compute the 3x3 correlation of a tile
       }
   }
 }
+
+// The weight gradient's transforms are the forward's transposed, and together they give the 3x3
+// correlation's weight gradient: for a tile d and an output gradient dy (4x4),
+// G^T [(A dy A^T) (.) (B^T d B)] G is dW[r][s] = sum over (i, j) of dy[i][j] d[i + r][j + s].
+TEST_CASE("Winograd F(4x4, 3x3) gradient transforms give the 3x3 weight gradient", "[index]") {
+  std::mt19937 rng(6);
+  std::uniform_real_distribution<double> uni(-1.0, 1.0);
+  for (int trial = 0; trial < 20; ++trial) {
+    double d[36], dy[16], v[36], dm[36], du[36], dg[9];
+    for (double& e : d) e = uni(rng);
+    for (double& e : dy) e = uni(rng);
+    winograd::input_tile(d, v);
+    winograd::output_grad_tile(dy, dm);
+    for (int p = 0; p < 36; ++p) du[p] = dm[p] * v[p];
+    winograd::weight_grad_tile(du, dg);
+    for (int r = 0; r < 3; ++r)
+      for (int s = 0; s < 3; ++s) {
+        double expect = 0.0;
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) expect += dy[i * 4 + j] * d[(i + r) * 6 + j + s];
+        INFO("trial " << trial << " tap (" << r << ", " << s << ")");
+        CHECK(dg[r * 3 + s] == Approx(expect).margin(1e-12));
+      }
+  }
+}

@@ -214,8 +214,8 @@ TEST_CASE("implicit-GEMM f32 convolutions with stride 2 agree with the f64 path"
   }
 }
 
-// Winograd F(4x4, 3x3) (3x3 "same", 16 or more channels each side) against the f64 path, forward
-// and input gradient (the flipped kernel): planes the 4x4 tiles cover exactly and with partial
+// Winograd F(4x4, 3x3) (3x3 "same", 16 or more channels each side) against the f64 path, forward,
+// input gradient (the flipped kernel) and weight gradient: planes the 4x4 tiles cover exactly and with partial
 // tiles (7x9, 3x3, 5x6), channel counts that are not whole vectors (17, 33, 20) or panels (80:
 // one of 64 output channels and one of 16), both schedules (by thread, with groups of samples
 // and samples cut into several jobs; by block from 256 input channels, with two blocks of five
@@ -240,19 +240,24 @@ TEST_CASE("Winograd f32 convolutions agree with the f64 path", "[reference]") {
     REQUIRE(cpu::winograd_conv_applies(flipped));
     Tensor x = random_tensor({g.N, g.C, g.H, g.W}, DType::F32, 51);
     Tensor w = random_tensor({g.K, g.C, 3, 3}, DType::F32, 52, 0.3);
-    auto run = [&](DType dt, Tensor* dx) {
+    auto run = [&](DType dt, Tensor* dx, Tensor* dw) {
       Variable xv(x.to(dt), true), wv(w.to(dt), true);
       Variable y = ops::conv2d(xv, wv, Variable(), 1, 1);
       y.backward(random_tensor(y.shape(), DType::F32, 53).to(dt));
       *dx = xv.grad();
+      *dw = wv.grad();
       return y.data();
     };
-    Tensor dx32, dx64;
-    Tensor y32 = run(DType::F32, &dx32), y64 = run(DType::F64, &dx64);
+    Tensor dx32, dx64, dw32, dw64;
+    Tensor y32 = run(DType::F32, &dx32, &dw32), y64 = run(DType::F64, &dx64, &dw64);
     const double t = 1e-5 * std::sqrt(static_cast<double>(g.C * 9)) * 4;
     CHECK(ref::mismatch(y32, y64, t, t) <= 1.0);
     const double td = 1e-5 * std::sqrt(static_cast<double>(g.K * 9)) * 4;
     CHECK(ref::mismatch(dx32, dx64, td, td) <= 1.0);
-    UNSCOPED_INFO("worst error / tolerance: forward " << ref::mismatch(y32, y64, t, t));
+    const double tw = 1e-5 * std::sqrt(static_cast<double>(g.N * g.H * g.W)) * 4;
+    CHECK(ref::mismatch(dw32, dw64, tw, tw) <= 1.0);
+    UNSCOPED_INFO("worst error / tolerance: forward " << ref::mismatch(y32, y64, t, t)
+                                                      << ", weight gradient "
+                                                      << ref::mismatch(dw32, dw64, tw, tw));
   }
 }

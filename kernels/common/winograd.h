@@ -66,6 +66,31 @@ SIRE_HD void output_1d(const T* m, T* y) {
   y[3] = d12 + 8.0f * d34 + m[5];
 }
 
+// The weight gradient's transforms are the transposes of the forward's: with Y = A^T M A and
+// M = U (.) V, dM = A dY A^T, dU = (sum over tiles of) dM (.) V, and dg = G^T dU G.
+// dm (6) = A dy (4): the transpose of output_1d.
+template <class T>
+SIRE_HD void output_grad_1d(const T* dy, T* dm) {
+  const T e1 = dy[0] + dy[2], o1 = dy[1] + dy[3];                // the points +-1
+  const T e2 = dy[0] + 4.0f * dy[2], o2 = 2.0f * dy[1] + 8.0f * dy[3];  // +-2
+  dm[0] = dy[0];
+  dm[1] = e1 + o1;
+  dm[2] = e1 - o1;
+  dm[3] = e2 + o2;
+  dm[4] = e2 - o2;
+  dm[5] = dy[3];
+}
+
+// dg (3) = G^T du (6): the transpose of weight_1d (G's fractions as there).
+template <class T>
+SIRE_HD void weight_grad_1d(const T* du, T* dg) {
+  using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  const T s12 = du[1] + du[2], d12 = du[1] - du[2], s34 = du[3] + du[4], d34 = du[3] - du[4];
+  dg[0] = S(0.25) * du[0] + (S(-1) / 6) * s12 + (S(1) / 24) * s34;
+  dg[1] = (S(-1) / 6) * d12 + (S(1) / 12) * d34;
+  dg[2] = (S(-1) / 6) * s12 + (S(1) / 6) * s34 + du[5];
+}
+
 // The 2-D transforms, on row-major tiles: in[r * cols + c].
 // v (6x6) = B^T d (6x6) B.
 template <class T>
@@ -101,6 +126,30 @@ SIRE_HD void output_tile(const T* m, T* y) {
     for (int i = 0; i < kOut; ++i) t[i * kIn + j] = out[i];
   }
   for (int i = 0; i < kOut; ++i) output_1d(t + i * kIn, y + i * kOut);
+}
+
+// dm (6x6) = A dy (4x4) A^T.
+template <class T>
+SIRE_HD void output_grad_tile(const T* dy, T* dm) {
+  T t[kIn * kOut], col[kOut], out[kIn];
+  for (int j = 0; j < kOut; ++j) {
+    for (int i = 0; i < kOut; ++i) col[i] = dy[i * kOut + j];
+    output_grad_1d(col, out);
+    for (int i = 0; i < kIn; ++i) t[i * kOut + j] = out[i];
+  }
+  for (int i = 0; i < kIn; ++i) output_grad_1d(t + i * kOut, dm + i * kIn);
+}
+
+// dg (3x3) = G^T du (6x6) G.
+template <class T>
+SIRE_HD void weight_grad_tile(const T* du, T* dg) {
+  T t[3 * kIn], col[kIn], out[3];
+  for (int j = 0; j < kIn; ++j) {
+    for (int i = 0; i < kIn; ++i) col[i] = du[i * kIn + j];
+    weight_grad_1d(col, out);
+    for (int i = 0; i < 3; ++i) t[i * kIn + j] = out[i];
+  }
+  for (int i = 0; i < 3; ++i) weight_grad_1d(t + i * kIn, dg + i * 3);
 }
 
 }  // namespace sire::winograd

@@ -274,6 +274,7 @@ void conv_backward_data(const T* dy, const T* w, T* dx, const ConvGeom& g) {
 template <class T>
 void conv_backward_weight(const T* x, const T* dy, T* dw, const ConvGeom& g) {
   if constexpr (std::is_same_v<T, float>) {
+    if (winograd_conv_applies(g)) return winograd_conv_weight_grad(x, dy, dw, g);
     if (plane_weight_grad_applies(g)) return plane_conv_weight_grad(x, dy, dw, g);
     if (direct_weight_grad_applies(g)) return direct_conv_weight_grad(x, dy, dw, g);
     if (implicit_weight_grad_applies(g)) return implicit_conv_weight_grad(x, dy, dw, g);

@@ -55,6 +55,8 @@ constexpr int64_t kWideChannels = 256;
 constexpr int64_t kJobRows = 4 * kTileRows;
 constexpr int64_t kBlockFloats = int64_t{3} << 19;
 constexpr int64_t kWideJobRows = 64;
+// The weight gradient sums its products over tiles in runs of this many, the runs' sums added.
+constexpr int64_t kSumRun = 64;
 constexpr int64_t kMinChannels = 16;    // where it fits
 constexpr int64_t kAutoChannels = 64;   // where it is used by default
 
@@ -134,41 +136,42 @@ inline void transpose16(__m512* r) {
 }
 #endif
 
-// xt[(h gr.wp + w) gr.cp + c] = x[c][h - 1][w - 1] inside the image, 0 elsewhere: the border
+// xt[(h gr.wp + w) cp + c] = x[c][h - 1][w - 1] inside the image, 0 elsewhere: the border
 // zeroed, the image (and the spare channels from C on, as zeros) written once, 16 channels x
 // 16 pixels at a time transposed in registers (column by column, each store would be a cache
 // miss: the laid-out sample is ~300 KB).
-void lay_out_sample(const float* x, const ConvGeom& g, const Grid& gr, float* xt) {
-  const size_t pixel = static_cast<size_t>(gr.cp) * sizeof(float);
+void lay_out_sample(const float* x, int64_t C, int64_t cp, const ConvGeom& g, const Grid& gr,
+                    float* xt) {
+  const size_t pixel = static_cast<size_t>(cp) * sizeof(float);
   for (int64_t h = 0; h < gr.hp; ++h) {
-    float* row = xt + h * gr.wp * gr.cp;
+    float* row = xt + h * gr.wp * cp;
     if (h == 0 || h > g.H) {
       std::memset(row, 0, static_cast<size_t>(gr.wp) * pixel);
       continue;
     }
     std::memset(row, 0, pixel);
-    std::memset(row + (g.W + 1) * gr.cp, 0, static_cast<size_t>(gr.wp - g.W - 1) * pixel);
+    std::memset(row + (g.W + 1) * cp, 0, static_cast<size_t>(gr.wp - g.W - 1) * pixel);
   }
 #if defined(__AVX512F__)
   // Channel blocks outermost: 16 planes read in order, streams the prefetcher can follow.
-  for (int64_t c0 = 0; c0 < gr.cp; c0 += 16)
+  for (int64_t c0 = 0; c0 < cp; c0 += 16)
     for (int64_t h = 0; h < g.H; ++h)
       for (int64_t w0 = 0; w0 < g.W; w0 += 16) {
         const int64_t wn = std::min<int64_t>(16, g.W - w0);
         const auto mask = static_cast<__mmask16>((1u << wn) - 1u);
-        float* dst = xt + ((h + 1) * gr.wp + 1 + w0) * gr.cp;
+        float* dst = xt + ((h + 1) * gr.wp + 1 + w0) * cp;
         __m512 r[16];
         for (int i = 0; i < 16; ++i)
-          r[i] = c0 + i < g.C ? _mm512_maskz_loadu_ps(mask, x + ((c0 + i) * g.H + h) * g.W + w0)
+          r[i] = c0 + i < C ? _mm512_maskz_loadu_ps(mask, x + ((c0 + i) * g.H + h) * g.W + w0)
                               : _mm512_setzero_ps();
         transpose16(r);
-        for (int64_t j = 0; j < wn; ++j) _mm512_storeu_ps(dst + j * gr.cp + c0, r[j]);
+        for (int64_t j = 0; j < wn; ++j) _mm512_storeu_ps(dst + j * cp + c0, r[j]);
       }
 #else
   for (int64_t h = 0; h < g.H; ++h)
     for (int64_t w = 0; w < g.W; ++w) {
-      float* dst = xt + ((h + 1) * gr.wp + 1 + w) * gr.cp;
-      for (int64_t c = 0; c < gr.cp; ++c) dst[c] = c < g.C ? x[(c * g.H + h) * g.W + w] : 0.0f;
+      float* dst = xt + ((h + 1) * gr.wp + 1 + w) * cp;
+      for (int64_t c = 0; c < cp; ++c) dst[c] = c < C ? x[(c * g.H + h) * g.W + w] : 0.0f;
     }
 #endif
 }
@@ -182,6 +185,21 @@ void transform_input(const float* xt, const Grid& gr, int64_t t, int64_t vpoint,
       for (int j = 0; j < kIn; ++j) d[i * kIn + j] = load(corner + (i * gr.wp + j) * gr.cp + c0);
     winograd::input_tile(d, out);
     for (int p = 0; p < kPoints; ++p) store(v + p * vpoint + c0, out[p]);
+  }
+}
+
+// The transformed output gradient A dY A^T of tile t of a laid-out dY (laid out as x is, the
+// plane at (1, 1)): point p's kp values at yh + p ypoint.
+void transform_output_grad(const float* dyt, const Grid& gr, int64_t t, int64_t ypoint,
+                           float* yh) {
+  const float* corner =
+      dyt + ((kOut * (t / gr.tw) + 1) * gr.wp + kOut * (t % gr.tw) + 1) * gr.kp;
+  for (int64_t k0 = 0; k0 < gr.kp; k0 += kLanes) {
+    Lanes d[kOut * kOut], out[kPoints];
+    for (int i = 0; i < kOut; ++i)
+      for (int j = 0; j < kOut; ++j) d[i * kOut + j] = load(corner + (i * gr.wp + j) * gr.kp + k0);
+    winograd::output_grad_tile(d, out);
+    for (int p = 0; p < kPoints; ++p) store(yh + p * ypoint + k0, out[p]);
   }
 }
 
@@ -236,37 +254,43 @@ void transform_output(const float* m, int64_t pstride, const ConvGeom& g, const 
     }
   }
 }
-// M[i][k] = sum over c of V[i][c] U[c][k], for MR tiles (V's rows ldv apart) and NV vectors of
-// 16 output channels (U's rows ldu apart, M's ldm), summed in c's order: the same bits on any
-// number of threads.
+// M[i][k] (+)= sum over c of V[i][c] U[c][k], for MR rows of V (V[i][c] at v + i vrow + c vred)
+// and NV vectors of 16 columns (U's rows ldu apart, M's ldm), summed in c's order: the same bits
+// on any number of threads. Accumulating adds the new sum to M's (not M to each term), so that
+// a long sum taken in runs rounds like runs, not like one sequence. The forward multiplies transformed tiles (rows) by U; the weight
+// gradient transformed output gradients (rows: output channels, c: tiles) by V.
 template <int MR, int NV>
-void product_tile(const float* v, int64_t ldv, const float* u, int64_t ldu, int64_t C, float* m,
-                  int64_t ldm) {
+void product_tile(const float* v, int64_t vrow, int64_t vred, const float* u, int64_t ldu,
+                  int64_t C, float* m, int64_t ldm, bool accumulate) {
 #if defined(__AVX512F__)
   __m512 acc[MR][NV];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_ps();
-  for (int64_t c = 0; c < C; ++c) {
+  for (int64_t c = 0; c < C; ++c, v += vred, u += ldu) {
     __m512 b[NV];
-    for (int j = 0; j < NV; ++j) b[j] = in_register(_mm512_loadu_ps(u + c * ldu + 16 * j));
+    for (int j = 0; j < NV; ++j) b[j] = in_register(_mm512_loadu_ps(u + 16 * j));
     for (int i = 0; i < MR; ++i) {
-      const __m512 a = _mm512_set1_ps(v[i * ldv + c]);
+      const __m512 a = _mm512_set1_ps(v[i * vrow]);
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NV; ++j) _mm512_storeu_ps(m + i * ldm + 16 * j, acc[i][j]);
+    for (int j = 0; j < NV; ++j) {
+      float* out = m + i * ldm + 16 * j;
+      _mm512_storeu_ps(out, accumulate ? _mm512_add_ps(_mm512_loadu_ps(out), acc[i][j]) : acc[i][j]);
+    }
 #else
   for (int i = 0; i < MR; ++i)
     for (int k = 0; k < NV * kLanes; ++k) {
       float s = 0.0f;
-      for (int64_t c = 0; c < C; ++c) s += v[i * ldv + c] * u[c * ldu + k];
-      m[i * ldm + k] = s;
+      for (int64_t c = 0; c < C; ++c) s += v[i * vrow + c * vred] * u[c * ldu + k];
+      m[i * ldm + k] = accumulate ? m[i * ldm + k] + s : s;
     }
 #endif
 }
 
-using ProductFn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t);
+using ProductFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*,
+                           int64_t, bool);
 
 template <int MR, int... NV>
 constexpr std::array<ProductFn, kTileVecs> products_of(std::integer_sequence<int, NV...>) {
@@ -290,8 +314,8 @@ void multiply_and_output(const float* v, int64_t vpoint, int64_t R, int64_t rn, 
   for (int p = 0; p < kPoints; ++p)
     for (int64_t i = 0; i < rn; i += kTileRows) {
       const int mr = static_cast<int>(std::min<int64_t>(kTileRows, rn - i));
-      kProducts[mr - 1][nv - 1](v + p * vpoint + i * gr.cp, gr.cp, u + u_offset(g, gr, p, 0, k0),
-                                nv * kLanes, g.C, m + p * mpoint + i * kPanel, kPanel);
+      kProducts[mr - 1][nv - 1](v + p * vpoint + i * gr.cp, gr.cp, 1, u + u_offset(g, gr, p, 0, k0),
+                                nv * kLanes, g.C, m + p * mpoint + i * kPanel, kPanel, false);
     }
   const int64_t kn = std::min(kPanel, g.K - k0);
   for (int64_t i = 0; i < rn; ++i) {
@@ -325,7 +349,7 @@ void forward_by_thread(const float* x, const float* u, float* y, const ConvGeom&
         const int64_t rn = std::min(step, end - R);
         for (int64_t i = 0; i < rn; ++i) {
           const int64_t n = (R + i) / gr.tiles;
-          if (n != laid) lay_out_sample(x + n * g.C * g.hw(), g, gr, xt);
+          if (n != laid) lay_out_sample(x + n * g.C * g.hw(), g.C, gr.cp, g, gr, xt);
           laid = n;
           transform_input(xt, gr, (R + i) % gr.tiles, rn * gr.cp, v + i * gr.cp);
         }
@@ -352,7 +376,7 @@ void forward_by_block(const float* x, const float* u, float* y, const ConvGeom& 
       float* xt = static_cast<float*>(
           workspace(0, static_cast<size_t>(gr.hp * gr.wp * gr.cp) * sizeof(float)));
       for (int64_t j = lo; j < hi; ++j) {
-        lay_out_sample(x + (n0 + j) * g.C * g.hw(), g, gr, xt);
+        lay_out_sample(x + (n0 + j) * g.C * g.hw(), g.C, gr.cp, g, gr, xt);
         for (int64_t t = 0; t < gr.tiles; ++t)
           transform_input(xt, gr, t, rows * gr.cp, v + (j * gr.tiles + t) * gr.cp);
       }
@@ -422,6 +446,71 @@ void winograd_conv_forward(const float* x, const float* w, float* y, const ConvG
     forward_by_thread(x, u, y, g, gr);
   else
     forward_by_block(x, u, y, g, gr);
+}
+
+void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const ConvGeom& g) {
+  if (g.N == 0) {
+    std::fill(dw, dw + g.K * g.C * 9, 0.0f);
+    return;
+  }
+  const Grid gr(g);
+  // dU[p][k][c] (kp x cp a point), summed over the blocks of samples in order. Blocks hold at
+  // least as many floats as dU, which is read and written once a block.
+  const int64_t du_floats = kPoints * gr.kp * gr.cp;
+  float* du = static_cast<float*>(workspace(3, static_cast<size_t>(du_floats) * sizeof(float)));
+  const int64_t fit = std::max<int64_t>(
+      1, std::max(kBlockFloats, du_floats) / (kPoints * (gr.cp + gr.kp) * gr.tiles));
+  const int64_t blocks = (g.N + fit - 1) / fit, per_block = (g.N + blocks - 1) / blocks;
+  const int64_t block_rows = per_block * gr.tiles;
+  float* v = static_cast<float*>(
+      workspace(1, static_cast<size_t>(kPoints * block_rows * gr.cp) * sizeof(float)));
+  float* yh = static_cast<float*>(
+      workspace(2, static_cast<size_t>(kPoints * block_rows * gr.kp) * sizeof(float)));
+  const int64_t cpanels = (gr.cp + kPanel - 1) / kPanel;
+  for (int64_t n0 = 0; n0 < g.N; n0 += per_block) {
+    const int64_t count = std::min(per_block, g.N - n0), rows = count * gr.tiles;
+    parallel_for(0, count, 1, [&](int64_t lo, int64_t hi) {
+      float* t = static_cast<float*>(workspace(
+          0, static_cast<size_t>(gr.hp * gr.wp * std::max(gr.cp, gr.kp)) * sizeof(float)));
+      for (int64_t j = lo; j < hi; ++j) {
+        const int64_t n = n0 + j;
+        lay_out_sample(x + n * g.C * g.hw(), g.C, gr.cp, g, gr, t);
+        for (int64_t i = 0; i < gr.tiles; ++i)
+          transform_input(t, gr, i, rows * gr.cp, v + (j * gr.tiles + i) * gr.cp);
+        lay_out_sample(dy + n * g.K * g.hw(), g.K, gr.kp, g, gr, t);
+        for (int64_t i = 0; i < gr.tiles; ++i)
+          transform_output_grad(t, gr, i, rows * gr.kp, yh + (j * gr.tiles + i) * gr.kp);
+      }
+    });
+    // dU[p] (+)= Yh[p]^T V[p], a job a point and panel of 64 input channels (point-major: a
+    // thread's consecutive jobs share Yh[p]); each sums over the block's tiles in order.
+    parallel_for(0, kPoints * cpanels, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t job = lo; job < hi; ++job) {
+        const int64_t p = job / cpanels, c0 = job % cpanels * kPanel;
+        const int nv = static_cast<int>(std::min<int64_t>(kTileVecs, (gr.cp - c0) / kLanes));
+        for (int64_t k0 = 0; k0 < g.K; k0 += kTileRows) {
+          const int mr = static_cast<int>(std::min<int64_t>(kTileRows, g.K - k0));
+          for (int64_t r0 = 0; r0 < rows; r0 += kSumRun)
+            kProducts[mr - 1][nv - 1](yh + (p * rows + r0) * gr.kp + k0, 1, gr.kp,
+                                      v + (p * rows + r0) * gr.cp + c0, gr.cp,
+                                      std::min(kSumRun, rows - r0),
+                                      du + (p * gr.kp + k0) * gr.cp + c0, gr.cp, n0 > 0 || r0 > 0);
+        }
+      }
+    });
+  }
+  // dW[k][c] = G^T dU[.][k][c] G, 16 input channels at a time.
+  parallel_for(0, g.K, 4, [&](int64_t lo, int64_t hi) {
+    for (int64_t k = lo; k < hi; ++k)
+      for (int64_t c0 = 0; c0 < g.C; c0 += kLanes) {
+        Lanes d[kPoints], out[9];
+        for (int p = 0; p < kPoints; ++p) d[p] = load(du + (p * gr.kp + k) * gr.cp + c0);
+        winograd::weight_grad_tile(d, out);
+        const int lanes = static_cast<int>(std::min<int64_t>(kLanes, g.C - c0));
+        for (int l = 0; l < lanes; ++l)
+          for (int tap = 0; tap < 9; ++tap) dw[(k * g.C + c0 + l) * 9 + tap] = out[tap][l];
+      }
+  });
 }
 
 }  // namespace sire::cpu

@@ -34,6 +34,10 @@ bool winograd_conv_applies(const ConvGeom& g);
 void winograd_conv_forward(const float* x, const float* w, float* y, const ConvGeom& g,
                            bool flip = false);
 
+// The weight gradient (overwrites dw, [K][C][3][3]) of a convolution winograd_conv_applies
+// takes: dU[point] = sum over tiles of (A dY A^T)[point] (x) (B^T x B)[point], then G^T dU G.
+void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const ConvGeom& g);
+
 // kAuto (the default): where it fits and both channel counts are 128 or more; kAlways: wherever
 // it fits; kOff: never (the direct and implicit-GEMM kernels take these convolutions). The
 // environment's SIRE_CPU_WINOGRAD=0 or =1 sets kOff or kAlways at start; tests and benchmarks
