@@ -57,6 +57,10 @@ constexpr int64_t kBlockFloats = int64_t{3} << 19;
 constexpr int64_t kWideJobRows = 64;
 // The weight gradient sums its products over tiles in runs of this many, the runs' sums added.
 constexpr int64_t kSumRun = 64;
+// The 36 points' matrices (V, M, the output gradient's, dU) lie this many floats more than their
+// size apart: at power-of-two strides (64 KiB for 256 tiles of 64 channels) the 36 stores of a
+// transformed tile fall in one cache set, and the weight gradient ran at half speed.
+constexpr int64_t kSkew = 16;
 constexpr int64_t kMinChannels = 16;    // where it fits
 constexpr int64_t kAutoChannels = 64;   // where it is used by default
 
@@ -304,13 +308,22 @@ constexpr std::array<std::array<ProductFn, kTileVecs>, kTileRows> product_table(
 // kProducts[MR - 1][NV - 1]
 constexpr auto kProducts = product_table(std::make_integer_sequence<int, kTileRows>());
 
+// Samples a block of the block schedules: equal blocks of at most `fit`, an even number where
+// it can be, so that two threads transform equal shares (not from the thread count: the weight
+// gradient's sums run by block, and its bits must not depend on the threads).
+int64_t samples_per_block(int64_t n, int64_t fit) {
+  if (fit >= 2) fit -= fit % 2;
+  const int64_t blocks = (n + fit - 1) / fit, per = (n + blocks - 1) / blocks;
+  return per >= 2 && per < fit ? per + per % 2 : per;
+}
+
 // For rows [R, R + rn) of the N x tiles grid (rn <= kTileRows... any; V's row i at v + i cp,
 // point p at + p vpoint): M = V U for the panel of output channels at k0 into m (point-major,
 // rn x kPanel a point), then the output tiles from M while it is in L2.
 void multiply_and_output(const float* v, int64_t vpoint, int64_t R, int64_t rn, const float* u,
                          int64_t k0, const ConvGeom& g, const Grid& gr, float* m, float* y) {
   const int nv = static_cast<int>(std::min<int64_t>(kTileVecs, (gr.kp - k0) / kLanes));
-  const int64_t mpoint = rn * kPanel;
+  const int64_t mpoint = rn * kPanel + kSkew;
   for (int p = 0; p < kPoints; ++p)
     for (int64_t i = 0; i < rn; i += kTileRows) {
       const int mr = static_cast<int>(std::min<int64_t>(kTileRows, rn - i));
@@ -336,9 +349,9 @@ void forward_by_thread(const float* x, const float* u, float* y, const ConvGeom&
     float* xt = static_cast<float*>(
         workspace(0, static_cast<size_t>(gr.hp * gr.wp * gr.cp) * sizeof(float)));
     float* v = static_cast<float*>(
-        workspace(1, static_cast<size_t>(kPoints * kJobRows * gr.cp) * sizeof(float)));
+        workspace(1, static_cast<size_t>(kPoints * (kJobRows * gr.cp + kSkew)) * sizeof(float)));
     float* m = static_cast<float*>(
-        workspace(2, static_cast<size_t>(kPoints * kJobRows * kPanel) * sizeof(float)));
+        workspace(2, static_cast<size_t>(kPoints * (kJobRows * kPanel + kSkew)) * sizeof(float)));
     for (int64_t group = lo; group < hi; ++group) {
       const int64_t first = group * per_group * gr.tiles;
       const int64_t end = std::min(g.N, (group + 1) * per_group) * gr.tiles;
@@ -351,10 +364,10 @@ void forward_by_thread(const float* x, const float* u, float* y, const ConvGeom&
           const int64_t n = (R + i) / gr.tiles;
           if (n != laid) lay_out_sample(x + n * g.C * g.hw(), g.C, gr.cp, g, gr, xt);
           laid = n;
-          transform_input(xt, gr, (R + i) % gr.tiles, rn * gr.cp, v + i * gr.cp);
+          transform_input(xt, gr, (R + i) % gr.tiles, rn * gr.cp + kSkew, v + i * gr.cp);
         }
         for (int64_t k0 = 0; k0 < gr.kp; k0 += kPanel)
-          multiply_and_output(v, rn * gr.cp, R, rn, u, k0, g, gr, m, y);
+          multiply_and_output(v, rn * gr.cp + kSkew, R, rn, u, k0, g, gr, m, y);
       }
     }
   });
@@ -365,9 +378,9 @@ void forward_by_thread(const float* x, const float* u, float* y, const ConvGeom&
 // tiles x one panel, panel-major (a thread's consecutive jobs share their panel of U).
 void forward_by_block(const float* x, const float* u, float* y, const ConvGeom& g, const Grid& gr) {
   const int64_t fit = std::max<int64_t>(1, kBlockFloats / (kPoints * gr.cp * gr.tiles));
-  const int64_t blocks = (g.N + fit - 1) / fit, per_block = (g.N + blocks - 1) / blocks;
+  const int64_t per_block = samples_per_block(g.N, fit);
   float* v = static_cast<float*>(
-      workspace(1, static_cast<size_t>(kPoints * per_block * gr.tiles * gr.cp) * sizeof(float)));
+      workspace(1, static_cast<size_t>(kPoints * (per_block * gr.tiles * gr.cp + kSkew)) * sizeof(float)));
   const int64_t S = std::min(kWideJobRows, per_block * gr.tiles);
   const int64_t panels = (gr.kp + kPanel - 1) / kPanel;
   for (int64_t n0 = 0; n0 < g.N; n0 += per_block) {
@@ -378,16 +391,16 @@ void forward_by_block(const float* x, const float* u, float* y, const ConvGeom& 
       for (int64_t j = lo; j < hi; ++j) {
         lay_out_sample(x + (n0 + j) * g.C * g.hw(), g.C, gr.cp, g, gr, xt);
         for (int64_t t = 0; t < gr.tiles; ++t)
-          transform_input(xt, gr, t, rows * gr.cp, v + (j * gr.tiles + t) * gr.cp);
+          transform_input(xt, gr, t, rows * gr.cp + kSkew, v + (j * gr.tiles + t) * gr.cp);
       }
     });
     const int64_t subs = (rows + S - 1) / S;
     parallel_for(0, subs * panels, 1, [&](int64_t lo, int64_t hi) {
       float* m = static_cast<float*>(
-          workspace(2, static_cast<size_t>(kPoints * S * kPanel) * sizeof(float)));
+          workspace(2, static_cast<size_t>(kPoints * (S * kPanel + kSkew)) * sizeof(float)));
       for (int64_t job = lo; job < hi; ++job) {
         const int64_t r0 = job % subs * S, rn = std::min(S, rows - r0);
-        multiply_and_output(v + r0 * gr.cp, rows * gr.cp, n0 * gr.tiles + r0, rn, u,
+        multiply_and_output(v + r0 * gr.cp, rows * gr.cp + kSkew, n0 * gr.tiles + r0, rn, u,
                             job / subs * kPanel, g, gr, m, y);
       }
     });
@@ -456,19 +469,20 @@ void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const
   const Grid gr(g);
   // dU[p][k][c] (kp x cp a point), summed over the blocks of samples in order. Blocks hold at
   // least as many floats as dU, which is read and written once a block.
-  const int64_t du_floats = kPoints * gr.kp * gr.cp;
+  const int64_t dpoint = gr.kp * gr.cp + kSkew, du_floats = kPoints * dpoint;
   float* du = static_cast<float*>(workspace(3, static_cast<size_t>(du_floats) * sizeof(float)));
   const int64_t fit = std::max<int64_t>(
       1, std::max(kBlockFloats, du_floats) / (kPoints * (gr.cp + gr.kp) * gr.tiles));
-  const int64_t blocks = (g.N + fit - 1) / fit, per_block = (g.N + blocks - 1) / blocks;
+  const int64_t per_block = samples_per_block(g.N, fit);
   const int64_t block_rows = per_block * gr.tiles;
   float* v = static_cast<float*>(
-      workspace(1, static_cast<size_t>(kPoints * block_rows * gr.cp) * sizeof(float)));
+      workspace(1, static_cast<size_t>(kPoints * (block_rows * gr.cp + kSkew)) * sizeof(float)));
   float* yh = static_cast<float*>(
-      workspace(2, static_cast<size_t>(kPoints * block_rows * gr.kp) * sizeof(float)));
+      workspace(2, static_cast<size_t>(kPoints * (block_rows * gr.kp + kSkew)) * sizeof(float)));
   const int64_t cpanels = (gr.cp + kPanel - 1) / kPanel;
   for (int64_t n0 = 0; n0 < g.N; n0 += per_block) {
     const int64_t count = std::min(per_block, g.N - n0), rows = count * gr.tiles;
+    const int64_t vpoint = rows * gr.cp + kSkew, ypoint = rows * gr.kp + kSkew;
     parallel_for(0, count, 1, [&](int64_t lo, int64_t hi) {
       float* t = static_cast<float*>(workspace(
           0, static_cast<size_t>(gr.hp * gr.wp * std::max(gr.cp, gr.kp)) * sizeof(float)));
@@ -476,10 +490,10 @@ void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const
         const int64_t n = n0 + j;
         lay_out_sample(x + n * g.C * g.hw(), g.C, gr.cp, g, gr, t);
         for (int64_t i = 0; i < gr.tiles; ++i)
-          transform_input(t, gr, i, rows * gr.cp, v + (j * gr.tiles + i) * gr.cp);
+          transform_input(t, gr, i, vpoint, v + (j * gr.tiles + i) * gr.cp);
         lay_out_sample(dy + n * g.K * g.hw(), g.K, gr.kp, g, gr, t);
         for (int64_t i = 0; i < gr.tiles; ++i)
-          transform_output_grad(t, gr, i, rows * gr.kp, yh + (j * gr.tiles + i) * gr.kp);
+          transform_output_grad(t, gr, i, ypoint, yh + (j * gr.tiles + i) * gr.kp);
       }
     });
     // dU[p] (+)= Yh[p]^T V[p], a job a point and panel of 64 input channels (point-major: a
@@ -491,10 +505,10 @@ void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const
         for (int64_t k0 = 0; k0 < g.K; k0 += kTileRows) {
           const int mr = static_cast<int>(std::min<int64_t>(kTileRows, g.K - k0));
           for (int64_t r0 = 0; r0 < rows; r0 += kSumRun)
-            kProducts[mr - 1][nv - 1](yh + (p * rows + r0) * gr.kp + k0, 1, gr.kp,
-                                      v + (p * rows + r0) * gr.cp + c0, gr.cp,
+            kProducts[mr - 1][nv - 1](yh + p * ypoint + r0 * gr.kp + k0, 1, gr.kp,
+                                      v + p * vpoint + r0 * gr.cp + c0, gr.cp,
                                       std::min(kSumRun, rows - r0),
-                                      du + (p * gr.kp + k0) * gr.cp + c0, gr.cp, n0 > 0 || r0 > 0);
+                                      du + p * dpoint + k0 * gr.cp + c0, gr.cp, n0 > 0 || r0 > 0);
         }
       }
     });
@@ -504,7 +518,7 @@ void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const
     for (int64_t k = lo; k < hi; ++k)
       for (int64_t c0 = 0; c0 < g.C; c0 += kLanes) {
         Lanes d[kPoints], out[9];
-        for (int p = 0; p < kPoints; ++p) d[p] = load(du + (p * gr.kp + k) * gr.cp + c0);
+        for (int p = 0; p < kPoints; ++p) d[p] = load(du + p * dpoint + k * gr.cp + c0);
         winograd::weight_grad_tile(d, out);
         const int lanes = static_cast<int>(std::min<int64_t>(kLanes, g.C - c0));
         for (int l = 0; l < lanes; ++l)
