@@ -27,7 +27,7 @@ using testing::random_tensor;
 namespace {
 
 // The CPU side is the reference: its direct kernels, which round as FP32's direct sum does, not
-// Winograd (by default at 128 channels and more), whose rounding error is 10-20x larger.
+// Winograd (by default at 64 channels and more), whose rounding error is 10-20x larger.
 const bool kDirectReference = [] {
   cpu::set_winograd_use(cpu::WinogradUse::kOff);
   return true;

@@ -215,11 +215,11 @@ TEST_CASE("implicit-GEMM f32 convolutions with stride 2 agree with the f64 path"
 }
 
 // Winograd F(4x4, 3x3) (3x3 "same", 16 or more channels each side) against the f64 path, forward,
-// input gradient (the flipped kernel) and weight gradient: planes the 4x4 tiles cover exactly and with partial
-// tiles (7x9, 3x3, 5x6), channel counts that are not whole vectors (17, 33, 20) or panels (80:
-// one of 64 output channels and one of 16), both schedules (by thread, with groups of samples
-// and samples cut into several jobs; by block from 256 input channels, with two blocks of five
-// samples and two jobs of tiles a block), and register tiles of fewer than 6 tiles. The
+// input gradient (the flipped kernel) and weight gradient: planes the 4x4 tiles cover exactly and
+// with partial tiles (7x9, 3x3, 5x6), channel counts that are not whole vectors (17, 33, 20) or
+// panels (80: one of 64 output channels and one of 16), both schedules (by thread, with groups of
+// samples and samples cut into several jobs; by block from 256 input channels, with two blocks of
+// five samples and two jobs of tiles a block), and register tiles of fewer than 6 tiles. The
 // tolerance is the direct kernels' test's: the worst element came to 0.006-0.2 of it (the
 // direct kernels: 0.002-0.014).
 TEST_CASE("Winograd f32 convolutions agree with the f64 path", "[reference]") {

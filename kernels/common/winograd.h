@@ -71,7 +71,7 @@ SIRE_HD void output_1d(const T* m, T* y) {
 // dm (6) = A dy (4): the transpose of output_1d.
 template <class T>
 SIRE_HD void output_grad_1d(const T* dy, T* dm) {
-  const T e1 = dy[0] + dy[2], o1 = dy[1] + dy[3];                // the points +-1
+  const T e1 = dy[0] + dy[2], o1 = dy[1] + dy[3];                       // the points +-1
   const T e2 = dy[0] + 4.0f * dy[2], o2 = 2.0f * dy[1] + 8.0f * dy[3];  // +-2
   dm[0] = dy[0];
   dm[1] = e1 + o1;

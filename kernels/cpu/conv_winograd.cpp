@@ -167,7 +167,7 @@ void lay_out_sample(const float* x, int64_t C, int64_t cp, const ConvGeom& g, co
         __m512 r[16];
         for (int i = 0; i < 16; ++i)
           r[i] = c0 + i < C ? _mm512_maskz_loadu_ps(mask, x + ((c0 + i) * g.H + h) * g.W + w0)
-                              : _mm512_setzero_ps();
+                            : _mm512_setzero_ps();
         transpose16(r);
         for (int64_t j = 0; j < wn; ++j) _mm512_storeu_ps(dst + j * cp + c0, r[j]);
       }
@@ -194,10 +194,8 @@ void transform_input(const float* xt, const Grid& gr, int64_t t, int64_t vpoint,
 
 // The transformed output gradient A dY A^T of tile t of a laid-out dY (laid out as x is, the
 // plane at (1, 1)): point p's kp values at yh + p ypoint.
-void transform_output_grad(const float* dyt, const Grid& gr, int64_t t, int64_t ypoint,
-                           float* yh) {
-  const float* corner =
-      dyt + ((kOut * (t / gr.tw) + 1) * gr.wp + kOut * (t % gr.tw) + 1) * gr.kp;
+void transform_output_grad(const float* dyt, const Grid& gr, int64_t t, int64_t ypoint, float* yh) {
+  const float* corner = dyt + ((kOut * (t / gr.tw) + 1) * gr.wp + kOut * (t % gr.tw) + 1) * gr.kp;
   for (int64_t k0 = 0; k0 < gr.kp; k0 += kLanes) {
     Lanes d[kOut * kOut], out[kPoints];
     for (int i = 0; i < kOut; ++i)
@@ -261,8 +259,9 @@ void transform_output(const float* m, int64_t pstride, const ConvGeom& g, const 
 // M[i][k] (+)= sum over c of V[i][c] U[c][k], for MR rows of V (V[i][c] at v + i vrow + c vred)
 // and NV vectors of 16 columns (U's rows ldu apart, M's ldm), summed in c's order: the same bits
 // on any number of threads. Accumulating adds the new sum to M's (not M to each term), so that
-// a long sum taken in runs rounds like runs, not like one sequence. The forward multiplies transformed tiles (rows) by U; the weight
-// gradient transformed output gradients (rows: output channels, c: tiles) by V.
+// a long sum taken in runs rounds like runs, not like one sequence. The forward multiplies
+// transformed tiles (rows) by U; the weight gradient transformed output gradients (rows: output
+// channels, c: tiles) by V.
 template <int MR, int NV>
 void product_tile(const float* v, int64_t vrow, int64_t vred, const float* u, int64_t ldu,
                   int64_t C, float* m, int64_t ldm, bool accumulate) {
@@ -281,7 +280,8 @@ void product_tile(const float* v, int64_t vrow, int64_t vred, const float* u, in
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NV; ++j) {
       float* out = m + i * ldm + 16 * j;
-      _mm512_storeu_ps(out, accumulate ? _mm512_add_ps(_mm512_loadu_ps(out), acc[i][j]) : acc[i][j]);
+      _mm512_storeu_ps(out,
+                       accumulate ? _mm512_add_ps(_mm512_loadu_ps(out), acc[i][j]) : acc[i][j]);
     }
 #else
   for (int i = 0; i < MR; ++i)
@@ -317,9 +317,9 @@ int64_t samples_per_block(int64_t n, int64_t fit) {
   return per >= 2 && per < fit ? per + per % 2 : per;
 }
 
-// For rows [R, R + rn) of the N x tiles grid (rn <= kTileRows... any; V's row i at v + i cp,
-// point p at + p vpoint): M = V U for the panel of output channels at k0 into m (point-major,
-// rn x kPanel a point), then the output tiles from M while it is in L2.
+// For rows [R, R + rn) of the N x tiles grid (V's row i at v + i cp, point p at + p vpoint):
+// M = V U for the panel of output channels at k0 into m (point-major, rn x kPanel a point), then
+// the output tiles from M while it is in L2.
 void multiply_and_output(const float* v, int64_t vpoint, int64_t R, int64_t rn, const float* u,
                          int64_t k0, const ConvGeom& g, const Grid& gr, float* m, float* y) {
   const int nv = static_cast<int>(std::min<int64_t>(kTileVecs, (gr.kp - k0) / kLanes));
@@ -356,7 +356,7 @@ void forward_by_thread(const float* x, const float* u, float* y, const ConvGeom&
       const int64_t first = group * per_group * gr.tiles;
       const int64_t end = std::min(g.N, (group + 1) * per_group) * gr.tiles;
       const int64_t jobs = (end - first + kJobRows - 1) / kJobRows;
-      const int64_t step = (end - first + jobs - 1) / jobs;  // equal jobs: 22, 21, 21 of 64
+      const int64_t step = (end - first + jobs - 1) / jobs;  // even jobs: 22, 22, 20 of 64
       int64_t laid = -1;                                     // the sample in xt
       for (int64_t R = first; R < end; R += step) {
         const int64_t rn = std::min(step, end - R);
@@ -379,8 +379,8 @@ void forward_by_thread(const float* x, const float* u, float* y, const ConvGeom&
 void forward_by_block(const float* x, const float* u, float* y, const ConvGeom& g, const Grid& gr) {
   const int64_t fit = std::max<int64_t>(1, kBlockFloats / (kPoints * gr.cp * gr.tiles));
   const int64_t per_block = samples_per_block(g.N, fit);
-  float* v = static_cast<float*>(
-      workspace(1, static_cast<size_t>(kPoints * (per_block * gr.tiles * gr.cp + kSkew)) * sizeof(float)));
+  float* v = static_cast<float*>(workspace(
+      1, static_cast<size_t>(kPoints * (per_block * gr.tiles * gr.cp + kSkew)) * sizeof(float)));
   const int64_t S = std::min(kWideJobRows, per_block * gr.tiles);
   const int64_t panels = (gr.kp + kPanel - 1) / kPanel;
   for (int64_t n0 = 0; n0 < g.N; n0 += per_block) {

@@ -2,23 +2,32 @@
 // 36 multiplications for a 4x4 output tile and channel pair where the direct kernels do 144
 // (kernels/common/winograd.h has the transforms). Forward and, with stride 1, the input gradient
 // (a forward of the flipped kernel), so both a convolution's forward and backward-data pass and
-// a transposed convolution's.
+// a transposed convolution's; and the weight gradient, on the transposed transforms.
 //
-// The work, for a block of samples at a time:
-//  1. the weights' transform U[point][c][k], once a call;
-//  2. each sample laid out as [row][column][channel] with a zero border, so that 16 channels of
-//     one pixel are one vector, and each 6x6 input tile transformed into V[point][tile][c];
-//  3. 36 matrix products M[point] = V[point] U[point] ([tiles, C] x [C, K], OpenBLAS, one a
-//     thread at a time: the same bits on any number of threads);
-//  4. each 4x4 output tile transformed back from M[point][tile][k] and written to NCHW.
+// Forward, for a group of tiles at a time:
+//  1. the weights' transform U[point][c][k], once a call, each point's matrix stored as panels
+//     of 64 output channels;
+//  2. each sample laid out as [row][column][channel] with a zero border (16 x 16 blocks
+//     transposed in registers), so that 16 channels of one pixel are one vector, and each 6x6
+//     input tile transformed into V[point][tile][c];
+//  3. the 36 products M[point] = V[point] U[point] on a register tile of 6 tiles x 64 output
+//     channels (24 accumulators; summed in c's order, so the same bits on any number of threads);
+//  4. each 4x4 output tile transformed back from M while it is in L2 and written to NCHW.
+// Below 256 input channels one thread takes a group of samples from step 2 to 4 (V and M stay in
+// its L2; U, 590 KB with 64 channels each side, is read from L2 or L3); from 256 on, U is 9-38 MB,
+// so blocks of samples are transformed by all threads and the products split by tiles and panels
+// of U, each panel read once for 24-64 tiles.
+//
+// Weight gradient: V as above and the output gradient's transform A dY A^T for a block of
+// samples, then dU[point] += (A dY A^T)[point]^T V[point] on the same register tile (rows:
+// output channels, summed over tiles in runs of 64 whose sums are added), and dW = G^T dU G.
+//
 // The transforms add and multiply by small constants, so the result differs from the exact sum
 // by rounding only, but by more of it: 10-20x the direct kernels' worst error at SIRe-CNN's
 // sizes (tests/test_reference.cpp measures both against the f64 path).
 //
-// Where it pays: its products run on OpenBLAS, slower than the direct kernels' register tiles,
-// and its transforms cost in proportion to C + K where the products cost C K; at SIRe-CNN's
-// shapes it was 1.3-1.9x faster than the direct kernels with 128 or more channels each side and
-// within +-10% with 64 (docs/performance.md). So by default it takes those with 128 or more.
+// Where it pays: at every SIRe-CNN shape with 64 or more channels on both sides it was 2-2.8x
+// faster than the direct kernels in each pass (docs/performance.md), so by default it takes those.
 #pragma once
 
 #include "kernels/common/conv_geometry.h"
@@ -38,7 +47,7 @@ void winograd_conv_forward(const float* x, const float* w, float* y, const ConvG
 // takes: dU[point] = sum over tiles of (A dY A^T)[point] (x) (B^T x B)[point], then G^T dU G.
 void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const ConvGeom& g);
 
-// kAuto (the default): where it fits and both channel counts are 128 or more; kAlways: wherever
+// kAuto (the default): where it fits and both channel counts are 64 or more; kAlways: wherever
 // it fits; kOff: never (the direct and implicit-GEMM kernels take these convolutions). The
 // environment's SIRE_CPU_WINOGRAD=0 or =1 sets kOff or kAlways at start; tests and benchmarks
 // set it to compare.
