@@ -256,6 +256,7 @@ void transform_output(const float* m, int64_t pstride, const ConvGeom& g, const 
     }
   }
 }
+
 // M[i][k] (+)= sum over c of V[i][c] U[c][k], for MR rows of V (V[i][c] at v + i vrow + c vred)
 // and NV vectors of 16 columns (U's rows ldu apart, M's ldm), summed in c's order: the same bits
 // on any number of threads. Accumulating adds the new sum to M's (not M to each term), so that
