@@ -16,69 +16,26 @@
 #include <immintrin.h>
 #endif
 
-#include "kernels/common/winograd.h"
-#include "kernels/cpu/conv_tile.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/winograd_parts.h"
 
 namespace sire::cpu {
 namespace {
 
-using winograd::kIn;
-using winograd::kOut;
-using winograd::kPoints;
+using namespace winograd_parts;
 
-// 16 floats that every transform treats alike: one vector (GCC's vector extension, so the
-// shared transforms in kernels/common/winograd.h run on it unchanged).
-constexpr int kLanes = 16;
-using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
-
-inline Lanes load(const float* p) {
-  Lanes v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store(float* p, const Lanes& v) { std::memcpy(p, &v, sizeof v); }
-
-int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
-
-// The products' register tile: kTileRows tiles x kTileVecs vectors of 16 output channels (24
-// of the 32 registers accumulate), and the panel of output channels a job multiplies at a time.
-constexpr int kTileRows = 6;
-constexpr int kTileVecs = 4;
-constexpr int64_t kPanel = kTileVecs * 16;
 // Two schedules (winograd_conv_forward): by thread below kWideChannels input channels, jobs of
 // kJobRows tiles; by block from there, blocks of V at most kBlockFloats (6 MiB, transformed by
 // both threads and read from the shared L3) and jobs of kWideJobRows tiles x one panel, whose
 // M (36 x 64 x 64 floats, 576 KiB) stays in L2 from the products to the output transform.
 constexpr int64_t kWideChannels = 256;
 constexpr int64_t kJobRows = 4 * kTileRows;
-constexpr int64_t kBlockFloats = int64_t{3} << 19;
 constexpr int64_t kWideJobRows = 64;
-// The weight gradient sums its products over tiles in runs of this many, the runs' sums added.
-constexpr int64_t kSumRun = 64;
-// The 36 points' matrices (V, M, the output gradient's, dU) lie this many floats more than their
-// size apart: at power-of-two strides (64 KiB for 256 tiles of 64 channels) the 36 stores of a
-// transformed tile fall in one cache set, and the weight gradient ran at half speed.
-constexpr int64_t kSkew = 16;
-constexpr int64_t kMinChannels = 16;    // where it fits
-constexpr int64_t kAutoChannels = 64;   // where it is used by default
+constexpr int64_t kMinChannels = 16;   // where it fits
+constexpr int64_t kAutoChannels = 64;  // where it is used by default
 
 std::atomic<int> g_use{-1};  // a WinogradUse; -1: not read from the environment yet
-
-// The tile grid of a sample, and its laid-out copy: (4 th + 2) x (4 tw + 2) pixels of cp floats
-// (channels rounded up to whole vectors, the extra ones zero), the image at (1, 1).
-struct Grid {
-  int64_t th, tw, tiles, hp, wp, cp, kp;
-  explicit Grid(const ConvGeom& g)
-      : th((g.H + kOut - 1) / kOut),
-        tw((g.W + kOut - 1) / kOut),
-        tiles(th * tw),
-        hp(kOut * th + 2),
-        wp(kOut * tw + 2),
-        cp(round_up(g.C, kLanes)),
-        kp(round_up(g.K, kLanes)) {}
-};
 
 // Where U[p][c][k] is: each point's C x kp matrix stored as panels of kPanel columns (the last
 // one narrower), each panel's rows contiguous, so the products stream through one panel.
@@ -107,102 +64,6 @@ void transform_weights(const float* w, const ConvGeom& g, const Grid& gr, bool f
       for (int p = 0; p < kPoints; ++p) store(u + u_offset(g, gr, p, c, k0), t[p]);
     }
   });
-}
-
-#if defined(__AVX512F__)
-// r[j] = column j of the 16 x 16 block r (rows r[i]): 4x4 transposes within each 128-bit lane
-// (unpack, then shuffle), then of the 128-bit lanes across groups of four rows.
-inline void transpose16(__m512* r) {
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 4) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    t[i + 2] = _mm512_unpacklo_ps(r[i + 2], r[i + 3]);
-    t[i + 3] = _mm512_unpackhi_ps(r[i + 2], r[i + 3]);
-  }
-  for (int i = 0; i < 16; i += 4) {  // r[i + q], lane l: column 4 l + q of rows i..i+3
-    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-  }
-  for (int q = 0; q < 4; ++q) {
-    const __m512 a = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x44);
-    const __m512 b = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xee);
-    const __m512 c = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x44);
-    const __m512 d = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xee);
-    t[q] = _mm512_shuffle_f32x4(a, c, 0x88);
-    t[4 + q] = _mm512_shuffle_f32x4(a, c, 0xdd);
-    t[8 + q] = _mm512_shuffle_f32x4(b, d, 0x88);
-    t[12 + q] = _mm512_shuffle_f32x4(b, d, 0xdd);
-  }
-  for (int j = 0; j < 16; ++j) r[j] = t[j];
-}
-#endif
-
-// xt[(h gr.wp + w) cp + c] = x[c][h - 1][w - 1] inside the image, 0 elsewhere: the border
-// zeroed, the image (and the spare channels from C on, as zeros) written once, 16 channels x
-// 16 pixels at a time transposed in registers (column by column, each store would be a cache
-// miss: the laid-out sample is ~300 KB).
-void lay_out_sample(const float* x, int64_t C, int64_t cp, const ConvGeom& g, const Grid& gr,
-                    float* xt) {
-  const size_t pixel = static_cast<size_t>(cp) * sizeof(float);
-  for (int64_t h = 0; h < gr.hp; ++h) {
-    float* row = xt + h * gr.wp * cp;
-    if (h == 0 || h > g.H) {
-      std::memset(row, 0, static_cast<size_t>(gr.wp) * pixel);
-      continue;
-    }
-    std::memset(row, 0, pixel);
-    std::memset(row + (g.W + 1) * cp, 0, static_cast<size_t>(gr.wp - g.W - 1) * pixel);
-  }
-#if defined(__AVX512F__)
-  // Channel blocks outermost: 16 planes read in order, streams the prefetcher can follow.
-  for (int64_t c0 = 0; c0 < cp; c0 += 16)
-    for (int64_t h = 0; h < g.H; ++h)
-      for (int64_t w0 = 0; w0 < g.W; w0 += 16) {
-        const int64_t wn = std::min<int64_t>(16, g.W - w0);
-        const auto mask = static_cast<__mmask16>((1u << wn) - 1u);
-        float* dst = xt + ((h + 1) * gr.wp + 1 + w0) * cp;
-        __m512 r[16];
-        for (int i = 0; i < 16; ++i)
-          r[i] = c0 + i < C ? _mm512_maskz_loadu_ps(mask, x + ((c0 + i) * g.H + h) * g.W + w0)
-                            : _mm512_setzero_ps();
-        transpose16(r);
-        for (int64_t j = 0; j < wn; ++j) _mm512_storeu_ps(dst + j * cp + c0, r[j]);
-      }
-#else
-  for (int64_t h = 0; h < g.H; ++h)
-    for (int64_t w = 0; w < g.W; ++w) {
-      float* dst = xt + ((h + 1) * gr.wp + 1 + w) * cp;
-      for (int64_t c = 0; c < cp; ++c) dst[c] = c < C ? x[(c * g.H + h) * g.W + w] : 0.0f;
-    }
-#endif
-}
-
-// V for tile t of a laid-out sample: point p's C values at v + p vpoint.
-void transform_input(const float* xt, const Grid& gr, int64_t t, int64_t vpoint, float* v) {
-  const float* corner = xt + (kOut * (t / gr.tw) * gr.wp + kOut * (t % gr.tw)) * gr.cp;
-  for (int64_t c0 = 0; c0 < gr.cp; c0 += kLanes) {
-    Lanes d[kPoints], out[kPoints];
-    for (int i = 0; i < kIn; ++i)
-      for (int j = 0; j < kIn; ++j) d[i * kIn + j] = load(corner + (i * gr.wp + j) * gr.cp + c0);
-    winograd::input_tile(d, out);
-    for (int p = 0; p < kPoints; ++p) store(v + p * vpoint + c0, out[p]);
-  }
-}
-
-// The transformed output gradient A dY A^T of tile t of a laid-out dY (laid out as x is, the
-// plane at (1, 1)): point p's kp values at yh + p ypoint.
-void transform_output_grad(const float* dyt, const Grid& gr, int64_t t, int64_t ypoint, float* yh) {
-  const float* corner = dyt + ((kOut * (t / gr.tw) + 1) * gr.wp + kOut * (t % gr.tw) + 1) * gr.kp;
-  for (int64_t k0 = 0; k0 < gr.kp; k0 += kLanes) {
-    Lanes d[kOut * kOut], out[kPoints];
-    for (int i = 0; i < kOut; ++i)
-      for (int j = 0; j < kOut; ++j) d[i * kOut + j] = load(corner + (i * gr.wp + j) * gr.kp + k0);
-    winograd::output_grad_tile(d, out);
-    for (int p = 0; p < kPoints; ++p) store(yh + p * ypoint + k0, out[p]);
-  }
 }
 
 // Writes a whole 4x4 tile of 16 channels: out[i * 4 + j][l] to plane l, row i, column j (planes
@@ -255,67 +116,6 @@ void transform_output(const float* m, int64_t pstride, const ConvGeom& g, const 
         for (int64_t j = 0; j < wn; ++j) plane[i * g.W + j] = out[i * kOut + j][l];
     }
   }
-}
-
-// M[i][k] (+)= sum over c of V[i][c] U[c][k], for MR rows of V (V[i][c] at v + i vrow + c vred)
-// and NV vectors of 16 columns (U's rows ldu apart, M's ldm), summed in c's order: the same bits
-// on any number of threads. Accumulating adds the new sum to M's (not M to each term), so that
-// a long sum taken in runs rounds like runs, not like one sequence. The forward multiplies
-// transformed tiles (rows) by U; the weight gradient transformed output gradients (rows: output
-// channels, c: tiles) by V.
-template <int MR, int NV>
-void product_tile(const float* v, int64_t vrow, int64_t vred, const float* u, int64_t ldu,
-                  int64_t C, float* m, int64_t ldm, bool accumulate) {
-#if defined(__AVX512F__)
-  __m512 acc[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_ps();
-  for (int64_t c = 0; c < C; ++c, v += vred, u += ldu) {
-    __m512 b[NV];
-    for (int j = 0; j < NV; ++j) b[j] = in_register(_mm512_loadu_ps(u + 16 * j));
-    for (int i = 0; i < MR; ++i) {
-      const __m512 a = _mm512_set1_ps(v[i * vrow]);
-      for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NV; ++j) {
-      float* out = m + i * ldm + 16 * j;
-      _mm512_storeu_ps(out,
-                       accumulate ? _mm512_add_ps(_mm512_loadu_ps(out), acc[i][j]) : acc[i][j]);
-    }
-#else
-  for (int i = 0; i < MR; ++i)
-    for (int k = 0; k < NV * kLanes; ++k) {
-      float s = 0.0f;
-      for (int64_t c = 0; c < C; ++c) s += v[i * vrow + c * vred] * u[c * ldu + k];
-      m[i * ldm + k] = accumulate ? m[i * ldm + k] + s : s;
-    }
-#endif
-}
-
-using ProductFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*,
-                           int64_t, bool);
-
-template <int MR, int... NV>
-constexpr std::array<ProductFn, kTileVecs> products_of(std::integer_sequence<int, NV...>) {
-  return {&product_tile<MR, NV + 1>...};
-}
-template <int... MR>
-constexpr std::array<std::array<ProductFn, kTileVecs>, kTileRows> product_table(
-    std::integer_sequence<int, MR...>) {
-  return {products_of<MR + 1>(std::make_integer_sequence<int, kTileVecs>())...};
-}
-// kProducts[MR - 1][NV - 1]
-constexpr auto kProducts = product_table(std::make_integer_sequence<int, kTileRows>());
-
-// Samples a block of the block schedules: equal blocks of at most `fit`, an even number where
-// it can be, so that two threads transform equal shares (not from the thread count: the weight
-// gradient's sums run by block, and its bits must not depend on the threads).
-int64_t samples_per_block(int64_t n, int64_t fit) {
-  if (fit >= 2) fit -= fit % 2;
-  const int64_t blocks = (n + fit - 1) / fit, per = (n + blocks - 1) / blocks;
-  return per >= 2 && per < fit ? per + per % 2 : per;
 }
 
 // For rows [R, R + rn) of the N x tiles grid (V's row i at v + i cp, point p at + p vpoint):
@@ -460,72 +260,6 @@ void winograd_conv_forward(const float* x, const float* w, float* y, const ConvG
     forward_by_thread(x, u, y, g, gr);
   else
     forward_by_block(x, u, y, g, gr);
-}
-
-void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const ConvGeom& g) {
-  if (g.N == 0) {
-    std::fill(dw, dw + g.K * g.C * 9, 0.0f);
-    return;
-  }
-  const Grid gr(g);
-  // dU[p][k][c] (kp x cp a point), summed over the blocks of samples in order. Blocks hold at
-  // least as many floats as dU, which is read and written once a block.
-  const int64_t dpoint = gr.kp * gr.cp + kSkew, du_floats = kPoints * dpoint;
-  float* du = static_cast<float*>(workspace(3, static_cast<size_t>(du_floats) * sizeof(float)));
-  const int64_t fit = std::max<int64_t>(
-      1, std::max(kBlockFloats, du_floats) / (kPoints * (gr.cp + gr.kp) * gr.tiles));
-  const int64_t per_block = samples_per_block(g.N, fit);
-  const int64_t block_rows = per_block * gr.tiles;
-  float* v = static_cast<float*>(
-      workspace(1, static_cast<size_t>(kPoints * (block_rows * gr.cp + kSkew)) * sizeof(float)));
-  float* yh = static_cast<float*>(
-      workspace(2, static_cast<size_t>(kPoints * (block_rows * gr.kp + kSkew)) * sizeof(float)));
-  const int64_t cpanels = (gr.cp + kPanel - 1) / kPanel;
-  for (int64_t n0 = 0; n0 < g.N; n0 += per_block) {
-    const int64_t count = std::min(per_block, g.N - n0), rows = count * gr.tiles;
-    const int64_t vpoint = rows * gr.cp + kSkew, ypoint = rows * gr.kp + kSkew;
-    parallel_for(0, count, 1, [&](int64_t lo, int64_t hi) {
-      float* t = static_cast<float*>(workspace(
-          0, static_cast<size_t>(gr.hp * gr.wp * std::max(gr.cp, gr.kp)) * sizeof(float)));
-      for (int64_t j = lo; j < hi; ++j) {
-        const int64_t n = n0 + j;
-        lay_out_sample(x + n * g.C * g.hw(), g.C, gr.cp, g, gr, t);
-        for (int64_t i = 0; i < gr.tiles; ++i)
-          transform_input(t, gr, i, vpoint, v + (j * gr.tiles + i) * gr.cp);
-        lay_out_sample(dy + n * g.K * g.hw(), g.K, gr.kp, g, gr, t);
-        for (int64_t i = 0; i < gr.tiles; ++i)
-          transform_output_grad(t, gr, i, ypoint, yh + (j * gr.tiles + i) * gr.kp);
-      }
-    });
-    // dU[p] (+)= Yh[p]^T V[p], a job a point and panel of 64 input channels (point-major: a
-    // thread's consecutive jobs share Yh[p]); each sums over the block's tiles in order.
-    parallel_for(0, kPoints * cpanels, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t job = lo; job < hi; ++job) {
-        const int64_t p = job / cpanels, c0 = job % cpanels * kPanel;
-        const int nv = static_cast<int>(std::min<int64_t>(kTileVecs, (gr.cp - c0) / kLanes));
-        for (int64_t k0 = 0; k0 < g.K; k0 += kTileRows) {
-          const int mr = static_cast<int>(std::min<int64_t>(kTileRows, g.K - k0));
-          for (int64_t r0 = 0; r0 < rows; r0 += kSumRun)
-            kProducts[mr - 1][nv - 1](yh + p * ypoint + r0 * gr.kp + k0, 1, gr.kp,
-                                      v + p * vpoint + r0 * gr.cp + c0, gr.cp,
-                                      std::min(kSumRun, rows - r0),
-                                      du + p * dpoint + k0 * gr.cp + c0, gr.cp, n0 > 0 || r0 > 0);
-        }
-      }
-    });
-  }
-  // dW[k][c] = G^T dU[.][k][c] G, 16 input channels at a time.
-  parallel_for(0, g.K, 4, [&](int64_t lo, int64_t hi) {
-    for (int64_t k = lo; k < hi; ++k)
-      for (int64_t c0 = 0; c0 < g.C; c0 += kLanes) {
-        Lanes d[kPoints], out[9];
-        for (int p = 0; p < kPoints; ++p) d[p] = load(du + p * dpoint + k * gr.cp + c0);
-        winograd::weight_grad_tile(d, out);
-        const int lanes = static_cast<int>(std::min<int64_t>(kLanes, g.C - c0));
-        for (int l = 0; l < lanes; ++l)
-          for (int tap = 0; tap < 9; ++tap) dw[(k * g.C + c0 + l) * 9 + tap] = out[tap][l];
-      }
-  });
 }
 
 }  // namespace sire::cpu
