@@ -24,9 +24,9 @@
 
 namespace sire::winograd {
 
-constexpr int kOut = 4;           // output tile side
-constexpr int kIn = 6;            // input tile side (kOut + 3 - 1)
-constexpr int kPoints = 36;       // kIn * kIn: products a tile and channel pair
+constexpr int kOut = 4;      // output tile side
+constexpr int kIn = 6;       // input tile side (kOut + 3 - 1)
+constexpr int kPoints = 36;  // kIn * kIn: products a tile and channel pair
 
 // v = B^T d for one column (or row) of 6.
 template <class T>
@@ -91,65 +91,47 @@ SIRE_HD void weight_grad_1d(const T* du, T* dg) {
   dg[2] = (S(-1) / 6) * s12 + (S(1) / 6) * s34 + du[5];
 }
 
-// The 2-D transforms, on row-major tiles: in[r * cols + c].
+// The 2-D transforms, on row-major tiles: out (M x M) = T in (N x N) T^T for the 1-D map T (N
+// values to M) that f applies to one column, applied to the columns, then to the rows.
+template <int N, int M, class T, class F>
+SIRE_HD void separable(const T* in, T* out, F f) {
+  T t[M * N], col[N], res[M];
+  for (int j = 0; j < N; ++j) {
+    for (int i = 0; i < N; ++i) col[i] = in[i * N + j];
+    f(col, res);
+    for (int i = 0; i < M; ++i) t[i * N + j] = res[i];
+  }
+  for (int i = 0; i < M; ++i) f(t + i * N, out + i * M);
+}
+
 // v (6x6) = B^T d (6x6) B.
 template <class T>
 SIRE_HD void input_tile(const T* d, T* v) {
-  T t[kPoints], col[kIn], out[kIn];
-  for (int j = 0; j < kIn; ++j) {  // columns: t = B^T d
-    for (int i = 0; i < kIn; ++i) col[i] = d[i * kIn + j];
-    input_1d(col, out);
-    for (int i = 0; i < kIn; ++i) t[i * kIn + j] = out[i];
-  }
-  for (int i = 0; i < kIn; ++i) input_1d(t + i * kIn, v + i * kIn);  // rows: (B^T d) B
+  separable<kIn, kIn>(d, v, [](const T* a, T* b) { input_1d(a, b); });
 }
 
 // u (6x6) = G g (3x3) G^T.
 template <class T>
 SIRE_HD void weight_tile(const T* g, T* u) {
-  T t[kIn * 3], col[3], out[kIn];
-  for (int j = 0; j < 3; ++j) {
-    for (int i = 0; i < 3; ++i) col[i] = g[i * 3 + j];
-    weight_1d(col, out);
-    for (int i = 0; i < kIn; ++i) t[i * 3 + j] = out[i];
-  }
-  for (int i = 0; i < kIn; ++i) weight_1d(t + i * 3, u + i * kIn);
+  separable<3, kIn>(g, u, [](const T* a, T* b) { weight_1d(a, b); });
 }
 
 // y (4x4) = A^T m (6x6) A.
 template <class T>
 SIRE_HD void output_tile(const T* m, T* y) {
-  T t[kOut * kIn], col[kIn], out[kOut];
-  for (int j = 0; j < kIn; ++j) {
-    for (int i = 0; i < kIn; ++i) col[i] = m[i * kIn + j];
-    output_1d(col, out);
-    for (int i = 0; i < kOut; ++i) t[i * kIn + j] = out[i];
-  }
-  for (int i = 0; i < kOut; ++i) output_1d(t + i * kIn, y + i * kOut);
+  separable<kIn, kOut>(m, y, [](const T* a, T* b) { output_1d(a, b); });
 }
 
 // dm (6x6) = A dy (4x4) A^T.
 template <class T>
 SIRE_HD void output_grad_tile(const T* dy, T* dm) {
-  T t[kIn * kOut], col[kOut], out[kIn];
-  for (int j = 0; j < kOut; ++j) {
-    for (int i = 0; i < kOut; ++i) col[i] = dy[i * kOut + j];
-    output_grad_1d(col, out);
-    for (int i = 0; i < kIn; ++i) t[i * kOut + j] = out[i];
-  }
-  for (int i = 0; i < kIn; ++i) output_grad_1d(t + i * kOut, dm + i * kIn);
+  separable<kOut, kIn>(dy, dm, [](const T* a, T* b) { output_grad_1d(a, b); });
 }
 
 // dg (3x3) = G^T du (6x6) G.
 template <class T>
 SIRE_HD void weight_grad_tile(const T* du, T* dg) {
-  T t[3 * kIn], col[kIn], out[3];
-  for (int j = 0; j < kIn; ++j) {
-    for (int i = 0; i < kIn; ++i) col[i] = du[i * kIn + j];
-    weight_grad_1d(col, out);
-    for (int i = 0; i < 3; ++i) t[i * kIn + j] = out[i];
-  }
-  for (int i = 0; i < 3; ++i) weight_grad_1d(t + i * kIn, dg + i * 3);
+  separable<kIn, 3>(du, dg, [](const T* a, T* b) { weight_grad_1d(a, b); });
 }
 
 }  // namespace sire::winograd

@@ -189,11 +189,9 @@ void forward_by_block(const float* x, const float* u, float* y, const ConvGeom& 
     parallel_for(0, count, 1, [&](int64_t lo, int64_t hi) {
       float* xt = static_cast<float*>(
           workspace(0, static_cast<size_t>(gr.hp * gr.wp * gr.cp) * sizeof(float)));
-      for (int64_t j = lo; j < hi; ++j) {
-        lay_out_sample(x + (n0 + j) * g.C * g.hw(), g.C, gr.cp, g, gr, xt);
-        for (int64_t t = 0; t < gr.tiles; ++t)
-          transform_input(xt, gr, t, rows * gr.cp + kSkew, v + (j * gr.tiles + t) * gr.cp);
-      }
+      for (int64_t j = lo; j < hi; ++j)
+        transform_sample(x + (n0 + j) * g.C * g.hw(), g.C, g, gr, xt, rows * gr.cp + kSkew,
+                         v + j * gr.tiles * gr.cp);
     });
     const int64_t subs = (rows + S - 1) / S;
     parallel_for(0, subs * panels, 1, [&](int64_t lo, int64_t hi) {

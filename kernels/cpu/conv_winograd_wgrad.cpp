@@ -64,9 +64,7 @@ void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const
           0, static_cast<size_t>(gr.hp * gr.wp * std::max(gr.cp, gr.kp)) * sizeof(float)));
       for (int64_t j = lo; j < hi; ++j) {
         const int64_t n = n0 + j;
-        lay_out_sample(x + n * g.C * g.hw(), g.C, gr.cp, g, gr, t);
-        for (int64_t i = 0; i < gr.tiles; ++i)
-          transform_input(t, gr, i, vpoint, v + (j * gr.tiles + i) * gr.cp);
+        transform_sample(x + n * g.C * g.hw(), g.C, g, gr, t, vpoint, v + j * gr.tiles * gr.cp);
         lay_out_sample(dy + n * g.K * g.hw(), g.K, gr.kp, g, gr, t);
         for (int64_t i = 0; i < gr.tiles; ++i)
           transform_output_grad(t, gr, i, ypoint, yh + (j * gr.tiles + i) * gr.kp);

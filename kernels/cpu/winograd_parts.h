@@ -148,6 +148,14 @@ inline void transform_input(const float* xt, const Grid& gr, int64_t t, int64_t 
   }
 }
 
+// Lays out sample x (C channels, cp with the spare ones) in xt and transforms its tiles into V:
+// tile t's point p at v + t cp + p vpoint. The block schedules' first step.
+inline void transform_sample(const float* x, int64_t C, const ConvGeom& g, const Grid& gr,
+                             float* xt, int64_t vpoint, float* v) {
+  lay_out_sample(x, C, gr.cp, g, gr, xt);
+  for (int64_t t = 0; t < gr.tiles; ++t) transform_input(xt, gr, t, vpoint, v + t * gr.cp);
+}
+
 // M[i][k] (+)= sum over c of V[i][c] U[c][k], for MR rows of V (V[i][c] at v + i vrow + c vred)
 // and NV vectors of 16 columns (U's rows ldu apart, M's ldm), summed in c's order: the same bits
 // on any number of threads. Accumulating adds the new sum to M's (not M to each term), so that
@@ -200,13 +208,11 @@ constexpr std::array<std::array<ProductFn, kTileVecs>, kTileRows> product_table(
 // kProducts[MR - 1][NV - 1]
 inline constexpr auto kProducts = product_table(std::make_integer_sequence<int, kTileRows>());
 
-// Samples a block of the block schedules: equal blocks of at most `fit`, an even number where
-// it can be, so that two threads transform equal shares (not from the thread count: the weight
-// gradient's sums run by block, and its bits must not depend on the threads).
+// Samples a block of the block schedules: n split into equal blocks of at most `fit` (not from
+// the thread count: the weight gradient's sums run by block, and its bits must not depend on it).
 inline int64_t samples_per_block(int64_t n, int64_t fit) {
-  if (fit >= 2) fit -= fit % 2;
-  const int64_t blocks = (n + fit - 1) / fit, per = (n + blocks - 1) / blocks;
-  return per >= 2 && per < fit ? per + per % 2 : per;
+  const int64_t blocks = (n + fit - 1) / fit;
+  return (n + blocks - 1) / blocks;
 }
 
 }  // namespace sire::cpu::winograd_parts
