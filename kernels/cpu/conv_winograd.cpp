@@ -34,6 +34,9 @@ constexpr int64_t kJobRows = 4 * kTileRows;
 constexpr int64_t kWideJobRows = 64;
 constexpr int64_t kMinChannels = 16;   // where it fits
 constexpr int64_t kAutoChannels = 64;  // where it is used by default
+// Outputs of at least this many bytes (more than the cores' L2s hold) are written past the
+// caches: 1.4 ms of a 10 ms 64 -> 64@32 forward went to reading the lines it was about to fill.
+constexpr int64_t kStreamBytes = int64_t{4} << 20;
 
 std::atomic<int> g_use{-1};  // a WinogradUse; -1: not read from the environment yet
 
@@ -118,11 +121,54 @@ void transform_output(const float* m, int64_t pstride, const ConvGeom& g, const 
   }
 }
 
+// Four tiles side by side (a row of 16 output pixels, t's column a multiple of 4) of one
+// sample's y, 16 output channels at a time: each channel's four rows of 16 are whole cache lines,
+// written with one store each (streaming past the caches where aligned: y is written once here
+// and read by the next layer much later, and partial lines would first be read from memory).
+// The tiles' products at m + q kPanel (q = 0..3), point p at + p pstride.
+void transform_output_4(const float* m, int64_t pstride, const ConvGeom& g, const Grid& gr,
+                        int64_t t, int64_t k0, int64_t kn, bool stream, float* y) {
+#if defined(__AVX512F__)
+  const int64_t h0 = kOut * (t / gr.tw), w0 = kOut * (t % gr.tw);
+  for (int64_t kk = 0; kk < kn; kk += kLanes) {
+    Lanes out[4][kOut * kOut];
+    for (int q = 0; q < 4; ++q) {
+      Lanes mt[kPoints];
+      for (int p = 0; p < kPoints; ++p) mt[p] = load(m + q * kPanel + p * pstride + kk);
+      winograd::output_tile(mt, out[q]);
+    }
+    float* base = y + ((k0 + kk) * g.H + h0) * g.W + w0;
+    for (int i = 0; i < kOut; ++i) {
+      __m512 r[16];  // pixel 4 q + j of row i, 16 channels; transposed: channel c's 16 pixels
+      for (int q = 0; q < 4; ++q)
+        for (int j = 0; j < kOut; ++j) r[q * kOut + j] = (__m512)out[q][i * kOut + j];
+      transpose16(r);
+      float* row = base + i * g.W;
+      if (stream && (reinterpret_cast<uintptr_t>(row) & 63) == 0 && g.hw() % 16 == 0)
+        for (int c = 0; c < 16; ++c) _mm512_stream_ps(row + c * g.hw(), r[c]);
+      else
+        for (int c = 0; c < 16; ++c) _mm512_storeu_ps(row + c * g.hw(), r[c]);
+    }
+  }
+#else
+  (void)stream;
+  for (int q = 0; q < 4; ++q) transform_output(m + q * kPanel, pstride, g, gr, t + q, k0, kn, y);
+#endif
+}
+
+// Whether tiles t..t+3 of a sample can go through transform_output_4: whole tiles side by side
+// in one tile row, starting at a multiple of 16 pixels, and whole vectors of channels.
+bool fits_output_4(const ConvGeom& g, const Grid& gr, int64_t t, int64_t kn) {
+  const int64_t tx = t % gr.tw, ty = t / gr.tw;
+  return tx % 4 == 0 && kOut * (tx + 4) <= g.W && kOut * (ty + 1) <= g.H && kn % kLanes == 0;
+}
+
 // For rows [R, R + rn) of the N x tiles grid (V's row i at v + i cp, point p at + p vpoint):
 // M = V U for the panel of output channels at k0 into m (point-major, rn x kPanel a point), then
 // the output tiles from M while it is in L2.
 void multiply_and_output(const float* v, int64_t vpoint, int64_t R, int64_t rn, const float* u,
-                         int64_t k0, const ConvGeom& g, const Grid& gr, float* m, float* y) {
+                         int64_t k0, const ConvGeom& g, const Grid& gr, bool stream, float* m,
+                         float* y) {
   const int nv = static_cast<int>(std::min<int64_t>(kTileVecs, (gr.kp - k0) / kLanes));
   const int64_t mpoint = rn * kPanel + kSkew;
   for (int p = 0; p < kPoints; ++p)
@@ -132,19 +178,28 @@ void multiply_and_output(const float* v, int64_t vpoint, int64_t R, int64_t rn, 
                                 nv * kLanes, g.C, m + p * mpoint + i * kPanel, kPanel, false);
     }
   const int64_t kn = std::min(kPanel, g.K - k0);
-  for (int64_t i = 0; i < rn; ++i) {
-    const int64_t r = R + i;
-    transform_output(m + i * kPanel, mpoint, g, gr, r % gr.tiles, k0, kn,
-                     y + r / gr.tiles * g.K * g.hw());
+  for (int64_t i = 0; i < rn;) {
+    const int64_t r = R + i, t = r % gr.tiles;
+    float* yn = y + r / gr.tiles * g.K * g.hw();
+    if (i + 4 <= rn && fits_output_4(g, gr, t, kn)) {
+      transform_output_4(m + i * kPanel, mpoint, g, gr, t, k0, kn, stream, yn);
+      i += 4;
+    } else {
+      transform_output(m + i * kPanel, mpoint, g, gr, t, k0, kn, yn);
+      ++i;
+    }
   }
+#if defined(__AVX512F__)
+  if (stream) _mm_sfence();  // the streamed lines visible before the pass is over
+#endif
 }
 
 // Fewer than 256 input channels: each group of samples (one sample from 24 tiles up, else as
 // many as make 24 tiles) is one thread's from the layout to the output, in jobs of at most
 // kJobRows tiles whose V (36 x 24 x C floats) and M stay in the core's L2; each job reads all of
 // U (590 KB with 64 channels each side) from L2 or L3.
-void forward_by_thread(const float* x, const float* u, float* y, const ConvGeom& g,
-                       const Grid& gr) {
+void forward_by_thread(const float* x, const float* u, float* y, const ConvGeom& g, const Grid& gr,
+                       bool stream) {
   const int64_t per_group = std::max<int64_t>(1, kJobRows / gr.tiles);
   parallel_for(0, (g.N + per_group - 1) / per_group, 1, [&](int64_t lo, int64_t hi) {
     float* xt = static_cast<float*>(
@@ -157,7 +212,8 @@ void forward_by_thread(const float* x, const float* u, float* y, const ConvGeom&
       const int64_t first = group * per_group * gr.tiles;
       const int64_t end = std::min(g.N, (group + 1) * per_group) * gr.tiles;
       const int64_t jobs = (end - first + kJobRows - 1) / kJobRows;
-      const int64_t step = (end - first + jobs - 1) / jobs;  // even jobs: 22, 22, 20 of 64
+      // Even jobs, in whole groups of 4 tiles (transform_output_4): 24, 24, 16 of 64.
+      const int64_t step = std::min(kJobRows, round_up((end - first + jobs - 1) / jobs, 4));
       int64_t laid = -1;                                     // the sample in xt
       for (int64_t R = first; R < end; R += step) {
         const int64_t rn = std::min(step, end - R);
@@ -168,7 +224,7 @@ void forward_by_thread(const float* x, const float* u, float* y, const ConvGeom&
           transform_input(xt, gr, (R + i) % gr.tiles, rn * gr.cp + kSkew, v + i * gr.cp);
         }
         for (int64_t k0 = 0; k0 < gr.kp; k0 += kPanel)
-          multiply_and_output(v, rn * gr.cp + kSkew, R, rn, u, k0, g, gr, m, y);
+          multiply_and_output(v, rn * gr.cp + kSkew, R, rn, u, k0, g, gr, stream, m, y);
       }
     }
   });
@@ -177,7 +233,8 @@ void forward_by_thread(const float* x, const float* u, float* y, const ConvGeom&
 // 256 input channels or more: U is 9-38 MB, so it is read once for many tiles. Blocks of
 // samples (V at most kBlockFloats) are transformed by both threads; then jobs of kWideJobRows
 // tiles x one panel, panel-major (a thread's consecutive jobs share their panel of U).
-void forward_by_block(const float* x, const float* u, float* y, const ConvGeom& g, const Grid& gr) {
+void forward_by_block(const float* x, const float* u, float* y, const ConvGeom& g, const Grid& gr,
+                      bool stream) {
   const int64_t fit = std::max<int64_t>(1, kBlockFloats / (kPoints * gr.cp * gr.tiles));
   const int64_t per_block = samples_per_block(g.N, fit);
   float* v = static_cast<float*>(workspace(
@@ -200,7 +257,7 @@ void forward_by_block(const float* x, const float* u, float* y, const ConvGeom& 
       for (int64_t job = lo; job < hi; ++job) {
         const int64_t r0 = job % subs * S, rn = std::min(S, rows - r0);
         multiply_and_output(v + r0 * gr.cp, rows * gr.cp + kSkew, n0 * gr.tiles + r0, rn, u,
-                            job / subs * kPanel, g, gr, m, y);
+                            job / subs * kPanel, g, gr, stream, m, y);
       }
     });
   }
@@ -254,10 +311,11 @@ void winograd_conv_forward(const float* x, const float* w, float* y, const ConvG
   float* u =
       static_cast<float*>(workspace(3, static_cast<size_t>(kPoints * g.C * gr.kp) * sizeof(float)));
   transform_weights(w, g, gr, flip, u);
+  const bool stream = g.N * g.K * g.hw() * int64_t{sizeof(float)} >= kStreamBytes;
   if (g.C < kWideChannels)
-    forward_by_thread(x, u, y, g, gr);
+    forward_by_thread(x, u, y, g, gr, stream);
   else
-    forward_by_block(x, u, y, g, gr);
+    forward_by_block(x, u, y, g, gr, stream);
 }
 
 }  // namespace sire::cpu
