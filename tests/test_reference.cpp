@@ -216,14 +216,17 @@ TEST_CASE("implicit-GEMM f32 convolutions with stride 2 agree with the f64 path"
 
 // Winograd F(4x4, 3x3) (3x3 "same", 16 or more channels each side) against the f64 path, forward,
 // input gradient (the flipped kernel) and weight gradient: planes the 4x4 tiles cover exactly and
-// with partial tiles (7x9, 3x3, 5x6), channel counts that are not whole vectors (17, 33, 20) or
-// panels (80: one of 64 output channels and one of 16), both schedules (by thread, with groups of
-// samples and samples cut into several jobs; by block from 256 input channels, with two blocks of
-// five samples and two jobs of tiles a block), register tiles of fewer than 6 tiles, outputs
-// written four tiles at a time (rows of 16 pixels) beside single tiles (14x20: a fifth tile
-// column and a partial tile row), and outputs of 4 MiB, streamed past the caches. The
-// tolerances are the direct kernels' test's: the worst element came to 0.006-0.2 of them in the
-// forward, 0.02-0.24 in the weight gradient (the direct kernels: 0.002-0.014).
+// with partial tiles (7x9, 3x3, 5x6, 18x20), channel counts that are not whole vectors (17, 33,
+// 20) or panels (80: one of 64 output channels and one of 16), the forward's schedules (by
+// thread, with groups of samples and samples cut into several jobs; by block from 256 input
+// channels, with two blocks of five samples and two jobs of tiles a block), outputs written four
+// tiles at a time (rows of 16 pixels) beside single tiles (18x20: a fifth tile column and a
+// partial tile row) and outputs of 4 MiB, streamed past the caches; the weight gradient's
+// schedules (by block; by thread from 8 samples where dU is small, in slices of 1-2 samples,
+// a sample in one chunk of tile rows, or at 36x36 in chunks of 8 rows and 1), and register tiles
+// of fewer than 6 tiles. The tolerances are the direct kernels' test's: the worst element came
+// to 0.006-0.2 of them in the forward, 0.02-0.28 in the weight gradient (the direct kernels:
+// 0.002-0.014).
 TEST_CASE("Winograd f32 convolutions agree with the f64 path", "[reference]") {
   const WinogradSetting always(cpu::WinogradUse::kAlways);  // by default: 64 channels and up
   struct G {
@@ -231,7 +234,8 @@ TEST_CASE("Winograd f32 convolutions agree with the f64 path", "[reference]") {
   };
   for (G g : {G{2, 16, 8, 8, 16}, G{3, 17, 7, 9, 33}, G{2, 64, 32, 32, 64}, G{5, 32, 4, 4, 20},
               G{2, 16, 3, 3, 16}, G{3, 24, 5, 6, 16}, G{9, 128, 32, 32, 16}, G{4, 512, 4, 4, 32},
-              G{10, 256, 16, 16, 80}, G{2, 32, 14, 20, 48}, G{16, 16, 32, 32, 64}}) {
+              G{10, 256, 16, 16, 80}, G{10, 32, 18, 20, 48}, G{16, 16, 32, 32, 64},
+              G{8, 16, 7, 9, 16}, G{8, 16, 36, 36, 16}}) {
     INFO("N" << g.N << " C" << g.C << " " << g.H << "x" << g.W << " K" << g.K);
     ConvGeom geom;
     geom.N = g.N, geom.C = g.C, geom.H = g.H, geom.W = g.W, geom.K = g.K;

@@ -19,13 +19,25 @@ namespace {
 
 using namespace winograd_parts;
 
-// The products are summed over tiles in runs of this many, the runs' sums added.
+// The block schedule sums the products over tiles in runs of this many, the runs' sums added.
 constexpr int64_t kSumRun = 64;
+// The thread schedule: where dU (36 points x kp x cp floats) is at most this large (64
+// channels each side: 576 KiB), and there are at least kSlices samples.
+constexpr int64_t kThreadBytes = int64_t{640} << 10;
+// Its slices of samples: each is one thread's from the first layout to its partial dU, so that
+// nothing passes between the cores (the block schedule's transforms go through the shared L3,
+// where the machine's neighbour doubled its time in some phases); the partials are summed in
+// slice order, so that the bits do not depend on the number of threads.
+constexpr int64_t kSlices = 8;
+// Its chunks: whole rows of tiles, at least this many (a 32x32 sample): the products' runs.
+// Runs of 8 (V and the output gradient's transforms in L2 beside dU) were slower: 10.3-11.5
+// ms against 9.2-10.0 for 64 -> 64@32, dU's loads and stores then outweighing the misses.
+constexpr int64_t kChunkTiles = 64;
 
-// The transformed output gradient A dY A^T of tile t of a laid-out dY (laid out as x is, the
-// plane at (1, 1)): point p's kp values at yh + p ypoint.
-void transform_output_grad(const float* dyt, const Grid& gr, int64_t t, int64_t ypoint, float* yh) {
-  const float* corner = dyt + ((kOut * (t / gr.tw) + 1) * gr.wp + kOut * (t % gr.tw) + 1) * gr.kp;
+// The transformed output gradient A dY A^T of the tile whose 4x4 dY starts at `corner` of a
+// laid-out dY (laid out as x is, rows gr.wp pixels of gr.kp floats apart): point p's kp values
+// at yh + p ypoint.
+void transform_output_grad_at(const float* corner, const Grid& gr, int64_t ypoint, float* yh) {
   for (int64_t k0 = 0; k0 < gr.kp; k0 += kLanes) {
     Lanes d[kOut * kOut], out[kPoints];
     for (int i = 0; i < kOut; ++i)
@@ -35,27 +47,47 @@ void transform_output_grad(const float* dyt, const Grid& gr, int64_t t, int64_t 
   }
 }
 
-}  // namespace
+// Tile t of a whole laid-out dY (the plane at (1, 1)).
+void transform_output_grad(const float* dyt, const Grid& gr, int64_t t, int64_t ypoint, float* yh) {
+  transform_output_grad_at(
+      dyt + ((kOut * (t / gr.tw) + 1) * gr.wp + kOut * (t % gr.tw) + 1) * gr.kp, gr, ypoint, yh);
+}
 
-void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const ConvGeom& g) {
-  if (g.N == 0) {
-    std::fill(dw, dw + g.K * g.C * 9, 0.0f);
-    return;
+// dU[p] (+)= Yh[p]^T V[p] over `tiles` transformed tiles (point p's at yh + p ypoint and
+// v + p vpoint, rows kp and cp floats), jobs from lo to hi of the 36 points x panels of 64 input
+// channels (point-major: consecutive jobs share Yh[p]), each summed over the tiles in order.
+void add_products(const float* yh, int64_t ypoint, const float* v, int64_t vpoint, int64_t tiles,
+                  int64_t run, const ConvGeom& g, const Grid& gr, int64_t lo, int64_t hi, float* du,
+                  int64_t dpoint, bool accumulate) {
+  const int64_t cpanels = (gr.cp + kPanel - 1) / kPanel;
+  for (int64_t job = lo; job < hi; ++job) {
+    const int64_t p = job / cpanels, c0 = job % cpanels * kPanel;
+    const int nv = static_cast<int>(std::min<int64_t>(kTileVecs, (gr.cp - c0) / kLanes));
+    for (int64_t k0 = 0; k0 < g.K; k0 += kTileRows) {
+      const int mr = static_cast<int>(std::min<int64_t>(kTileRows, g.K - k0));
+      for (int64_t r0 = 0; r0 < tiles; r0 += run)
+        kProducts[mr - 1][nv - 1](yh + p * ypoint + r0 * gr.kp + k0, 1, gr.kp,
+                                  v + p * vpoint + r0 * gr.cp + c0, gr.cp,
+                                  std::min(run, tiles - r0), du + p * dpoint + k0 * gr.cp + c0,
+                                  gr.cp, accumulate || r0 > 0);
+    }
   }
-  const Grid gr(g);
-  // dU[p][k][c] (kp x cp a point), summed over the blocks of samples in order. Blocks hold at
-  // least as many floats as dU, which is read and written once a block.
-  const int64_t dpoint = gr.kp * gr.cp + kSkew, du_floats = kPoints * dpoint;
-  float* du = static_cast<float*>(workspace(3, static_cast<size_t>(du_floats) * sizeof(float)));
+}
+
+// Blocks of samples (V and the output gradient's transforms at least as large as dU, which is
+// read and written once a block), transformed by all threads, then the products split by point
+// and panel: dU passes between the threads through the shared L3.
+void weight_grad_by_block(const float* x, const float* dy, const ConvGeom& g, const Grid& gr,
+                          float* du, int64_t dpoint) {
   const int64_t fit = std::max<int64_t>(
-      1, std::max(kBlockFloats, du_floats) / (kPoints * (gr.cp + gr.kp) * gr.tiles));
+      1, std::max(kBlockFloats, kPoints * dpoint) / (kPoints * (gr.cp + gr.kp) * gr.tiles));
   const int64_t per_block = samples_per_block(g.N, fit);
   const int64_t block_rows = per_block * gr.tiles;
   float* v = static_cast<float*>(
       workspace(1, static_cast<size_t>(kPoints * (block_rows * gr.cp + kSkew)) * sizeof(float)));
   float* yh = static_cast<float*>(
       workspace(2, static_cast<size_t>(kPoints * (block_rows * gr.kp + kSkew)) * sizeof(float)));
-  const int64_t cpanels = (gr.cp + kPanel - 1) / kPanel;
+  const int64_t jobs = kPoints * ((gr.cp + kPanel - 1) / kPanel);
   for (int64_t n0 = 0; n0 < g.N; n0 += per_block) {
     const int64_t count = std::min(per_block, g.N - n0), rows = count * gr.tiles;
     const int64_t vpoint = rows * gr.cp + kSkew, ypoint = rows * gr.kp + kSkew;
@@ -70,29 +102,77 @@ void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const
           transform_output_grad(t, gr, i, ypoint, yh + (j * gr.tiles + i) * gr.kp);
       }
     });
-    // dU[p] (+)= Yh[p]^T V[p], a job a point and panel of 64 input channels (point-major: a
-    // thread's consecutive jobs share Yh[p]); each sums over the block's tiles in order.
-    parallel_for(0, kPoints * cpanels, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t job = lo; job < hi; ++job) {
-        const int64_t p = job / cpanels, c0 = job % cpanels * kPanel;
-        const int nv = static_cast<int>(std::min<int64_t>(kTileVecs, (gr.cp - c0) / kLanes));
-        for (int64_t k0 = 0; k0 < g.K; k0 += kTileRows) {
-          const int mr = static_cast<int>(std::min<int64_t>(kTileRows, g.K - k0));
-          for (int64_t r0 = 0; r0 < rows; r0 += kSumRun)
-            kProducts[mr - 1][nv - 1](yh + p * ypoint + r0 * gr.kp + k0, 1, gr.kp,
-                                      v + p * vpoint + r0 * gr.cp + c0, gr.cp,
-                                      std::min(kSumRun, rows - r0),
-                                      du + p * dpoint + k0 * gr.cp + c0, gr.cp, n0 > 0 || r0 > 0);
-        }
-      }
+    parallel_for(0, jobs, 1, [&](int64_t lo, int64_t hi) {
+      add_products(yh, ypoint, v, vpoint, rows, kSumRun, g, gr, lo, hi, du, dpoint, n0 > 0);
     });
   }
-  // dW[k][c] = G^T dU[.][k][c] G, 16 input channels at a time.
+}
+
+// Slices of samples, each one thread's: chunks of r rows of tiles laid out (x's 4 r + 2 rows,
+// dY's 4 r), transformed and multiplied into the slice's partial dU (du + s part).
+void weight_grad_by_thread(const float* x, const float* dy, const ConvGeom& g, const Grid& gr,
+                           int64_t slices, float* du, int64_t dpoint, int64_t part) {
+  const int64_t chunk_rows = std::min(gr.th, (kChunkTiles + gr.tw - 1) / gr.tw);
+  const int64_t chunk_tiles = chunk_rows * gr.tw;
+  const int64_t xfloats = (kOut * chunk_rows + 2) * gr.wp * gr.cp;
+  const int64_t dfloats = kOut * chunk_rows * gr.wp * gr.kp;
+  const int64_t jobs = kPoints * ((gr.cp + kPanel - 1) / kPanel);
+  parallel_for(0, slices, 1, [&](int64_t lo, int64_t hi) {
+    float* xb =
+        static_cast<float*>(workspace(0, static_cast<size_t>(xfloats + dfloats) * sizeof(float)));
+    float* db = xb + xfloats;
+    float* v = static_cast<float*>(
+        workspace(1, static_cast<size_t>(kPoints * (chunk_tiles * gr.cp + kSkew)) * sizeof(float)));
+    float* yh = static_cast<float*>(
+        workspace(2, static_cast<size_t>(kPoints * (chunk_tiles * gr.kp + kSkew)) * sizeof(float)));
+    for (int64_t s = lo; s < hi; ++s) {
+      bool first = true;
+      for (int64_t n = s * g.N / slices; n < (s + 1) * g.N / slices; ++n)
+        for (int64_t ty0 = 0; ty0 < gr.th; ty0 += chunk_rows) {
+          const int64_t rows = std::min(chunk_rows, gr.th - ty0), tiles = rows * gr.tw;
+          lay_out_rows(x + n * g.C * g.hw(), g.C, gr.cp, g, gr, kOut * ty0, kOut * rows + 2, xb);
+          lay_out_rows(dy + n * g.K * g.hw(), g.K, gr.kp, g, gr, kOut * ty0 + 1, kOut * rows, db);
+          const int64_t vpoint = tiles * gr.cp + kSkew, ypoint = tiles * gr.kp + kSkew;
+          for (int64_t i = 0; i < tiles; ++i) {
+            const int64_t at = kOut * (i / gr.tw) * gr.wp + kOut * (i % gr.tw);
+            transform_input_at(xb + at * gr.cp, gr, vpoint, v + i * gr.cp);
+            transform_output_grad_at(db + (at + 1) * gr.kp, gr, ypoint, yh + i * gr.kp);
+          }
+          add_products(yh, ypoint, v, vpoint, tiles, tiles, g, gr, 0, jobs, du + s * part, dpoint,
+                       !first);
+          first = false;
+        }
+    }
+  });
+}
+
+}  // namespace
+
+void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const ConvGeom& g) {
+  if (g.N == 0) {
+    std::fill(dw, dw + g.K * g.C * 9, 0.0f);
+    return;
+  }
+  const Grid gr(g);
+  // dU[p][k][c] (kp x cp a point), or `parts` partial sums of it, `part` floats apart.
+  const int64_t dpoint = gr.kp * gr.cp + kSkew, part = kPoints * dpoint + kSkew;
+  const bool by_thread = part * int64_t{sizeof(float)} <= kThreadBytes && g.N >= kSlices;
+  const int64_t parts = by_thread ? kSlices : 1;
+  float* du = static_cast<float*>(workspace(3, static_cast<size_t>(parts * part) * sizeof(float)));
+  if (by_thread)
+    weight_grad_by_thread(x, dy, g, gr, parts, du, dpoint, part);
+  else
+    weight_grad_by_block(x, dy, g, gr, du, dpoint);
+  // dW[k][c] = G^T (the partials' sum, in order) G, 16 input channels at a time.
   parallel_for(0, g.K, 4, [&](int64_t lo, int64_t hi) {
     for (int64_t k = lo; k < hi; ++k)
       for (int64_t c0 = 0; c0 < g.C; c0 += kLanes) {
         Lanes d[kPoints], out[9];
-        for (int p = 0; p < kPoints; ++p) d[p] = load(du + p * dpoint + k * gr.cp + c0);
+        for (int p = 0; p < kPoints; ++p) {
+          const float* at = du + p * dpoint + k * gr.cp + c0;
+          d[p] = load(at);
+          for (int64_t s = 1; s < parts; ++s) d[p] += load(at + s * part);
+        }
         winograd::weight_grad_tile(d, out);
         const int lanes = static_cast<int>(std::min<int64_t>(kLanes, g.C - c0));
         for (int l = 0; l < lanes; ++l)

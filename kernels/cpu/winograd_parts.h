@@ -96,15 +96,16 @@ inline void transpose16(__m512* r) {
 }
 #endif
 
-// xt[(h gr.wp + w) cp + c] = x[c][h - 1][w - 1] inside the image, 0 elsewhere: the border
-// zeroed, the image (and the spare channels from C on, as zeros) written once, 16 channels x
-// 16 pixels at a time transposed in registers (column by column, each store would be a cache
-// miss: the laid-out sample is ~300 KB).
-inline void lay_out_sample(const float* x, int64_t C, int64_t cp, const ConvGeom& g, const Grid& gr,
-                           float* xt) {
+// xt[(h gr.wp + w) cp + c] = x[c][h - 1][w - 1] inside the image, 0 elsewhere, for the rows
+// h of [h0, h0 + rows) (xt's row 0 is row h0): the border zeroed, the image (and the spare
+// channels from C on, as zeros) written once, 16 channels x 16 pixels at a time transposed in
+// registers (column by column, each store would be a cache miss: a laid-out sample is ~300 KB).
+inline void lay_out_rows(const float* x, int64_t C, int64_t cp, const ConvGeom& g, const Grid& gr,
+                         int64_t h0, int64_t rows, float* xt) {
   const size_t pixel = static_cast<size_t>(cp) * sizeof(float);
-  for (int64_t h = 0; h < gr.hp; ++h) {
-    float* row = xt + h * gr.wp * cp;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t h = h0 + r;
+    float* row = xt + r * gr.wp * cp;
     if (h == 0 || h > g.H) {
       std::memset(row, 0, static_cast<size_t>(gr.wp) * pixel);
       continue;
@@ -112,33 +113,40 @@ inline void lay_out_sample(const float* x, int64_t C, int64_t cp, const ConvGeom
     std::memset(row, 0, pixel);
     std::memset(row + (g.W + 1) * cp, 0, static_cast<size_t>(gr.wp - g.W - 1) * pixel);
   }
+  const int64_t first = std::max<int64_t>(h0, 1), end = std::min(h0 + rows, g.H + 1);
 #if defined(__AVX512F__)
   // Channel blocks outermost: 16 planes read in order, streams the prefetcher can follow.
   for (int64_t c0 = 0; c0 < cp; c0 += 16)
-    for (int64_t h = 0; h < g.H; ++h)
+    for (int64_t h = first; h < end; ++h)
       for (int64_t w0 = 0; w0 < g.W; w0 += 16) {
         const int64_t wn = std::min<int64_t>(16, g.W - w0);
         const auto mask = static_cast<__mmask16>((1u << wn) - 1u);
-        float* dst = xt + ((h + 1) * gr.wp + 1 + w0) * cp;
+        float* dst = xt + ((h - h0) * gr.wp + 1 + w0) * cp;
         __m512 r[16];
         for (int i = 0; i < 16; ++i)
-          r[i] = c0 + i < C ? _mm512_maskz_loadu_ps(mask, x + ((c0 + i) * g.H + h) * g.W + w0)
+          r[i] = c0 + i < C ? _mm512_maskz_loadu_ps(mask, x + ((c0 + i) * g.H + h - 1) * g.W + w0)
                             : _mm512_setzero_ps();
         transpose16(r);
         for (int64_t j = 0; j < wn; ++j) _mm512_storeu_ps(dst + j * cp + c0, r[j]);
       }
 #else
-  for (int64_t h = 0; h < g.H; ++h)
+  for (int64_t h = first; h < end; ++h)
     for (int64_t w = 0; w < g.W; ++w) {
-      float* dst = xt + ((h + 1) * gr.wp + 1 + w) * cp;
-      for (int64_t c = 0; c < cp; ++c) dst[c] = c < C ? x[(c * g.H + h) * g.W + w] : 0.0f;
+      float* dst = xt + ((h - h0) * gr.wp + 1 + w) * cp;
+      for (int64_t c = 0; c < cp; ++c) dst[c] = c < C ? x[(c * g.H + h - 1) * g.W + w] : 0.0f;
     }
 #endif
 }
 
-// V for tile t of a laid-out sample: point p's C values at v + p vpoint.
-inline void transform_input(const float* xt, const Grid& gr, int64_t t, int64_t vpoint, float* v) {
-  const float* corner = xt + (kOut * (t / gr.tw) * gr.wp + kOut * (t % gr.tw)) * gr.cp;
+// The whole sample: (4 th + 2) x (4 tw + 2) pixels of cp floats, the image at (1, 1).
+inline void lay_out_sample(const float* x, int64_t C, int64_t cp, const ConvGeom& g, const Grid& gr,
+                           float* xt) {
+  lay_out_rows(x, C, cp, g, gr, 0, gr.hp, xt);
+}
+
+// V for the tile whose 6x6 input starts at `corner` of a laid-out sample (rows gr.wp pixels
+// apart): point p's C values at v + p vpoint.
+inline void transform_input_at(const float* corner, const Grid& gr, int64_t vpoint, float* v) {
   for (int64_t c0 = 0; c0 < gr.cp; c0 += kLanes) {
     Lanes d[kPoints], out[kPoints];
     for (int i = 0; i < kIn; ++i)
@@ -146,6 +154,11 @@ inline void transform_input(const float* xt, const Grid& gr, int64_t t, int64_t 
     winograd::input_tile(d, out);
     for (int p = 0; p < kPoints; ++p) store(v + p * vpoint + c0, out[p]);
   }
+}
+
+// V for tile t of a laid-out sample: point p's C values at v + p vpoint.
+inline void transform_input(const float* xt, const Grid& gr, int64_t t, int64_t vpoint, float* v) {
+  transform_input_at(xt + (kOut * (t / gr.tw) * gr.wp + kOut * (t % gr.tw)) * gr.cp, gr, vpoint, v);
 }
 
 // Lays out sample x (C channels, cp with the spare ones) in xt and transforms its tiles into V:
