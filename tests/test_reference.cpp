@@ -223,7 +223,7 @@ TEST_CASE("implicit-GEMM f32 convolutions with stride 2 agree with the f64 path"
 // tiles at a time (rows of 16 pixels) beside single tiles (18x20: a fifth tile column and a
 // partial tile row) and outputs of 4 MiB, streamed past the caches; the weight gradient's
 // schedules (by block; by thread from 8 samples where dU is small, in slices of 1-2 samples,
-// a sample in one chunk of tile rows, or at 36x36 in chunks of 8 rows and 1), and register tiles
+// chunks of a whole sample, of two (18x20) or of rows (36x36: 8 rows, then 1)), and register tiles
 // of fewer than 6 tiles. The tolerances are the direct kernels' test's: the worst element came
 // to 0.006-0.2 of them in the forward, 0.02-0.28 in the weight gradient (the direct kernels:
 // 0.002-0.014).

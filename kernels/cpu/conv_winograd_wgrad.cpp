@@ -108,12 +108,14 @@ void weight_grad_by_block(const float* x, const float* dy, const ConvGeom& g, co
   }
 }
 
-// Slices of samples, each one thread's: chunks of r rows of tiles laid out (x's 4 r + 2 rows,
-// dY's 4 r), transformed and multiplied into the slice's partial dU (du + s part).
+// Slices of samples, each one thread's: chunks of about kChunkTiles tiles (rows of tiles of
+// one sample, or whole samples) laid out (x's 4 r + 2 rows, dY's 4 r a sample), transformed and
+// multiplied into the slice's partial dU (du + s part).
 void weight_grad_by_thread(const float* x, const float* dy, const ConvGeom& g, const Grid& gr,
                            int64_t slices, float* du, int64_t dpoint, int64_t part) {
   const int64_t chunk_rows = std::min(gr.th, (kChunkTiles + gr.tw - 1) / gr.tw);
-  const int64_t chunk_tiles = chunk_rows * gr.tw;
+  const int64_t chunk_samples = chunk_rows < gr.th ? 1 : (kChunkTiles + gr.tiles - 1) / gr.tiles;
+  const int64_t chunk_tiles = chunk_samples * chunk_rows * gr.tw;
   const int64_t xfloats = (kOut * chunk_rows + 2) * gr.wp * gr.cp;
   const int64_t dfloats = kOut * chunk_rows * gr.wp * gr.kp;
   const int64_t jobs = kPoints * ((gr.cp + kPanel - 1) / kPanel);
@@ -126,17 +128,23 @@ void weight_grad_by_thread(const float* x, const float* dy, const ConvGeom& g, c
     float* yh = static_cast<float*>(
         workspace(2, static_cast<size_t>(kPoints * (chunk_tiles * gr.kp + kSkew)) * sizeof(float)));
     for (int64_t s = lo; s < hi; ++s) {
+      const int64_t end = (s + 1) * g.N / slices;
       bool first = true;
-      for (int64_t n = s * g.N / slices; n < (s + 1) * g.N / slices; ++n)
+      for (int64_t n0 = s * g.N / slices; n0 < end; n0 += chunk_samples)
         for (int64_t ty0 = 0; ty0 < gr.th; ty0 += chunk_rows) {
-          const int64_t rows = std::min(chunk_rows, gr.th - ty0), tiles = rows * gr.tw;
-          lay_out_rows(x + n * g.C * g.hw(), g.C, gr.cp, g, gr, kOut * ty0, kOut * rows + 2, xb);
-          lay_out_rows(dy + n * g.K * g.hw(), g.K, gr.kp, g, gr, kOut * ty0 + 1, kOut * rows, db);
+          const int64_t count = std::min(chunk_samples, end - n0);
+          const int64_t rows = std::min(chunk_rows, gr.th - ty0), tiles = count * rows * gr.tw;
           const int64_t vpoint = tiles * gr.cp + kSkew, ypoint = tiles * gr.kp + kSkew;
-          for (int64_t i = 0; i < tiles; ++i) {
-            const int64_t at = kOut * (i / gr.tw) * gr.wp + kOut * (i % gr.tw);
-            transform_input_at(xb + at * gr.cp, gr, vpoint, v + i * gr.cp);
-            transform_output_grad_at(db + (at + 1) * gr.kp, gr, ypoint, yh + i * gr.kp);
+          for (int64_t j = 0; j < count; ++j) {
+            const int64_t n = n0 + j;
+            lay_out_rows(x + n * g.C * g.hw(), g.C, gr.cp, g, gr, kOut * ty0, kOut * rows + 2, xb);
+            lay_out_rows(dy + n * g.K * g.hw(), g.K, gr.kp, g, gr, kOut * ty0 + 1, kOut * rows, db);
+            for (int64_t i = 0; i < rows * gr.tw; ++i) {
+              const int64_t at = kOut * (i / gr.tw) * gr.wp + kOut * (i % gr.tw);
+              const int64_t row = j * rows * gr.tw + i;
+              transform_input_at(xb + at * gr.cp, gr, vpoint, v + row * gr.cp);
+              transform_output_grad_at(db + (at + 1) * gr.kp, gr, ypoint, yh + row * gr.kp);
+            }
           }
           add_products(yh, ypoint, v, vpoint, tiles, tiles, g, gr, 0, jobs, du + s * part, dpoint,
                        !first);
