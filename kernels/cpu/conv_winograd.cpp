@@ -37,6 +37,8 @@ constexpr int64_t kAutoChannels = 64;  // where it is used by default
 // Outputs of at least this many bytes (more than the cores' L2s hold) are written past the
 // caches: 1.4 ms of a 10 ms 64 -> 64@32 forward went to reading the lines it was about to fill.
 constexpr int64_t kStreamBytes = int64_t{4} << 20;
+// Transformed weights of at least this many bytes likewise (transform_weights).
+constexpr int64_t kStreamWeightBytes = int64_t{8} << 20;
 
 std::atomic<int> g_use{-1};  // a WinogradUse; -1: not read from the environment yet
 
@@ -48,24 +50,56 @@ inline int64_t u_offset(const ConvGeom& g, const Grid& gr, int64_t p, int64_t c,
 }
 
 // U (the columns from K on zero, so that M's are too), a vector of 16 output channels at a
-// time. flip: the kernel of the flipped convolution, read in place.
+// time. flip: the kernel of the flipped convolution, read in place. Blocks of output channels
+// outermost, so that consecutive items gather from the same lines of w; U of 8 MiB and more (from
+// 256 channels each side) is written past the caches, as it is read back from memory anyway:
+// at 512 -> 512@4 the transform was 41% of the forward, half of it in its stores.
 void transform_weights(const float* w, const ConvGeom& g, const Grid& gr, bool flip, float* u) {
   const int64_t kblocks = gr.kp / kLanes;
-  parallel_for(0, g.C * kblocks, 4, [&](int64_t lo, int64_t hi) {
+  const bool stream = kPoints * g.C * gr.kp * int64_t{sizeof(float)} >= kStreamWeightBytes &&
+                      (reinterpret_cast<uintptr_t>(u) & 63) == 0;
+  // Lane l's weight is (k0 + l) rows of w after the first: C x 9 floats apart, or 9 flipped.
+  const int64_t lane_stride = flip ? 9 : g.C * 9;
+  const bool gather = lane_stride * (kLanes - 1) < (int64_t{1} << 31);
+  parallel_for(0, kblocks * g.C, 16, [&](int64_t lo, int64_t hi) {
     for (int64_t item = lo; item < hi; ++item) {
-      const int64_t c = item / kblocks, k0 = item % kblocks * kLanes;
+      const int64_t k0 = item / g.C * kLanes, c = item % g.C;
+      const int kn = static_cast<int>(std::min<int64_t>(kLanes, g.K - k0));
+      // Tap `tap` of lane l at first + l lane_stride + tap (flipped: - tap).
+      const float* first = flip ? w + (c * g.K + k0) * 9 + 8 : w + (k0 * g.C + c) * 9;
+      const int64_t step = flip ? -1 : 1;
       Lanes taps[9], t[kPoints];
-      for (int tap = 0; tap < 9; ++tap) {
-        for (int l = 0; l < kLanes; ++l) {
-          const int64_t k = k0 + l;
-          taps[tap][l] = k >= g.K ? 0.0f
-                         : flip   ? w[(c * g.K + k) * 9 + (8 - tap)]
-                                  : w[(k * g.C + c) * 9 + tap];
-        }
+#if defined(__AVX512F__)
+      if (gather) {
+        const __m512i lanes = _mm512_mullo_epi32(
+            _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+            _mm512_set1_epi32(static_cast<int>(lane_stride)));
+        const auto mask = static_cast<__mmask16>((1u << kn) - 1u);
+        for (int tap = 0; tap < 9; ++tap)
+          taps[tap] = (Lanes)_mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lanes,
+                                                      first + tap * step, 4);
+      } else
+#endif
+      {
+        for (int tap = 0; tap < 9; ++tap)
+          for (int l = 0; l < kLanes; ++l)
+            taps[tap][l] = l < kn ? first[l * lane_stride + tap * step] : 0.0f;
       }
       winograd::weight_tile(taps, t);
-      for (int p = 0; p < kPoints; ++p) store(u + u_offset(g, gr, p, c, k0), t[p]);
+      for (int p = 0; p < kPoints; ++p) {
+        float* at = u + u_offset(g, gr, p, c, k0);
+#if defined(__AVX512F__)
+        if (stream) {
+          _mm512_stream_ps(at, (__m512)t[p]);
+          continue;
+        }
+#endif
+        store(at, t[p]);
+      }
     }
+#if defined(__AVX512F__)
+    if (stream) _mm_sfence();
+#endif
   });
 }
 
