@@ -75,6 +75,12 @@ void transform_weights(const float* w, const ConvGeom& g, const Grid& gr, bool f
             _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
             _mm512_set1_epi32(static_cast<int>(lane_stride)));
         const auto mask = static_cast<__mmask16>((1u << kn) - 1u);
+        // The lines 8 items on (16 streams, too many for the hardware's prefetcher to follow).
+        if (c + 8 < g.C)
+          for (int l = 0; l < kn; ++l)
+            _mm_prefetch(reinterpret_cast<const char*>(first + (flip ? 8 * g.K * 9 : 8 * 9) +
+                                                       l * lane_stride),
+                         _MM_HINT_T0);
         for (int tap = 0; tap < 9; ++tap)
           taps[tap] = (Lanes)_mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lanes,
                                                       first + tap * step, 4);
