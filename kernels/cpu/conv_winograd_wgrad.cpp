@@ -21,14 +21,18 @@ using namespace winograd_parts;
 
 // The block schedule sums the products over tiles in runs of this many, the runs' sums added.
 constexpr int64_t kSumRun = 64;
-// The thread schedule: where dU (36 points x kp x cp floats) is at most this large (64
-// channels each side: 576 KiB), and there are at least kSlices samples.
-constexpr int64_t kThreadBytes = int64_t{640} << 10;
-// Its slices of samples: each is one thread's from the first layout to its partial dU, so that
-// nothing passes between the cores (the block schedule's transforms go through the shared L3,
-// where the machine's neighbour doubled its time in some phases); the partials are summed in
-// slice order, so that the bits do not depend on the number of threads.
-constexpr int64_t kSlices = 8;
+// The thread schedule: dU cut into parts of at most kPartChannels input x kPartChannels output
+// channels (36 x 64 x 64 floats, 576 KiB, each), where x and dY are each cut into at most
+// kMaxCuts (every part lays out and transforms its channels of x and dY: 128 channels each side
+// transform each twice), and there are at least kJobs samples.
+constexpr int64_t kPartChannels = 64;
+constexpr int64_t kMaxCuts = 2;
+// Its jobs: a part of dU and a slice of the samples, each one thread's from the first layout to
+// its partial dU, so that nothing passes between the cores (the block schedule's transforms go
+// through the shared L3, where the machine's neighbour doubled its time in some phases); the
+// slices' partials are summed in order, so that the bits do not depend on the number of
+// threads. kJobs / parts slices: the partials are 4.5 MiB at most.
+constexpr int64_t kJobs = 8;
 // Its chunks: whole rows of tiles, at least this many (a 32x32 sample): the products' runs.
 // Runs of 8 (V and the output gradient's transforms in L2 beside dU) were slower: 10.3-11.5
 // ms against 9.2-10.0 for 64 -> 64@32, dU's loads and stores then outweighing the misses.
@@ -108,46 +112,70 @@ void weight_grad_by_block(const float* x, const float* dy, const ConvGeom& g, co
   }
 }
 
-// Slices of samples, each one thread's: chunks of about kChunkTiles tiles (rows of tiles of
-// one sample, or whole samples) laid out (x's 4 r + 2 rows, dY's 4 r a sample), transformed and
-// multiplied into the slice's partial dU (du + s part).
+// How the thread schedule cuts dU: parts of pc x pk channels (the last ones padded with zeros),
+// each a sub-problem on channels [c0, c0 + pc) of x and [k0, k0 + pk) of dY; `floats` apart.
+struct Parts {
+  int64_t pc, pk, cparts, kparts, count, slices, dpoint, floats;
+  explicit Parts(const Grid& gr)
+      : pc(std::min(gr.cp, kPartChannels)),
+        pk(std::min(gr.kp, kPartChannels)),
+        cparts((gr.cp + pc - 1) / pc),
+        kparts((gr.kp + pk - 1) / pk),
+        count(cparts * kparts),
+        slices(std::max<int64_t>(1, kJobs / count)),
+        dpoint(pk * pc + kSkew),
+        floats(kPoints * dpoint + kSkew) {}
+};
+
+// Jobs of (slice, part), each one thread's: chunks of about kChunkTiles tiles (rows of tiles of
+// one sample, or whole samples) laid out (x's 4 r + 2 rows, dY's 4 r a sample, the part's
+// channels), transformed and multiplied into the job's partial dU (du + job floats).
 void weight_grad_by_thread(const float* x, const float* dy, const ConvGeom& g, const Grid& gr,
-                           int64_t slices, float* du, int64_t dpoint, int64_t part) {
+                           const Parts& pt, float* du) {
+  // The part's sub-problem: pc input and pk output channels (those past C or K zero).
+  ConvGeom sub = g;
+  sub.C = pt.pc, sub.K = pt.pk;
+  const Grid sg(sub);
   const int64_t chunk_rows = std::min(gr.th, (kChunkTiles + gr.tw - 1) / gr.tw);
   const int64_t chunk_samples = chunk_rows < gr.th ? 1 : (kChunkTiles + gr.tiles - 1) / gr.tiles;
   const int64_t chunk_tiles = chunk_samples * chunk_rows * gr.tw;
-  const int64_t xfloats = (kOut * chunk_rows + 2) * gr.wp * gr.cp;
-  const int64_t dfloats = kOut * chunk_rows * gr.wp * gr.kp;
-  const int64_t jobs = kPoints * ((gr.cp + kPanel - 1) / kPanel);
-  parallel_for(0, slices, 1, [&](int64_t lo, int64_t hi) {
+  const int64_t xfloats = (kOut * chunk_rows + 2) * gr.wp * sg.cp;
+  const int64_t dfloats = kOut * chunk_rows * gr.wp * sg.kp;
+  const int64_t jobs = kPoints * ((sg.cp + kPanel - 1) / kPanel);
+  parallel_for(0, pt.slices * pt.count, 1, [&](int64_t lo, int64_t hi) {
     float* xb =
         static_cast<float*>(workspace(0, static_cast<size_t>(xfloats + dfloats) * sizeof(float)));
     float* db = xb + xfloats;
     float* v = static_cast<float*>(
-        workspace(1, static_cast<size_t>(kPoints * (chunk_tiles * gr.cp + kSkew)) * sizeof(float)));
+        workspace(1, static_cast<size_t>(kPoints * (chunk_tiles * sg.cp + kSkew)) * sizeof(float)));
     float* yh = static_cast<float*>(
-        workspace(2, static_cast<size_t>(kPoints * (chunk_tiles * gr.kp + kSkew)) * sizeof(float)));
-    for (int64_t s = lo; s < hi; ++s) {
-      const int64_t end = (s + 1) * g.N / slices;
+        workspace(2, static_cast<size_t>(kPoints * (chunk_tiles * sg.kp + kSkew)) * sizeof(float)));
+    for (int64_t job = lo; job < hi; ++job) {
+      const int64_t s = job / pt.count, part = job % pt.count;
+      const int64_t c0 = part % pt.cparts * pt.pc, k0 = part / pt.cparts * pt.pk;
+      const int64_t cn = std::min(pt.pc, g.C - c0), kn = std::min(pt.pk, g.K - k0);
+      const int64_t end = (s + 1) * g.N / pt.slices;
       bool first = true;
-      for (int64_t n0 = s * g.N / slices; n0 < end; n0 += chunk_samples)
+      for (int64_t n0 = s * g.N / pt.slices; n0 < end; n0 += chunk_samples)
         for (int64_t ty0 = 0; ty0 < gr.th; ty0 += chunk_rows) {
           const int64_t count = std::min(chunk_samples, end - n0);
           const int64_t rows = std::min(chunk_rows, gr.th - ty0), tiles = count * rows * gr.tw;
-          const int64_t vpoint = tiles * gr.cp + kSkew, ypoint = tiles * gr.kp + kSkew;
+          const int64_t vpoint = tiles * sg.cp + kSkew, ypoint = tiles * sg.kp + kSkew;
           for (int64_t j = 0; j < count; ++j) {
             const int64_t n = n0 + j;
-            lay_out_rows(x + n * g.C * g.hw(), g.C, gr.cp, g, gr, kOut * ty0, kOut * rows + 2, xb);
-            lay_out_rows(dy + n * g.K * g.hw(), g.K, gr.kp, g, gr, kOut * ty0 + 1, kOut * rows, db);
+            lay_out_rows(x + (n * g.C + c0) * g.hw(), cn, sg.cp, g, sg, kOut * ty0, kOut * rows + 2,
+                         xb);
+            lay_out_rows(dy + (n * g.K + k0) * g.hw(), kn, sg.kp, g, sg, kOut * ty0 + 1,
+                         kOut * rows, db);
             for (int64_t i = 0; i < rows * gr.tw; ++i) {
               const int64_t at = kOut * (i / gr.tw) * gr.wp + kOut * (i % gr.tw);
               const int64_t row = j * rows * gr.tw + i;
-              transform_input_at(xb + at * gr.cp, gr, vpoint, v + row * gr.cp);
-              transform_output_grad_at(db + (at + 1) * gr.kp, gr, ypoint, yh + row * gr.kp);
+              transform_input_at(xb + at * sg.cp, sg, vpoint, v + row * sg.cp);
+              transform_output_grad_at(db + (at + 1) * sg.kp, sg, ypoint, yh + row * sg.kp);
             }
           }
-          add_products(yh, ypoint, v, vpoint, tiles, tiles, g, gr, 0, jobs, du + s * part, dpoint,
-                       !first);
+          add_products(yh, ypoint, v, vpoint, tiles, tiles, sub, sg, 0, jobs, du + job * pt.floats,
+                       pt.dpoint, !first);
           first = false;
         }
     }
@@ -162,24 +190,32 @@ void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const
     return;
   }
   const Grid gr(g);
-  // dU[p][k][c] (kp x cp a point), or `parts` partial sums of it, `part` floats apart.
-  const int64_t dpoint = gr.kp * gr.cp + kSkew, part = kPoints * dpoint + kSkew;
-  const bool by_thread = part * int64_t{sizeof(float)} <= kThreadBytes && g.N >= kSlices;
-  const int64_t parts = by_thread ? kSlices : 1;
-  float* du = static_cast<float*>(workspace(3, static_cast<size_t>(parts * part) * sizeof(float)));
+  const Parts pt(gr);
+  const bool by_thread = pt.cparts <= kMaxCuts && pt.kparts <= kMaxCuts && g.N >= kJobs;
+  // By thread: a partial dU a job (slice-major), the part's dU[p][k][c] pk x pc a point. By
+  // block: one dU, kp x cp a point.
+  const int64_t dpoint = by_thread ? pt.dpoint : gr.kp * gr.cp + kSkew;
+  const int64_t floats = by_thread ? pt.slices * pt.count * pt.floats : kPoints * dpoint;
+  float* du = static_cast<float*>(workspace(3, static_cast<size_t>(floats) * sizeof(float)));
   if (by_thread)
-    weight_grad_by_thread(x, dy, g, gr, parts, du, dpoint, part);
+    weight_grad_by_thread(x, dy, g, gr, pt, du);
   else
     weight_grad_by_block(x, dy, g, gr, du, dpoint);
-  // dW[k][c] = G^T (the partials' sum, in order) G, 16 input channels at a time.
+  // dW[k][c] = G^T (the slices' partials summed in order) G, 16 input channels at a time.
   parallel_for(0, g.K, 4, [&](int64_t lo, int64_t hi) {
     for (int64_t k = lo; k < hi; ++k)
       for (int64_t c0 = 0; c0 < g.C; c0 += kLanes) {
+        const float* at = du + k * gr.cp + c0;
+        int64_t slices = 1, slice = 0;
+        if (by_thread) {
+          const int64_t part = k / pt.pk * pt.cparts + c0 / pt.pc;
+          at = du + part * pt.floats + k % pt.pk * pt.pc + c0 % pt.pc;
+          slices = pt.slices, slice = pt.count * pt.floats;
+        }
         Lanes d[kPoints], out[9];
         for (int p = 0; p < kPoints; ++p) {
-          const float* at = du + p * dpoint + k * gr.cp + c0;
-          d[p] = load(at);
-          for (int64_t s = 1; s < parts; ++s) d[p] += load(at + s * part);
+          d[p] = load(at + p * dpoint);
+          for (int64_t s = 1; s < slices; ++s) d[p] += load(at + p * dpoint + s * slice);
         }
         winograd::weight_grad_tile(d, out);
         const int lanes = static_cast<int>(std::min<int64_t>(kLanes, g.C - c0));
