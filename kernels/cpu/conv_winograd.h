@@ -6,21 +6,28 @@
 //
 // Forward, for a group of tiles at a time:
 //  1. the weights' transform U[point][c][k], once a call, each point's matrix stored as panels
-//     of 64 output channels;
+//     of 64 output channels (written past the caches from 8 MiB);
 //  2. each sample laid out as [row][column][channel] with a zero border (16 x 16 blocks
 //     transposed in registers), so that 16 channels of one pixel are one vector, and each 6x6
 //     input tile transformed into V[point][tile][c];
 //  3. the 36 products M[point] = V[point] U[point] on a register tile of 6 tiles x 64 output
 //     channels (24 accumulators; summed in c's order, so the same bits on any number of threads);
-//  4. each 4x4 output tile transformed back from M while it is in L2 and written to NCHW.
+//  4. each 4x4 output tile transformed back from M while it is in L2 and written to NCHW, four
+//     tiles side by side at a time where they make rows of 16 pixels (whole cache lines,
+//     written past the caches when the output is 4 MiB or more).
 // Below 256 input channels one thread takes a group of samples from step 2 to 4 (V and M stay in
 // its L2; U, 590 KB with 64 channels each side, is read from L2 or L3); from 256 on, U is 9-38 MB,
 // so blocks of samples are transformed by all threads and the products split by tiles and panels
 // of U, each panel read once for 24-64 tiles.
 //
-// Weight gradient: V as above and the output gradient's transform A dY A^T for a block of
-// samples, then dU[point] += (A dY A^T)[point]^T V[point] on the same register tile (rows:
-// output channels, summed over tiles in runs of 64 whose sums are added), and dW = G^T dU G.
+// Weight gradient: V as above and the output gradient's transform A dY A^T for a group of
+// tiles, then dU[point] += (A dY A^T)[point]^T V[point] on the same register tile (rows: output
+// channels, summed over the group's tiles, the groups' sums added), and dW = G^T dU G. Up to
+// 128 channels each side, dU is cut into parts of 64 x 64 channels and the samples into slices,
+// and each (part, slice) is one thread's from the layout to its partial dU (nothing passes
+// between cores; the partials summed in slice order); beyond, blocks of samples are transformed
+// by all threads and the products split by point.
+
 //
 // The transforms add and multiply by small constants, so the result differs from the exact sum
 // by rounding only, but by more of it: 10-20x the direct kernels' worst error at SIRe-CNN's

@@ -1,6 +1,7 @@
-// The weight gradient of Winograd F(4x4, 3x3) (kernels/cpu/conv_winograd.h): for a block of
-// samples, V = B^T x B and the output gradient's A dY A^T, then dU[point] += (A dY A^T)[point]^T
-// V[point] on the forward's register tile, and dW = G^T dU G.
+// The weight gradient of Winograd F(4x4, 3x3) (kernels/cpu/conv_winograd.h): for a group of
+// tiles, V = B^T x B and the output gradient's A dY A^T, then dU[point] += (A dY A^T)[point]^T
+// V[point] on the forward's register tile, and dW = G^T dU G. Two schedules: by thread (parts
+// of dU and slices of samples, up to 128 channels each side) and by block (beyond).
 #include "kernels/cpu/conv_winograd.h"
 
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
