@@ -22,11 +22,11 @@
 //
 // Weight gradient: V as above and the output gradient's transform A dY A^T for a group of
 // tiles, then dU[point] += (A dY A^T)[point]^T V[point] on the same register tile (rows: output
-// channels, summed over the group's tiles, the groups' sums added), and dW = G^T dU G. Up to
-// 128 channels each side, dU is cut into parts of 64 x 64 channels and the samples into slices,
-// and each (part, slice) is one thread's from the layout to its partial dU (nothing passes
-// between cores; the partials summed in slice order); beyond, blocks of samples are transformed
-// by all threads and the products split by point.
+// channels, summed over the group's tiles, the groups' sums added), and dW = G^T dU G. From 8
+// samples on, dU is cut into parts of 64 x 64 channels and the samples into slices, and each
+// (part, slice) is one thread's from the layout to its partial dU (nothing passes between
+// cores; the partials summed in slice order); with fewer, blocks of samples are transformed by
+// all threads and the products split by point.
 
 //
 // The transforms add and multiply by small constants, so the result differs from the exact sum

@@ -1,7 +1,7 @@
 // The weight gradient of Winograd F(4x4, 3x3) (kernels/cpu/conv_winograd.h): for a group of
 // tiles, V = B^T x B and the output gradient's A dY A^T, then dU[point] += (A dY A^T)[point]^T
 // V[point] on the forward's register tile, and dW = G^T dU G. Two schedules: by thread (parts
-// of dU and slices of samples, up to 128 channels each side) and by block (beyond).
+// of dU and slices of samples) from 8 samples, by block below.
 #include "kernels/cpu/conv_winograd.h"
 
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
@@ -22,17 +22,17 @@ using namespace winograd_parts;
 
 // The block schedule sums the products over tiles in runs of this many, the runs' sums added.
 constexpr int64_t kSumRun = 64;
-// The thread schedule: dU cut into parts of at most kPartChannels input x kPartChannels output
-// channels (36 x 64 x 64 floats, 576 KiB, each), where x and dY are each cut into at most
-// kMaxCuts (every part lays out and transforms its channels of x and dY: 128 channels each side
-// transform each twice), and there are at least kJobs samples.
+// The thread schedule (from kJobs samples): dU cut into parts of at most kPartChannels input x
+// kPartChannels output channels (36 x 64 x 64 floats, 576 KiB, each), each part laying out and
+// transforming its own channels of x and dY (with 512 channels each side, x's 8 times over: at
+// 4x4 planes still less than the products, and no tile crosses between the cores).
 constexpr int64_t kPartChannels = 64;
-constexpr int64_t kMaxCuts = 2;
 // Its jobs: a part of dU and a slice of the samples, each one thread's from the first layout to
 // its partial dU, so that nothing passes between the cores (the block schedule's transforms go
 // through the shared L3, where the machine's neighbour doubled its time in some phases); the
 // slices' partials are summed in order, so that the bits do not depend on the number of
-// threads. kJobs / parts slices: the partials are 4.5 MiB at most.
+// threads. kJobs / parts slices, at least one: the partials are 4.5 MiB at most, and from 5
+// parts on each job writes its part of dW itself.
 constexpr int64_t kJobs = 8;
 // Its chunks: whole rows of tiles, at least this many (a 32x32 sample): the products' runs.
 // Runs of 8 (V and the output gradient's transforms in L2 beside dU) were slower: 10.3-11.5
@@ -79,9 +79,30 @@ void add_products(const float* yh, int64_t ypoint, const float* v, int64_t vpoin
   }
 }
 
-// Blocks of samples (V and the output gradient's transforms at least as large as dU, which is
-// read and written once a block), transformed by all threads, then the products split by point
-// and panel: dU passes between the threads through the shared L3.
+// dW[k][c] = G^T dU G for k in [k0, k0 + kn) and c in [c0, c0 + cn), dU the sum over s <
+// slices, in order, of the partials at du + s slice (point p's row k - k0 at + p dpoint + (k -
+// k0) row, columns from c - c0), 16 input channels at a time.
+void weight_grads(const float* du, int64_t slices, int64_t slice, int64_t dpoint, int64_t row,
+                  int64_t k0, int64_t kn, int64_t c0, int64_t cn, const ConvGeom& g, float* dw) {
+  for (int64_t k = 0; k < kn; ++k)
+    for (int64_t c = 0; c < cn; c += kLanes) {
+      const float* at = du + k * row + c;
+      Lanes d[kPoints], out[9];
+      for (int p = 0; p < kPoints; ++p) {
+        d[p] = load(at + p * dpoint);
+        for (int64_t s = 1; s < slices; ++s) d[p] += load(at + p * dpoint + s * slice);
+      }
+      winograd::weight_grad_tile(d, out);
+      const int lanes = static_cast<int>(std::min<int64_t>(kLanes, cn - c));
+      float* to = dw + ((k0 + k) * g.C + c0 + c) * 9;
+      for (int l = 0; l < lanes; ++l)
+        for (int tap = 0; tap < 9; ++tap) to[l * 9 + tap] = out[tap][l];
+    }
+}
+
+// Fewer than kJobs samples: blocks of samples (V and the output gradient's transforms at least as
+// large as dU, which is read and written once a block), transformed by all threads, then the
+// products split by point and panel: dU passes between the threads through the shared L3.
 void weight_grad_by_block(const float* x, const float* dy, const ConvGeom& g, const Grid& gr,
                           float* du, int64_t dpoint) {
   const int64_t fit = std::max<int64_t>(
@@ -130,9 +151,12 @@ struct Parts {
 
 // Jobs of (slice, part), each one thread's: chunks of about kChunkTiles tiles (rows of tiles of
 // one sample, or whole samples) laid out (x's 4 r + 2 rows, dY's 4 r a sample, the part's
-// channels), transformed and multiplied into the job's partial dU (du + job floats).
+// channels), transformed and multiplied into the job's partial dU (du + job floats). With one
+// slice a part's dU is whole at the end of its job, which then writes its dW from the core's L2
+// (du null: each thread's dU in its workspace; at 512 channels each side dU is 38 MiB, and
+// writing it out and reading it back took a third of the pass).
 void weight_grad_by_thread(const float* x, const float* dy, const ConvGeom& g, const Grid& gr,
-                           const Parts& pt, float* du) {
+                           const Parts& pt, float* du, float* dw) {
   // The part's sub-problem: pc input and pk output channels (those past C or K zero).
   ConvGeom sub = g;
   sub.C = pt.pc, sub.K = pt.pk;
@@ -151,7 +175,11 @@ void weight_grad_by_thread(const float* x, const float* dy, const ConvGeom& g, c
         workspace(1, static_cast<size_t>(kPoints * (chunk_tiles * sg.cp + kSkew)) * sizeof(float)));
     float* yh = static_cast<float*>(
         workspace(2, static_cast<size_t>(kPoints * (chunk_tiles * sg.kp + kSkew)) * sizeof(float)));
+    float* own =
+        du ? nullptr
+           : static_cast<float*>(workspace(3, static_cast<size_t>(pt.floats) * sizeof(float)));
     for (int64_t job = lo; job < hi; ++job) {
+      float* part_du = du ? du + job * pt.floats : own;
       const int64_t s = job / pt.count, part = job % pt.count;
       const int64_t c0 = part % pt.cparts * pt.pc, k0 = part / pt.cparts * pt.pk;
       const int64_t cn = std::min(pt.pc, g.C - c0), kn = std::min(pt.pk, g.K - k0);
@@ -175,10 +203,11 @@ void weight_grad_by_thread(const float* x, const float* dy, const ConvGeom& g, c
               transform_output_grad_at(db + (at + 1) * sg.kp, sg, ypoint, yh + row * sg.kp);
             }
           }
-          add_products(yh, ypoint, v, vpoint, tiles, tiles, sub, sg, 0, jobs, du + job * pt.floats,
-                       pt.dpoint, !first);
+          add_products(yh, ypoint, v, vpoint, tiles, tiles, sub, sg, 0, jobs, part_du, pt.dpoint,
+                       !first);
           first = false;
         }
+      if (!du) weight_grads(own, 1, 0, pt.dpoint, pt.pc, k0, kn, c0, cn, g, dw);
     }
   });
 }
@@ -192,37 +221,32 @@ void winograd_conv_weight_grad(const float* x, const float* dy, float* dw, const
   }
   const Grid gr(g);
   const Parts pt(gr);
-  const bool by_thread = pt.cparts <= kMaxCuts && pt.kparts <= kMaxCuts && g.N >= kJobs;
-  // By thread: a partial dU a job (slice-major), the part's dU[p][k][c] pk x pc a point. By
-  // block: one dU, kp x cp a point.
-  const int64_t dpoint = by_thread ? pt.dpoint : gr.kp * gr.cp + kSkew;
-  const int64_t floats = by_thread ? pt.slices * pt.count * pt.floats : kPoints * dpoint;
-  float* du = static_cast<float*>(workspace(3, static_cast<size_t>(floats) * sizeof(float)));
-  if (by_thread)
-    weight_grad_by_thread(x, dy, g, gr, pt, du);
-  else
-    weight_grad_by_block(x, dy, g, gr, du, dpoint);
-  // dW[k][c] = G^T (the slices' partials summed in order) G, 16 input channels at a time.
-  parallel_for(0, g.K, 4, [&](int64_t lo, int64_t hi) {
-    for (int64_t k = lo; k < hi; ++k)
-      for (int64_t c0 = 0; c0 < g.C; c0 += kLanes) {
-        const float* at = du + k * gr.cp + c0;
-        int64_t slices = 1, slice = 0;
-        if (by_thread) {
-          const int64_t part = k / pt.pk * pt.cparts + c0 / pt.pc;
-          at = du + part * pt.floats + k % pt.pk * pt.pc + c0 % pt.pc;
-          slices = pt.slices, slice = pt.count * pt.floats;
-        }
-        Lanes d[kPoints], out[9];
-        for (int p = 0; p < kPoints; ++p) {
-          d[p] = load(at + p * dpoint);
-          for (int64_t s = 1; s < slices; ++s) d[p] += load(at + p * dpoint + s * slice);
-        }
-        winograd::weight_grad_tile(d, out);
-        const int lanes = static_cast<int>(std::min<int64_t>(kLanes, g.C - c0));
-        for (int l = 0; l < lanes; ++l)
-          for (int tap = 0; tap < 9; ++tap) dw[(k * g.C + c0 + l) * 9 + tap] = out[tap][l];
+  if (g.N >= kJobs) {
+    if (pt.slices == 1) return weight_grad_by_thread(x, dy, g, gr, pt, nullptr, dw);
+    // A partial dU a job (slice-major), then dW a part and 16 output channels at a time.
+    float* du = static_cast<float*>(
+        workspace(3, static_cast<size_t>(pt.slices * pt.count * pt.floats) * sizeof(float)));
+    weight_grad_by_thread(x, dy, g, gr, pt, du, dw);
+    const int64_t kblocks = (pt.pk + kLanes - 1) / kLanes;
+    parallel_for(0, pt.count * kblocks, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t item = lo; item < hi; ++item) {
+        const int64_t part = item / kblocks, kb = item % kblocks * kLanes;
+        const int64_t c0 = part % pt.cparts * pt.pc, k0 = part / pt.cparts * pt.pk + kb;
+        if (k0 >= g.K) continue;
+        weight_grads(du + part * pt.floats + kb * pt.pc, pt.slices, pt.count * pt.floats, pt.dpoint,
+                     pt.pc, k0, std::min<int64_t>(kLanes, std::min(pt.pk - kb, g.K - k0)), c0,
+                     std::min(pt.pc, g.C - c0), g, dw);
       }
+    });
+    return;
+  }
+  // One dU, kp x cp a point.
+  const int64_t dpoint = gr.kp * gr.cp + kSkew;
+  float* du =
+      static_cast<float*>(workspace(3, static_cast<size_t>(kPoints * dpoint) * sizeof(float)));
+  weight_grad_by_block(x, dy, g, gr, du, dpoint);
+  parallel_for(0, g.K, 4, [&](int64_t lo, int64_t hi) {
+    weight_grads(du + lo * gr.cp, 1, 0, dpoint, gr.cp, lo, hi - lo, 0, g.C, g, dw);
   });
 }
 
