@@ -2,7 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 
+#include "engine/backend.h"
 #include "engine/ops.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "tests/support/op_cases.h"
@@ -270,4 +272,42 @@ TEST_CASE("Winograd f32 convolutions agree with the f64 path", "[reference]") {
                                                       << ", weight gradient "
                                                       << ref::mismatch(dw32, dw64, tw, tw));
   }
+}
+
+// Winograd's sums are split by geometry only (the weight gradient's slices and parts, blocks of
+// samples), never by thread: one thread and three give the same bits in every pass, under each
+// schedule (forward by thread and by block; weight gradient by thread in 1 or 8 slices, and by
+// block).
+TEST_CASE("Winograd convolutions give the same bits on any number of threads", "[reference]") {
+  const WinogradSetting always(cpu::WinogradUse::kAlways);
+  const int before = cpu_threads();
+  struct G {
+    int64_t N, C, H, W, K;
+  };
+  for (G g : {G{16, 64, 16, 16, 64}, G{8, 256, 8, 8, 96}, G{4, 32, 12, 12, 48}}) {
+    INFO("N" << g.N << " C" << g.C << " " << g.H << "x" << g.W << " K" << g.K);
+    Tensor x = random_tensor({g.N, g.C, g.H, g.W}, DType::F32, 61);
+    Tensor w = random_tensor({g.K, g.C, 3, 3}, DType::F32, 62, 0.3);
+    Tensor dy = random_tensor({g.N, g.K, g.H, g.W}, DType::F32, 63);
+    auto run = [&](int threads, Tensor* dx, Tensor* dw) {
+      set_cpu_threads(threads);
+      Variable xv(x, true), wv(w, true);
+      Variable y = ops::conv2d(xv, wv, Variable(), 1, 1);
+      y.backward(dy);
+      *dx = xv.grad();
+      *dw = wv.grad();
+      return y.data();
+    };
+    auto same_bits = [](const Tensor& a, const Tensor& b) {
+      return a.shape() == b.shape() &&
+             std::memcmp(a.data<float>(), b.data<float>(),
+                         static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
+    };
+    Tensor dx1, dw1, dx3, dw3;
+    Tensor y1 = run(1, &dx1, &dw1), y3 = run(3, &dx3, &dw3);
+    CHECK(same_bits(y1, y3));
+    CHECK(same_bits(dx1, dx3));
+    CHECK(same_bits(dw1, dw3));
+  }
+  set_cpu_threads(before);
 }
