@@ -35,8 +35,9 @@ constexpr int64_t kPartChannels = 64;
 // parts on each job writes its part of dW itself.
 constexpr int64_t kJobs = 8;
 // Its chunks: whole rows of tiles, at least this many (a 32x32 sample): the products' runs.
-// Runs of 8 (V and the output gradient's transforms in L2 beside dU) were slower: 10.3-11.5
-// ms against 9.2-10.0 for 64 -> 64@32, dU's loads and stores then outweighing the misses.
+// Runs of 8 and 16 (V and the output gradient's transforms in L2 beside dU) were slower at
+// 64 -> 64@32: 14.8-16.8 and 10.2-12.2 ms against 9.2-10.0, dU's loads and stores then
+// outweighing the misses.
 constexpr int64_t kChunkTiles = 64;
 
 // The transformed output gradient A dY A^T of the tile whose 4x4 dY starts at `corner` of a
