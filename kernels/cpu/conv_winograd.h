@@ -27,7 +27,6 @@
 // (part, slice) is one thread's from the layout to its partial dU (nothing passes between
 // cores; the partials summed in slice order); with fewer, blocks of samples are transformed by
 // all threads and the products split by point.
-
 //
 // The transforms add and multiply by small constants, so the result differs from the exact sum
 // by rounding only, but by more of it: 10-20x the direct kernels' worst error at SIRe-CNN's
