@@ -1,6 +1,7 @@
 #!/bin/sh
 # `sire time` end to end, on SIRe-CNN at batch 4: the JSON has the keys scripts and
-# bench/compare_pytorch.sh read, with positive values; --layers lists every layer and the rows
+# bench/compare_pytorch.sh read, with positive values, and with --versus the second model and
+# the step-by-step ratio; --layers lists every layer and the rows
 # outside them (losses, gradient sums, optimizer, elsewhere), which account for the profiled
 # step it names. --math tf32 on the CPU is refused, naming the option.
 # usage: sire_time_test.sh SIRE_BINARY SOURCE_DIR
@@ -16,6 +17,14 @@ for key in step_ms images_per_s peak_bytes gflop_per_step; do
 done
 if ! printf '%s\n' "$json" | grep -q '"math": "fp32"'; then
   echo "FAILED: no \"math\": \"fp32\" in:"; printf '%s\n' "$json"; exit 1
+fi
+# --versus: a second model's steps alternate with the first's; the JSON names it and gives the
+# median step-by-step ratio (SIRe-CNN's steps are longer than Baseline-CNN's).
+vjson=$("$sire" time --model "$model" --versus "$2/models/baseline-cnn.json" --batch 4 --steps 3 --json)
+ratio=$(printf '%s\n' "$vjson" | sed -n 's/^ *"ratio": *\([0-9.e+-]*\),\{0,1\}$/\1/p')
+if [ -z "$ratio" ] || ! awk -v v="$ratio" 'BEGIN { exit !(v > 1) }' ||
+   ! printf '%s\n' "$vjson" | grep -q '"model": "Baseline-CNN"'; then
+  echo "FAILED: --versus: no Baseline-CNN or no ratio above 1 in:"; printf '%s\n' "$vjson"; exit 1
 fi
 if err=$("$sire" time --model "$model" --batch 4 --steps 1 --math tf32 2>&1); then
   echo "FAILED: --math tf32 on the CPU was accepted"; exit 1
