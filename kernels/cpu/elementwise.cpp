@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include "kernels/common/philox.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -222,6 +223,24 @@ void CpuBackend::channel_sum(const Tensor& x, Tensor& out) {
   });
 }
 
+// One chunk of the SGD step. The variant is chosen outside the loop and the pointers are local
+// and restrict-qualified: with the branches inside and the pointers reached through a closure,
+// GCC kept the loop scalar (24 GB/s against 60 for a copy).
+template <class T, bool Momentum, bool First, bool Nesterov>
+void sgd_chunk(T* __restrict p, const T* __restrict g, T* __restrict buf, int64_t lo, int64_t hi,
+               T lr, T wd, T mom, T damp) {
+#pragma omp simd
+  for (int64_t i = lo; i < hi; ++i) {
+    T d = g[i] + wd * p[i];
+    if (Momentum) {
+      const T b = First ? d : mom * buf[i] + damp * d;
+      buf[i] = b;
+      d = Nesterov ? d + mom * b : b;
+    }
+    p[i] -= lr * d;
+  }
+}
+
 void CpuBackend::sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buffer,
                             const SgdStep& st) {
   dispatch_float(param, "sgd_update", [&](auto tag) {
@@ -231,15 +250,17 @@ void CpuBackend::sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_
     T* buf = momentum_buffer ? momentum_buffer->data<T>() : nullptr;
     const T lr = static_cast<T>(st.lr), wd = static_cast<T>(st.weight_decay),
             mom = static_cast<T>(st.momentum), damp = static_cast<T>(1.0 - st.dampening);
-    each(param.numel(), [&](int64_t i) {
-      T d = g[i] + wd * p[i];
-      if (buf) {
-        T b = st.first ? d : mom * buf[i] + damp * d;
-        buf[i] = b;
-        d = st.nesterov ? d + mom * b : b;
-      }
-      p[i] -= lr * d;
-    });
+    auto chunk = [&](auto momentum, auto first, auto nesterov) {
+      parallel_for(0, param.numel(), kGrain, [&](int64_t lo, int64_t hi) {
+        sgd_chunk<T, decltype(momentum)::value, decltype(first)::value, decltype(nesterov)::value>(
+            p, g, buf, lo, hi, lr, wd, mom, damp);
+      });
+    };
+    using Yes = std::true_type;
+    using No = std::false_type;
+    if (!buf) return chunk(No{}, No{}, No{});
+    if (st.first) return st.nesterov ? chunk(Yes{}, Yes{}, Yes{}) : chunk(Yes{}, Yes{}, No{});
+    return st.nesterov ? chunk(Yes{}, No{}, Yes{}) : chunk(Yes{}, No{}, No{});
   });
 }
 
