@@ -45,13 +45,13 @@ void batch_norm(benchmark::State& state) {
       if (relu) be.batch_norm_relu_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5);
       else be.batch_norm_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5);
     } else if (relu) {
-      be.batch_norm_relu_backward(dy, y, x, g, m, s, true, &dx, &dg, &db);
+      be.batch_norm_relu_backward(dy, x, g, b, m, s, true, &dx, &dg, &db);
     } else {
       be.batch_norm_backward(dy, x, g, m, s, true, &dx, &dg, &db);
     }
   }
-  // forward: read x (twice: statistics, then normalize) + write y; backward: read dy, x (+ y), write dx
-  set_bytes(state, backward ? (relu ? 4 : 3) * kBytes : 3 * kBytes);
+  // forward: read x (twice: statistics, then normalize) + write y; backward: read dy, x, write dx
+  set_bytes(state, 3 * kBytes);
 }
 
 void relu_backward(benchmark::State& state) {

@@ -51,15 +51,6 @@ void Backend::batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma,
   relu_forward(y, y);
 }
 
-void Backend::batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
-                                       const Tensor& gamma, const Tensor& mean,
-                                       const Tensor& invstd, bool training, Tensor* dx,
-                                       Tensor* dgamma, Tensor* dbeta) {
-  Tensor masked = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
-  relu_backward(y, dy, masked);
-  batch_norm_backward(masked, x, gamma, mean, invstd, training, dx, dgamma, dbeta);
-}
-
 void Backend::sgd_update_all(const std::vector<SgdParam>& params, const SgdStep& step) {
   for (const SgdParam& p : params) {
     SgdStep st = step;

@@ -90,8 +90,10 @@ class Backend {
                                    const Tensor& mean, const Tensor& invstd, bool training,
                                    Tensor* dx, Tensor* dgamma, Tensor* dbeta) = 0;
 
-  // Batch norm and a ReLU in one pass each way (the defaults run the two kernels one after the
-  // other). The backward takes the fused output y: its zeros are where the ReLU stopped dy.
+  // Batch norm and a ReLU in one pass each way (the forward defaults run the two kernels one
+  // after the other). The backward finds where the ReLU stopped dy from x, gamma and beta: it
+  // recomputes each output's sign with the forward's own float operations (the same bits), so
+  // it reads x and dy where reading the output too would add a third stream.
   virtual void batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
                                              const Tensor& beta, Tensor& y, Tensor& mean,
                                              Tensor& invstd, Tensor* running_mean,
@@ -99,10 +101,10 @@ class Backend {
   virtual void batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                             const Tensor& running_mean, const Tensor& running_var,
                                             double eps, Tensor& y, Tensor& mean, Tensor& invstd);
-  virtual void batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
-                                        const Tensor& gamma, const Tensor& mean,
+  virtual void batch_norm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                        const Tensor& beta, const Tensor& mean,
                                         const Tensor& invstd, bool training, Tensor* dx,
-                                        Tensor* dgamma, Tensor* dbeta);
+                                        Tensor* dgamma, Tensor* dbeta) = 0;
 
   // Dense layers: y = x w^T + bias, x [N, I], w [O, I].
   virtual void linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) = 0;

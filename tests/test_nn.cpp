@@ -74,6 +74,34 @@ TEST_CASE("batch norm updates running statistics in training only", "[nn]") {
         Approx((1 - 0.45) / std::sqrt(0.9 + 0.6 + 1e-5)));
 }
 
+TEST_CASE("batch norm's statistics stay exact far from zero and over many values", "[nn]") {
+  // Values 1000 + noise of std 0.01: E[x^2] - E[x]^2 would lose every digit of the variance in
+  // float, and a float sum of all 64 x 32 x 32 values would drift. The reference is the same
+  // f32 values' statistics in double.
+  const int N = 64, C = 2, HW = 32 * 32;
+  Tensor x = Tensor::empty({N, C, 32, 32});
+  Generator(5).fill_normal(x, 0.0, 1.0);
+  float* px = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i)
+    px[i] = (i / HW) % C == 0 ? 1000.0f + 0.01f * px[i] : px[i];
+  nn::BatchNorm2d bn(C, 1e-12, 1.0);  // momentum 1: the running statistics are the batch's
+  bn(Variable(x));
+  for (int c = 0; c < C; ++c) {
+    double s = 0.0, ss = 0.0;
+    for (int n = 0; n < N; ++n)
+      for (int i = 0; i < HW; ++i) s += px[(n * C + c) * HW + i];
+    const double mean = s / (N * HW);
+    for (int n = 0; n < N; ++n)
+      for (int i = 0; i < HW; ++i) ss += std::pow(px[(n * C + c) * HW + i] - mean, 2);
+    const double unbiased = ss / (N * HW - 1);
+    INFO("channel " << c);
+    // The mean to float rounding, or to 1e-7 standard deviations where it is near zero.
+    CHECK(bn.running_mean.data().to_vector()[c] ==
+          Approx(mean).epsilon(1e-7).margin(1e-7 * std::sqrt(unbiased)));
+    CHECK(bn.running_var.data().to_vector()[c] == Approx(unbiased).epsilon(1e-6));
+  }
+}
+
 TEST_CASE("dropout: scaled, reproducible, off in evaluation", "[nn]") {
   Tensor x = Tensor::full({1000}, 1.0);
   Variable a = ops::dropout(Variable(x), 0.25, true, 9, 3);

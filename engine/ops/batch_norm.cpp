@@ -41,18 +41,20 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
                                     *running_var, eps, y, mean, invstd);
     }
   }
-  // A fused ReLU's backward needs the output (where it is zero, the gradient stops).
-  Tensor yt = relu ? y : Tensor();
+  // A fused ReLU's backward recomputes where the output is zero (the gradient stops there) from
+  // x and beta, rather than keep and read the output.
+  Tensor bt = relu ? beta.data() : Tensor();
   return record(op, y, {x, gamma, beta},
-                [xt = x.data(), gt = gamma.data(), mean, invstd, training, yt](
+                [xt = x.data(), gt = gamma.data(), mean, invstd, training, bt](
                     const Tensor& gy, std::vector<Tensor>& grads, const std::vector<bool>& needed) {
                   for (int i = 0; i < 3; ++i)
                     if (needed[i]) grads[i] = like(i == 0 ? xt : gt);
                   Tensor* g0 = needed[0] ? &grads[0] : nullptr;
                   Tensor* g1 = needed[1] ? &grads[1] : nullptr;
                   Tensor* g2 = needed[2] ? &grads[2] : nullptr;
-                  if (yt.defined()) {
-                    be(gy).batch_norm_relu_backward(gy, yt, xt, gt, mean, invstd, training, g0, g1, g2);
+                  if (bt.defined()) {
+                    be(gy).batch_norm_relu_backward(gy, xt, gt, bt, mean, invstd, training, g0, g1,
+                                                    g2);
                   } else {
                     be(gy).batch_norm_backward(gy, xt, gt, mean, invstd, training, g0, g1, g2);
                   }

@@ -1,6 +1,7 @@
 // Batch normalization on the CPU, one channel per task, optionally fused with the ReLU that
-// follows it. Statistics are summed in double, the variance in a second pass around the mean
-// (no cancellation from E[x^2] - E[x]^2).
+// follows it. Statistics are summed in float lanes flushed into double (channel_sums), the
+// variance in a second pass around the mean (no cancellation from E[x^2] - E[x]^2). The fused
+// ReLU's backward recomputes its mask from x instead of reading the output.
 #include <cmath>
 
 #include "kernels/cpu/cpu_backend.h"
@@ -18,18 +19,78 @@ struct Layout {
   int64_t at(int64_t n, int64_t c) const { return (n * C + c) * inner; }
 };
 
+// Two sums over the values of one channel, f(n, i, u, v) giving the terms u and v of value i of
+// row n. The terms go into 64 lanes of T: four vectors of 16 floats, four independent chains of
+// adds (one chain would wait out every add's latency). The lanes are flushed into lanes of
+// double every kFlush values or more, at row ends, and added in order at the end: float
+// arithmetic where double was twice the vector work and a conversion a value, with at most ~64
+// terms summed in float a lane. The split depends on the shape only: the same bits on any
+// number of threads.
+constexpr int kLanes = 64;
+constexpr int64_t kFlush = 4096;
+
+template <class T, class F>
+void channel_sums(const Layout& l, const F& f, double& s1, double& s2) {
+  alignas(64) T a[kLanes] = {}, b[kLanes] = {};
+  alignas(64) double da[kLanes] = {}, db[kLanes] = {};
+  auto flush = [&] {
+#pragma omp simd
+    for (int j = 0; j < kLanes; ++j) {
+      da[j] += a[j], db[j] += b[j];
+      a[j] = T(0), b[j] = T(0);
+    }
+  };
+  int64_t since_flush = 0;
+  for (int64_t n = 0; n < l.N; ++n) {
+    int64_t i = 0;
+    for (; i + kLanes <= l.inner; i += kLanes) {
+#pragma omp simd
+      for (int j = 0; j < kLanes; ++j) {
+        T u, v;
+        f(n, i + j, u, v);
+        a[j] += u, b[j] += v;
+      }
+    }
+    for (int j = 0; i < l.inner; ++i, ++j) {
+      T u, v;
+      f(n, i, u, v);
+      a[j] += u, b[j] += v;
+    }
+    since_flush += l.inner;
+    if (since_flush >= kFlush || n + 1 == l.N) {
+      flush();
+      since_flush = 0;
+    }
+  }
+  s1 = 0.0, s2 = 0.0;
+  for (int j = 0; j < kLanes; ++j) s1 += da[j], s2 += db[j];
+}
+
+// Channel c normalizes as y = x a + b, a = gamma invstd, b = beta - mean a, one fused
+// multiply-add a value: spelled out (std::fma), so that the backward pass, which recomputes
+// where a fused ReLU's output was positive, gets the same bits whatever the compiler contracts.
+template <class T>
+struct Affine {
+  T a, b;
+  Affine(const T* gamma, const T* beta, const T* mean, const T* invstd, int64_t c)
+      : a(gamma[c] * invstd[c]), b(std::fma(-mean[c], a, beta[c])) {}
+  T operator()(T x) const { return std::fma(x, a, b); }
+};
+
 // Channel c: y = gamma (x - mean) invstd + beta, then max(0, y) when fused with a ReLU.
 template <class T>
 void normalize_channel(const T* x, const T* gamma, const T* beta, const T* mean,
                        const T* invstd, T* y, const Layout& l, bool relu, int64_t c) {
-  const T a = gamma[c] * invstd[c], b = beta[c] - mean[c] * a;
+  const Affine<T> f(gamma, beta, mean, invstd, c);
   for (int64_t n = 0; n < l.N; ++n) {
     const T* in = x + l.at(n, c);
     T* out = y + l.at(n, c);
     if (relu) {
-      for (int64_t i = 0; i < l.inner; ++i) out[i] = std::max(in[i] * a + b, T(0));
+#pragma omp simd
+      for (int64_t i = 0; i < l.inner; ++i) out[i] = std::max(f(in[i]), T(0));
     } else {
-      for (int64_t i = 0; i < l.inner; ++i) out[i] = in[i] * a + b;
+#pragma omp simd
+      for (int64_t i = 0; i < l.inner; ++i) out[i] = f(in[i]);
     }
   }
 }
@@ -56,21 +117,32 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
   T* py = y.data<T>();
   parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
-      // `omp simd` lets the sums run in vector lanes (a fixed split: the same bits every run).
-      double s = 0.0;
-      for (int64_t n = 0; n < l.N; ++n) {
-        const T* row = px + l.at(n, c);
-#pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < l.inner; ++i) s += row[i];
-      }
+      const T* xc = px + l.at(0, c);
+      const int64_t stride = l.C * l.inner;  // from one row of the channel to the next
+      double s = 0.0, unused = 0.0;
+      channel_sums<T>(
+          l,
+          [&](int64_t n, int64_t i, T& u, T& v) {
+            u = xc[n * stride + i];
+            v = T(0);
+          },
+          s, unused);
       const double mu = s / m;
-      double ss = 0.0;
-      for (int64_t n = 0; n < l.N; ++n) {
-        const T* row = px + l.at(n, c);
-#pragma omp simd reduction(+ : ss)
-        for (int64_t i = 0; i < l.inner; ++i) ss += (row[i] - mu) * (row[i] - mu);
-      }
-      const double var = ss / m;
+      // The variance around the mean in a second pass (from L2), not E[x^2] - E[x]^2, which
+      // cancels. The deviations are taken from the mean rounded to T.
+      const T mu_t = static_cast<T>(mu);
+      double ss = 0.0, dev = 0.0;
+      channel_sums<T>(
+          l,
+          [&](int64_t n, int64_t i, T& u, T& v) {
+            const T d = xc[n * stride + i] - mu_t;
+            u = d * d;
+            v = d;
+          },
+          ss, dev);
+      // The sum of the deviations corrects for mu_t's rounding: sum (x - mu)^2 =
+      // sum (x - mu_t)^2 - (sum (x - mu_t))^2 / m.
+      const double var = std::max(0.0, (ss - dev * dev / m) / m);
       pm[c] = static_cast<T>(mu);
       ps[c] = static_cast<T>(1.0 / std::sqrt(var + eps));
       if (rm) rm[c] = static_cast<T>((1.0 - momentum) * rm[c] + momentum * mu);
@@ -95,34 +167,35 @@ void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   normalize(x.data<T>(), gamma.data<T>(), beta.data<T>(), pm, ps, y.data<T>(), l, relu);
 }
 
-// With a fused ReLU (Relu = true), dy counts only where the output y is positive.
+// With a fused ReLU (Relu = true), dy counts only where the output was positive, which is
+// recomputed from x (Affine: the forward's operations) rather than read.
 template <class T, bool Relu>
-void backward(const Tensor& dy, const Tensor* y, const Tensor& x, const Tensor& gamma,
+void backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor* beta,
               const Tensor& mean, const Tensor& invstd, bool training, Tensor* dx, Tensor* dgamma,
               Tensor* dbeta) {
   const Layout l(x);
   const T *px = x.data<T>(), *pdy = dy.data<T>(), *pg = gamma.data<T>();
-  const T* py = Relu ? y->data<T>() : nullptr;
+  const T* pb = Relu ? beta->data<T>() : nullptr;
   const T *pm = mean.data<T>(), *ps = invstd.data<T>();
   T* pdx = dx ? dx->data<T>() : nullptr;
   const double m = static_cast<double>(l.count());
   parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
       const T mu = pm[c], is = ps[c];
+      const Affine<T> f(pg, Relu ? pb : pg, pm, ps, c);  // (f unused without the ReLU)
+      const T *xc = px + l.at(0, c), *gc = pdy + l.at(0, c);
+      const int64_t stride = l.C * l.inner;
       double sum_dy = 0.0, sum_dy_xc = 0.0;  // sum of dy, and of dy (x - mean)
-      for (int64_t n = 0; n < l.N; ++n) {
-        const T* xr = px + l.at(n, c);
-        const T* gr = pdy + l.at(n, c);
-        const T* yr = Relu ? py + l.at(n, c) : nullptr;
-#pragma omp simd reduction(+ : sum_dy, sum_dy_xc)
-        for (int64_t i = 0; i < l.inner; ++i) {
-          // A mask multiply, not a branch: GCC will not if-convert a select inside this
-          // reduction, and random signs would mispredict half the time.
-          const T g = Relu ? gr[i] * static_cast<T>(yr[i] > T(0)) : gr[i];
-          sum_dy += g;
-          sum_dy_xc += g * (xr[i] - mu);
-        }
-      }
+      channel_sums<T>(
+          l,
+          [&](int64_t n, int64_t i, T& u, T& v) {
+            const T x = xc[n * stride + i], dyv = gc[n * stride + i];
+            // A mask multiply, not a branch: random signs would mispredict half the time.
+            const T g = Relu ? dyv * static_cast<T>(f(x) > T(0)) : dyv;
+            u = g;
+            v = g * (x - mu);
+          },
+          sum_dy, sum_dy_xc);
       const double sum_dy_xhat = sum_dy_xc * is;
       if (dgamma) dgamma->data<T>()[c] = static_cast<T>(sum_dy_xhat);
       if (dbeta) dbeta->data<T>()[c] = static_cast<T>(sum_dy);
@@ -135,11 +208,10 @@ void backward(const Tensor& dy, const Tensor* y, const Tensor& x, const Tensor& 
       for (int64_t n = 0; n < l.N; ++n) {
         const T* xr = px + l.at(n, c);
         const T* gr = pdy + l.at(n, c);
-        const T* yr = Relu ? py + l.at(n, c) : nullptr;
         T* out = pdx + l.at(n, c);
 #pragma omp simd
         for (int64_t i = 0; i < l.inner; ++i) {
-          const T g = Relu ? gr[i] * static_cast<T>(yr[i] > T(0)) : gr[i];
+          const T g = Relu ? gr[i] * static_cast<T>(f(xr[i]) > T(0)) : gr[i];
           out[i] = k * (g - mean_dy - (xr[i] - mu) * coef);
         }
       }
@@ -192,16 +264,17 @@ void CpuBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const Te
                                      const Tensor& mean, const Tensor& invstd, bool training,
                                      Tensor* dx, Tensor* dgamma, Tensor* dbeta) {
   dispatch_float(x, "batch_norm_backward", [&](auto tag) {
-    backward<decltype(tag), false>(dy, nullptr, x, gamma, mean, invstd, training, dx, dgamma, dbeta);
+    backward<decltype(tag), false>(dy, x, gamma, nullptr, mean, invstd, training, dx, dgamma,
+                                   dbeta);
   });
 }
 
-void CpuBackend::batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
-                                          const Tensor& gamma, const Tensor& mean,
+void CpuBackend::batch_norm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                          const Tensor& beta, const Tensor& mean,
                                           const Tensor& invstd, bool training, Tensor* dx,
                                           Tensor* dgamma, Tensor* dbeta) {
   dispatch_float(x, "batch_norm_relu_backward", [&](auto tag) {
-    backward<decltype(tag), true>(dy, &y, x, gamma, mean, invstd, training, dx, dgamma, dbeta);
+    backward<decltype(tag), true>(dy, x, gamma, &beta, mean, invstd, training, dx, dgamma, dbeta);
   });
 }
 

@@ -77,41 +77,54 @@ __global__ void eval_stats_kernel(const float* running_mean, const float* runnin
   invstd[c] = static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
 }
 
-// y = x a + b with a = gamma invstd, b = beta - mean a: the CPU's float operations; with Relu,
-// max(y, 0) as the CPU's fused batch_norm_relu takes it (a NaN stays NaN).
+// Channel c normalizes as y = fma(x, a, b), a = gamma invstd, b = fma(-mean, a, beta): the
+// CPU's float operations, each fused multiply-add spelled out so that no contraction choice of
+// the compiler can make the backward pass's recomputed ReLU mask differ from the forward's.
+struct Affine {
+  float a, b;
+  __device__ Affine(const float* gamma, const float* beta, const float* mean, const float* invstd,
+                    int c)
+      : a(gamma[c] * invstd[c]), b(fmaf(-mean[c], a, beta[c])) {}
+  __device__ float operator()(float x) const { return fmaf(x, a, b); }
+};
+
+// y = gamma (x - mean) invstd + beta (Affine); with Relu, max(y, 0) as the CPU's fused
+// batch_norm_relu takes it (a NaN stays NaN).
 template <int V, bool Relu>
 __global__ void normalize_kernel(const float* x, const float* gamma, const float* beta,
                                  const float* mean, const float* invstd, float* y, int C, int inner,
                                  int64_t total) {
   for_groups<V>(total, C, inner, [&](int64_t g, int c) {
-    const float a = gamma[c] * invstd[c], b = beta[c] - mean[c] * a;
+    const Affine f(gamma, beta, mean, invstd, c);
     Floats<V> v;
     v.load(x, g);
     for (int k = 0; k < V; ++k) {
-      const float t = v.v[k] * a + b;
+      const float t = f(v.v[k]);
       v.v[k] = Relu && t < 0.0f ? 0.0f : t;
     }
     v.store(y, g);
   });
 }
 
-// The upstream gradient as batch norm sees it: with a fused ReLU, dy where its output y > 0.
+// The upstream gradient as batch norm sees it: with a fused ReLU, dy where its output was
+// positive, recomputed from x as the forward computed it (reading x, not the output).
 template <bool Relu>
-__device__ __forceinline__ float masked(float dy, const float* y, int64_t at) {
-  return Relu && !(y[at] > 0.0f) ? 0.0f : dy;
+__device__ __forceinline__ float masked(float dy, float x, const Affine& f) {
+  return Relu && !(f(x) > 0.0f) ? 0.0f : dy;
 }
 
 // partial[c][part] = {sum dy, sum dy (x - mean) invstd}; grid (parts, C). With Relu, dy masked
-// by the fused ReLU's output y.
+// where the fused ReLU stopped it (beta is read only then).
 template <bool Relu>
-__global__ void grad_partial_kernel(const float* dy, const float* y, const float* x,
-                                    const float* mean, const float* invstd, ChannelLayout l,
-                                    double2* partial) {
+__global__ void grad_partial_kernel(const float* dy, const float* x, const float* gamma,
+                                    const float* beta, const float* mean, const float* invstd,
+                                    ChannelLayout l, double2* partial) {
   const int c = blockIdx.y, part = blockIdx.x;
   const double mu = mean[c], is = invstd[c];
+  const Affine f(gamma, Relu ? beta : gamma, mean, invstd, c);
   double s_dy = 0.0, s_dy_xhat = 0.0;
   for_part(l, c, part, [&](int64_t at) {
-    const double g = masked<Relu>(dy[at], y, at);
+    const double g = masked<Relu>(dy[at], x[at], f);
     s_dy += g;
     s_dy_xhat += g * (x[at] - mu) * is;
   });
@@ -140,22 +153,22 @@ __global__ void grad_finish_kernel(const double2* partial, ChannelLayout l, bool
 }
 
 // dx = gamma invstd (dy - mean_dy - xhat mean_dy_xhat), in double as on the CPU; with Relu, dy
-// masked by y.
+// masked (masked()).
 template <int V, bool Relu>
-__global__ void grad_input_kernel(const float* dy, const float* y, const float* x,
-                                  const float* gamma, const float* mean, const float* invstd,
+__global__ void grad_input_kernel(const float* dy, const float* x, const float* gamma,
+                                  const float* beta, const float* mean, const float* invstd,
                                   const double2* means, float* dx, int C, int inner,
                                   int64_t total) {
   for_groups<V>(total, C, inner, [&](int64_t g, int c) {
     const double mu = mean[c], is = invstd[c], k = gamma[c] * is;
+    const Affine f(gamma, Relu ? beta : gamma, mean, invstd, c);
     const double2 m = means[c];
-    Floats<V> vx, vdy, vy;
+    Floats<V> vx, vdy;
     vx.load(x, g);
     vdy.load(dy, g);
-    if (Relu) vy.load(y, g);
     for (int j = 0; j < V; ++j) {
       const double xhat = (vx.v[j] - mu) * is;
-      const float d = Relu && !(vy.v[j] > 0.0f) ? 0.0f : vdy.v[j];
+      const float d = masked<Relu>(vdy.v[j], vx.v[j], f);
       vx.v[j] = static_cast<float>(k * (d - m.x - xhat * m.y));
     }
     vx.store(dx, g);
@@ -185,14 +198,14 @@ __global__ void forward_train_channel_kernel(const float* x, const float* gamma,
   if (threadIdx.x == 0) {
     finish_stats(x, l, c, 0.0 + s1, 0.0 + s2, mean, invstd, running_mean, running_var, momentum,
                  eps);
-    const float a = gamma[c] * invstd[c];
-    ab[0] = a;
-    ab[1] = beta[c] - mean[c] * a;
+    const Affine f(gamma, beta, mean, invstd, c);
+    ab[0] = f.a;
+    ab[1] = f.b;
   }
   __syncthreads();
   const float a = ab[0], b = ab[1];
   for_part(l, c, 0, [&](int64_t at) {
-    const float t = x[at] * a + b;
+    const float t = fmaf(x[at], a, b);  // Affine's operations
     y[at] = Relu && t < 0.0f ? 0.0f : t;
   });
 }
@@ -200,15 +213,16 @@ __global__ void forward_train_channel_kernel(const float* x, const float* gamma,
 // The backward pass of a one-part channel, one block each: grad_partial, grad_finish and
 // grad_input's operations, in their order, in one launch.
 template <bool Relu>
-__global__ void backward_channel_kernel(const float* dy, const float* y, const float* x,
-                                        const float* gamma, const float* mean,
-                                        const float* invstd, ChannelLayout l, bool training,
-                                        float* dgamma, float* dbeta, float* dx) {
+__global__ void backward_channel_kernel(const float* dy, const float* x, const float* gamma,
+                                        const float* beta, const float* mean, const float* invstd,
+                                        ChannelLayout l, bool training, float* dgamma, float* dbeta,
+                                        float* dx) {
   const int c = blockIdx.x;
   const double mu = mean[c], is = invstd[c];
+  const Affine f(gamma, Relu ? beta : gamma, mean, invstd, c);
   double s_dy = 0.0, s_dy_xhat = 0.0;
   for_part(l, c, 0, [&](int64_t at) {
-    const double g = masked<Relu>(dy[at], y, at);
+    const double g = masked<Relu>(dy[at], x[at], f);
     s_dy += g;
     s_dy_xhat += g * (x[at] - mu) * is;
   });
@@ -223,7 +237,7 @@ __global__ void backward_channel_kernel(const float* dy, const float* y, const f
   const double2 m = means;
   for_part(l, c, 0, [&](int64_t at) {
     const double xhat = (x[at] - mu) * is;
-    const float d = masked<Relu>(dy[at], y, at);
+    const float d = masked<Relu>(dy[at], x[at], f);
     dx[at] = static_cast<float>(k * (d - m.x - xhat * m.y));
   });
 }
@@ -286,14 +300,14 @@ void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   normalize(l, x, gamma, beta, mean, invstd, y, relu);
 }
 
-// y: the fused ReLU's output (null without one), whose sign masks dy.
+// beta: the fused ReLU's (null without one), from which its mask is recomputed.
 template <bool Relu>
-void backward(const Tensor& dy, const Tensor* y, const Tensor& x, const Tensor& gamma,
+void backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor* beta,
               const Tensor& mean, const Tensor& invstd, bool training, Tensor* dx, Tensor* dgamma,
               Tensor* dbeta) {
   const char* op = Relu ? "batch_norm_relu_backward" : "batch_norm_backward";
   require_f32(op, dy, x, gamma, mean, invstd);
-  for (const Tensor* t : {y, static_cast<const Tensor*>(dx), static_cast<const Tensor*>(dgamma),
+  for (const Tensor* t : {beta, static_cast<const Tensor*>(dx), static_cast<const Tensor*>(dgamma),
                           static_cast<const Tensor*>(dbeta)})
     if (t) require_f32(op, *t);
   const ChannelLayout l = layout_of(op, x);
@@ -303,10 +317,10 @@ void backward(const Tensor& dy, const Tensor* y, const Tensor& x, const Tensor& 
     if (dbeta) cuda_backend()->fill(*dbeta, 0.0);
     return;
   }
-  const float* py = Relu ? y->data<float>() : nullptr;
+  const float* pb = Relu ? beta->data<float>() : nullptr;
   if (l.parts == 1) {
-    SIRE_LAUNCH(backward_channel_kernel<Relu>, l.C, kBlock, dy.data<float>(), py, x.data<float>(),
-                gamma.data<float>(), mean.data<float>(), invstd.data<float>(), l, training,
+    SIRE_LAUNCH(backward_channel_kernel<Relu>, l.C, kBlock, dy.data<float>(), x.data<float>(),
+                gamma.data<float>(), pb, mean.data<float>(), invstd.data<float>(), l, training,
                 dgamma ? dgamma->data<float>() : nullptr, dbeta ? dbeta->data<float>() : nullptr,
                 dx ? dx->data<float>() : nullptr);
     return;
@@ -315,14 +329,15 @@ void backward(const Tensor& dy, const Tensor* y, const Tensor& x, const Tensor& 
   Tensor means = scratch(int64_t{2} * l.C, DType::F64);
   auto* pp = static_cast<double2*>(partial.raw_data());
   auto* pm = static_cast<double2*>(means.raw_data());
-  SIRE_LAUNCH(grad_partial_kernel<Relu>, dim3(l.parts, l.C), kBlock, dy.data<float>(), py,
-              x.data<float>(), mean.data<float>(), invstd.data<float>(), l, pp);
+  SIRE_LAUNCH(grad_partial_kernel<Relu>, dim3(l.parts, l.C), kBlock, dy.data<float>(),
+              x.data<float>(), gamma.data<float>(), pb, mean.data<float>(), invstd.data<float>(), l,
+              pp);
   SIRE_LAUNCH(grad_finish_kernel, channel_blocks(l.C), kBlock, pp, l, training,
               dgamma ? dgamma->data<float>() : nullptr, dbeta ? dbeta->data<float>() : nullptr, pm);
   if (!dx) return;
   launch_elementwise(grad_input_kernel<4, Relu>, grad_input_kernel<1, Relu>, l, x.numel(),
-                     vectorizable(l.inner, {&dy, y, &x, dx}), dy.data<float>(), py, x.data<float>(),
-                     gamma.data<float>(), mean.data<float>(), invstd.data<float>(), pm,
+                     vectorizable(l.inner, {&dy, &x, dx}), dy.data<float>(), x.data<float>(),
+                     gamma.data<float>(), pb, mean.data<float>(), invstd.data<float>(), pm,
                      dx->data<float>());
 }
 
@@ -360,14 +375,14 @@ void CudaBackend::batch_norm_relu_forward_eval(const Tensor& x, const Tensor& ga
 void CudaBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                       const Tensor& mean, const Tensor& invstd, bool training,
                                       Tensor* dx, Tensor* dgamma, Tensor* dbeta) {
-  backward<false>(dy, nullptr, x, gamma, mean, invstd, training, dx, dgamma, dbeta);
+  backward<false>(dy, x, gamma, nullptr, mean, invstd, training, dx, dgamma, dbeta);
 }
 
-void CudaBackend::batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
-                                           const Tensor& gamma, const Tensor& mean,
+void CudaBackend::batch_norm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                           const Tensor& beta, const Tensor& mean,
                                            const Tensor& invstd, bool training, Tensor* dx,
                                            Tensor* dgamma, Tensor* dbeta) {
-  backward<true>(dy, &y, x, gamma, mean, invstd, training, dx, dgamma, dbeta);
+  backward<true>(dy, x, gamma, &beta, mean, invstd, training, dx, dgamma, dbeta);
 }
 
 }  // namespace sire::cuda

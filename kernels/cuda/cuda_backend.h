@@ -64,8 +64,8 @@ class CudaBackend final : public Backend {
   void batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                     const Tensor& running_mean, const Tensor& running_var,
                                     double eps, Tensor& y, Tensor& mean, Tensor& invstd) override;
-  void batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
-                                const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
+  void batch_norm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                const Tensor& beta, const Tensor& mean, const Tensor& invstd,
                                 bool training, Tensor* dx, Tensor* dgamma, Tensor* dbeta) override;
 
   void linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) override;
