@@ -1,6 +1,7 @@
 // Memory-bound CPU kernels at SIRe-CNN's largest activation ([64, 64, 32, 32], 16 MiB): batch norm
-// (with and without the fused ReLU), ReLU, max-pool, upsample, add, MSE, and the SGD step, reported
-// in GB/s (bytes each kernel must read and write) next to a plain copy measured in the same run.
+// (with and without the fused ReLU), ReLU, a bias gradient's channel sums, max-pool, upsample,
+// add, MSE, and the SGD step, reported in GB/s (bytes each kernel must read and write) next to a
+// plain copy measured in the same run.
 //
 //   build/bench/bench_layers_cpu --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -66,6 +67,13 @@ void add(benchmark::State& state) {
   set_bytes(state, 3 * kBytes);
 }
 
+// A convolution's bias gradient: dy summed per channel.
+void channel_sum(benchmark::State& state) {
+  Tensor dy = rnd(kAct, 1), out = Tensor::empty({64});
+  for (auto _ : state) cpu_backend().channel_sum(dy, out);
+  set_bytes(state, kBytes);
+}
+
 void max_pool(benchmark::State& state) {
   Tensor x = rnd(kAct, 1), y = Tensor::empty({64, 64, 16, 16}), idx = Tensor::empty({64, 64, 16, 16}, DType::I32);
   PoolGeom g;
@@ -105,6 +113,7 @@ void sgd(benchmark::State& state) {
 BENCHMARK(batch_norm)->ArgsProduct({{0, 1}, {0, 1}})->ArgNames({"relu", "backward"})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(relu_backward)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(add)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(channel_sum)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(max_pool)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(upsample)->Arg(0)->Arg(1)->ArgName("backward")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(sgd)->Unit(benchmark::kMillisecond)->UseRealTime();
