@@ -39,11 +39,13 @@ void batch_norm(benchmark::State& state) {
   Tensor g = Tensor::full({64}, 1.0), b = Tensor::zeros({64}), m = Tensor::empty({64}),
          s = Tensor::empty({64}), dg = Tensor::empty({64}), db = Tensor::empty({64});
   Backend& be = cpu_backend();
-  if (relu) be.batch_norm_relu_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5);
+  if (relu)
+    be.batch_norm_relu_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5, nullptr);
   else be.batch_norm_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5);
   for (auto _ : state) {
     if (!backward) {
-      if (relu) be.batch_norm_relu_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5);
+      if (relu)
+        be.batch_norm_relu_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5, nullptr);
       else be.batch_norm_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5);
     } else if (relu) {
       be.batch_norm_relu_backward(dy, x, g, b, m, s, true, &dx, &dg, &db);
@@ -87,7 +89,8 @@ void upsample(benchmark::State& state) {
   Tensor small = rnd({64, 64, 16, 16}, 1), big = rnd(kAct, 2);
   for (auto _ : state) {
     if (backward) cpu_backend().upsample_nearest2d_backward(big, small);
-    else cpu_backend().upsample_nearest2d_forward(small, big);
+    else
+      cpu_backend().upsample_nearest2d_forward(small, big, nullptr);
   }
   set_bytes(state, 1.25 * kBytes);
 }

@@ -96,7 +96,7 @@ void upsample(benchmark::State& state, int C, int hw, bool backward) {
   Tensor y = Tensor::empty(dy.shape(), DType::F32, Device::CUDA),
          dx = Tensor::empty(x.shape(), DType::F32, Device::CUDA);
   if (!backward)
-    report(state, bytes_of({&x, &y}), [&] { be().upsample_nearest2d_forward(x, y); });
+    report(state, bytes_of({&x, &y}), [&] { be().upsample_nearest2d_forward(x, y, nullptr); });
   else
     report(state, bytes_of({&dy, &dx}), [&] { be().upsample_nearest2d_backward(dy, dx); });
 }

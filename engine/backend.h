@@ -72,7 +72,9 @@ class Backend {
                                   const PoolGeom& g) = 0;
   virtual void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx,
                                    const PoolGeom& g) = 0;
-  virtual void upsample_nearest2d_forward(const Tensor& x, Tensor& y) = 0;
+  // y = upsample(x), plus `add` (same shape as y) when given: a skip connection summed as the
+  // output is written, without an upsampled tensor in between.
+  virtual void upsample_nearest2d_forward(const Tensor& x, Tensor& y, const Tensor* add) = 0;
   virtual void upsample_nearest2d_backward(const Tensor& dy, Tensor& dx) = 0;
   virtual void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) = 0;
   virtual void adaptive_avg_pool2d_backward(const Tensor& dy, Tensor& dx) = 0;
@@ -94,13 +96,17 @@ class Backend {
   // after the other). The backward finds where the ReLU stopped dy from x, gamma and beta: it
   // recomputes each output's sign with the forward's own float operations (the same bits), so
   // it reads x and dy where reading the output too would add a third stream.
+  // `add`, when given (shaped as x), is summed into y after the ReLU: max(0, bn(x)) + add in
+  // the same pass (a skip connection); the backward pass is the same with or without it.
   virtual void batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
                                              const Tensor& beta, Tensor& y, Tensor& mean,
                                              Tensor& invstd, Tensor* running_mean,
-                                             Tensor* running_var, double momentum, double eps);
-  virtual void batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                            const Tensor& running_mean, const Tensor& running_var,
-                                            double eps, Tensor& y, Tensor& mean, Tensor& invstd);
+                                             Tensor* running_var, double momentum, double eps,
+                                             const Tensor* add);
+  virtual void batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma,
+                                            const Tensor& beta, const Tensor& running_mean,
+                                            const Tensor& running_var, double eps, Tensor& y,
+                                            Tensor& mean, Tensor& invstd, const Tensor* add);
   virtual void batch_norm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                         const Tensor& beta, const Tensor& mean,
                                         const Tensor& invstd, bool training, Tensor* dx,

@@ -25,6 +25,9 @@ Variable max_pool2d(const Variable& x, int64_t kernel, int64_t stride, int64_t p
 // Nearest-neighbour resize to an explicit size, or by an integer scale.
 Variable upsample_nearest2d(const Variable& x, int64_t out_h, int64_t out_w);
 Variable upsample_nearest2d(const Variable& x, int64_t scale);
+// x resized to add's height and width, + add, in one pass: a skip connection summed as the
+// output is written (no upsampled tensor in between); the gradient of `add` is the output's.
+Variable upsample_nearest2d_add(const Variable& x, const Variable& add);
 Variable adaptive_avg_pool2d(const Variable& x, int64_t out_h, int64_t out_w);
 
 // Batch normalization over channel dimension 1 of an [N, C, ...] input. In training it
@@ -35,6 +38,11 @@ Variable adaptive_avg_pool2d(const Variable& x, int64_t out_h, int64_t out_w);
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
                     Tensor* running_mean, Tensor* running_var, bool training, double momentum,
                     double eps, bool relu = false);
+// max(0, batch_norm(x)) + add in one pass (a skip connection after a fused ReLU); the backward
+// pass is batch_norm's with relu, and the gradient of `add` is the output's.
+Variable batch_norm_relu_add(const Variable& x, const Variable& gamma, const Variable& beta,
+                             Tensor* running_mean, Tensor* running_var, bool training,
+                             double momentum, double eps, const Variable& add);
 
 // y = x w^T + bias: x [N, I], w [O, I], bias [O].
 Variable linear(const Variable& x, const Variable& w, const Variable& bias);

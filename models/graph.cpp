@@ -118,6 +118,7 @@ GraphModel::GraphModel(GraphPlan plan, Shape input, const BuildContext& ctx)
     modules_.push_back(register_module(l.name, layer_type_of(l).build(l, in_shapes, ctx)));
   }
   fuse_batchnorm_relu();
+  fold_into_sums();
 }
 
 void GraphModel::fuse_batchnorm_relu() {
@@ -140,6 +141,42 @@ void GraphModel::fuse_batchnorm_relu() {
     fused_[i] = 1;
     passthrough_[j] = 1;
   }
+}
+
+void GraphModel::fold_into_sums() {
+  const size_t n = plan_.layers.size();
+  folded_.assign(n, -1);
+  deferred_.assign(n, 0);
+  std::vector<int> uses(n, 0);
+  for (size_t i = 0; i < n; ++i)
+    for (int j : plan_.inputs[i])
+      if (j >= 0) ++uses[j];
+  for (size_t i = 0; i < n; ++i) {
+    const std::vector<int>& ins = plan_.inputs[i];
+    if (plan_.layers[i].type != "add" || ins.size() != 2) continue;
+    for (int f : ins) {
+      if (f < 0 || uses[f] != 1) continue;
+      if (dynamic_cast<nn::Upsample*>(modules_[f].get())) {
+        folded_[i] = f;
+        deferred_[f] = 1;
+        break;
+      }
+      const int bn = passthrough_[f] ? plan_.inputs[f][0] : -1;  // a ReLU done by its batch norm
+      if (bn >= 0 && fused_[bn]) {
+        folded_[i] = f;
+        deferred_[f] = deferred_[bn] = 1;
+        break;
+      }
+    }
+  }
+}
+
+std::vector<std::string> GraphModel::folded_sums() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < folded_.size(); ++i)
+    if (folded_[i] >= 0)
+      out.push_back(plan_.layers[folded_[i]].name + " -> " + plan_.layers[i].name);
+  return out;
 }
 
 int GraphModel::index_of(const std::string& name) const {
@@ -169,23 +206,42 @@ std::vector<Variable> GraphModel::run(const Variable& x, const std::vector<int>&
     ++uses[w];
     SIRE_CHECK(!fused_[w], "layer '", plan_.layers[w].name, "' is fused with the ReLU after it: "
                "its own output is not kept (ask for the ReLU's)");
+    SIRE_CHECK(!deferred_[w], "layer '", plan_.layers[w].name,
+               "' is computed inside the sum "
+               "that consumes it: its own output is not kept (ask for the sum's)");
   }
 
   // Activations are dropped as soon as their last consumer has run (autograd keeps whatever
   // a backward pass needs).
   std::vector<Variable> act(n);
+  auto input_of = [&](int j) { return j < 0 ? x : act[j]; };
+  auto release = [&](int j) {
+    if (j >= 0 && --uses[j] == 0) act[j] = Variable();
+  };
   for (size_t i = 0; i < n; ++i) {
-    if (!needed[i]) continue;
+    if (!needed[i] || deferred_[i]) continue;  // (a deferred layer runs inside its sum)
     if (passthrough_[i]) {  // a ReLU whose batch norm already applied it
       const int j = plan_.inputs[i][0];
-      act[i] = j < 0 ? x : act[j];
-      if (j >= 0 && --uses[j] == 0) act[j] = Variable();
+      act[i] = input_of(j);
+      release(j);
       continue;
     }
     std::vector<Variable> ins;
     for (int j : plan_.inputs[i]) ins.push_back(j < 0 ? x : act[j]);
     nn::Module& m = *modules_[i];
-    auto apply = [&] {
+    // A sum with a folded input f: that input's own layer runs here, on f's input (for a ReLU
+    // done by its batch norm, on the batch norm's input), with the other input added.
+    const int f = folded_[i];
+    const int other = f < 0 ? -1 : plan_.inputs[i][plan_.inputs[i][0] == f ? 1 : 0];
+    const int producer = f < 0 ? -1 : passthrough_[f] ? plan_.inputs[f][0] : f;
+    const int source = producer < 0 ? -1 : plan_.inputs[producer][0];
+    auto apply = [&]() -> Variable {
+      if (f >= 0) {
+        nn::Module& p = *modules_[producer];
+        if (auto* up = dynamic_cast<nn::Upsample*>(&p))
+          return up->forward_add(input_of(source), input_of(other));
+        return static_cast<nn::BatchNorm2d&>(p).forward_add(input_of(source), input_of(other));
+      }
       auto* multi = dynamic_cast<MultiInput*>(&m);
       return multi ? multi->forward_inputs(ins) : m.forward(ins[0]);
     };
@@ -199,8 +255,12 @@ std::vector<Variable> GraphModel::run(const Variable& x, const std::vector<int>&
     } else {
       act[i] = apply();
     }
-    for (int j : plan_.inputs[i])
-      if (j >= 0 && --uses[j] == 0) act[j] = Variable();
+    if (f >= 0) {  // the folded layers' input, and the sum's other input, are consumed
+      release(source);
+      release(other);
+    } else {
+      for (int j : plan_.inputs[i]) release(j);
+    }
   }
   std::vector<Variable> out;
   for (int w : wanted) out.push_back(act[w]);
@@ -217,7 +277,9 @@ std::string GraphModel::describe() const {
     const LayerSpec& l = plan_.layers[i];
     std::string ins;
     for (auto& in : l.inputs) ins += (ins.empty() ? "" : ", ") + in;
-    s += str(l.name, " <- ", ins, ": ", modules_[i]->describe(), " -> ", plan_.shapes[i], "\n");
+    s += str(l.name, " <- ", ins, ": ", modules_[i]->describe(), " -> ", plan_.shapes[i],
+             folded_[i] >= 0 ? str(" (computes ", plan_.layers[folded_[i]].name, " itself)") : "",
+             "\n");
   }
   return s;
 }

@@ -37,18 +37,28 @@ class GraphModel : public nn::Module {
   const GraphPlan& plan() const { return plan_; }
   const Shape& input_shape() const { return input_; }
   int index_of(const std::string& name) const;
+  nn::Module& module(int i) { return *modules_[i]; }
   // Trainable parameters of layer i.
   int64_t layer_parameters(int i) const { return modules_[i]->parameter_count(); }
+  // The sums that compute one of their inputs themselves (fold_into_sums), as "input -> sum".
+  std::vector<std::string> folded_sums() const;
 
  private:
   // A batch norm whose only consumer is a ReLU computes max(0, bn(x)) itself (one pass each
   // way instead of two); the ReLU layer then passes its input through.
   void fuse_batchnorm_relu();
+  // A sum of two inputs, one of which is an upsample or a batch norm + ReLU that nothing else
+  // consumes, computes that input itself: upsample(x) + s or max(0, bn(x)) + s in one pass, the
+  // intermediate never written (SIRe's skip connections: one full tensor written and read less
+  // each). The folded layers are skipped in their place.
+  void fold_into_sums();
 
   GraphPlan plan_;
   Shape input_;
   std::vector<std::shared_ptr<nn::Module>> modules_;
   std::vector<char> passthrough_, fused_;
+  std::vector<int> folded_;     // per layer: for a sum, the input it computes itself, else -1
+  std::vector<char> deferred_;  // per layer: computed by the sum it is folded into
 };
 
 }  // namespace sire::models

@@ -2,6 +2,7 @@
 // and a finite-difference check of a tiny SIRe network with all three parts on.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/nn/init.h"
@@ -112,6 +113,33 @@ TEST_CASE("output and reconstruction shapes", "[models]") {
   for (const Variable& r : out.reconstructions) CHECK(r.shape() == x.shape());
   // Evaluation runs the classifier only.
   CHECK(m.forward(x, true).reconstructions.empty());
+}
+
+TEST_CASE("a sum computes its upsample or batch norm + ReLU input itself, the same values",
+          "[models]") {
+  manual_seed(1);
+  Model m =
+      Model::load(model_path("sire-cnn.json"), {10, Shape{1, 32, 32}, std::nullopt, std::nullopt});
+  // Each decoder level: upsample -> sum with the block's 2nd ReLU, and the level's first
+  // transposed conv's batch norm + ReLU -> sum with the block's 1st ReLU; 1 + 2 + 3 + 4 levels.
+  const std::vector<std::string> folded = m.net().folded_sums();
+  CHECK(folded.size() == 20);
+  CHECK(std::count(folded.begin(), folded.end(), "ae1.pool1_up -> ae1.relu1b_skip") == 1);
+  CHECK(std::count(folded.begin(), folded.end(), "ae3.conv2b_t_relu -> ae3.relu2a_skip") == 1);
+  CHECK(m.net().describe().find("(computes ae4.pool4_up itself)") != std::string::npos);
+  // A folded layer's own output is never formed, so it cannot be asked for.
+  Variable x(testing::random_tensor({2, 1, 32, 32}, DType::F32, 3));
+  CHECK_THROWS_WITH(m.net().run(x, {m.net().index_of("ae1.pool1_up")}),
+                    Catch::Contains("ae1.pool1_up") && Catch::Contains("inside the sum"));
+  // The folded sums give the values of the unfolded layers, run one by one here.
+  const int sum = m.net().index_of("ae2.relu1a_skip");
+  const std::vector<Variable> got =
+      m.net().run(x, {sum, m.net().index_of("ae2.conv1b_t"), m.net().index_of("relu1a")});
+  auto& bn = dynamic_cast<nn::BatchNorm2d&>(m.net().module(m.net().index_of("ae2.conv1b_t_bn")));
+  Variable want = ops::add(ops::batch_norm(got[1], bn.weight, bn.bias, nullptr, nullptr, true,
+                                           bn.momentum, bn.eps, true),
+                           got[2]);
+  CHECK(got[0].data().to_vector() == want.data().to_vector());
 }
 
 // Every model file trains on the CPU: forward, the SIRe loss, backward, a gradient in every

@@ -95,6 +95,12 @@ Variable BatchNorm2d::forward(const Variable& x) {
                          momentum, eps, fused_relu);
 }
 
+Variable BatchNorm2d::forward_add(const Variable& x, const Variable& add) {
+  SIRE_CHECK(fused_relu, "BatchNorm2d::forward_add: only after a fused ReLU");
+  return ops::batch_norm_relu_add(x, weight, bias, &running_mean.data(), &running_var.data(),
+                                  is_training(), momentum, eps, add);
+}
+
 std::string BatchNorm2d::describe() const {
   return str("BatchNorm2d(", channels, ", eps=", eps, ", momentum=", momentum, ")",
              fused_relu ? " + ReLU" : "");
@@ -121,6 +127,14 @@ std::string MaxPool2d::describe() const {
 
 Variable Upsample::forward(const Variable& x) {
   return scale > 0 ? ops::upsample_nearest2d(x, scale) : ops::upsample_nearest2d(x, out_h, out_w);
+}
+
+Variable Upsample::forward_add(const Variable& x, const Variable& add) {
+  const int64_t h = scale > 0 ? x.size(2) * scale : out_h,
+                w = scale > 0 ? x.size(3) * scale : out_w;
+  SIRE_CHECK(add.data().ndim() == 4 && add.size(2) == h && add.size(3) == w, describe(), " of ",
+             x.shape(), " gives ", h, "x", w, " planes, but the tensor added is ", add.shape());
+  return ops::upsample_nearest2d_add(x, add);
 }
 
 std::string Upsample::describe() const {

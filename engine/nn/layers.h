@@ -51,6 +51,9 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1);
   Variable forward(const Variable& x) override;
+  // forward(x) + add in one pass; needs fused_relu (a graph folds a batch norm + ReLU into the
+  // sum that consumes it).
+  Variable forward_add(const Variable& x, const Variable& add);
   std::string describe() const override;
 
   Variable weight, bias;                     // gamma = 1, beta = 0
@@ -91,6 +94,8 @@ class Upsample : public Module {
   explicit Upsample(int64_t scale) : scale(scale) {}
   Upsample(int64_t out_h, int64_t out_w) : scale(0), out_h(out_h), out_w(out_w) {}
   Variable forward(const Variable& x) override;
+  // forward(x) + add in one pass (a graph folds an upsample into the sum that consumes it).
+  Variable forward_add(const Variable& x, const Variable& add);
   std::string describe() const override;
   int64_t scale, out_h = 0, out_w = 0;
 };

@@ -6,11 +6,19 @@
 namespace sire::ops {
 using namespace detail;
 
-Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
-                    Tensor* running_mean, Tensor* running_var, bool training, double momentum,
-                    double eps, bool relu) {
-  const char* op = relu ? "batch_norm_relu" : "batch_norm";
+namespace {
+
+// batch_norm, with `add` (only after a fused ReLU) summed into the output when given.
+Variable batch_norm_impl(const Variable& x, const Variable& gamma, const Variable& beta,
+                         Tensor* running_mean, Tensor* running_var, bool training, double momentum,
+                         double eps, bool relu, const Variable* add) {
+  const char* op = add ? "batch_norm_relu_add" : relu ? "batch_norm_relu" : "batch_norm";
   check_float_inputs(op, {&x, &gamma, &beta});
+  if (add) {
+    check_float_inputs(op, {&x, add});
+    SIRE_CHECK(add->shape() == x.shape(), op, ": input ", x.shape(), " and the tensor added ",
+               add->shape(), " differ in shape");
+  }
   SIRE_CHECK(x.data().ndim() >= 2, op, ": input ", x.shape(), " has no channel dimension");
   const int64_t C = x.size(1);
   SIRE_CHECK(gamma.shape() == Shape{C} && beta.shape() == Shape{C}, op, ": input ", x.shape(),
@@ -26,7 +34,8 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
                "got input ", x.shape());
     if (relu) {
       be(y).batch_norm_relu_forward_train(x.data(), gamma.data(), beta.data(), y, mean, invstd,
-                                          running_mean, running_var, momentum, eps);
+                                          running_mean, running_var, momentum, eps,
+                                          add ? &add->data() : nullptr);
     } else {
       be(y).batch_norm_forward_train(x.data(), gamma.data(), beta.data(), y, mean, invstd,
                                      running_mean, running_var, momentum, eps);
@@ -35,7 +44,8 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
     SIRE_CHECK(running_mean && running_var, op, ": evaluation mode needs running statistics");
     if (relu) {
       be(y).batch_norm_relu_forward_eval(x.data(), gamma.data(), beta.data(), *running_mean,
-                                         *running_var, eps, y, mean, invstd);
+                                         *running_var, eps, y, mean, invstd,
+                                         add ? &add->data() : nullptr);
     } else {
       be(y).batch_norm_forward_eval(x.data(), gamma.data(), beta.data(), *running_mean,
                                     *running_var, eps, y, mean, invstd);
@@ -44,7 +54,9 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
   // A fused ReLU's backward recomputes where the output is zero (the gradient stops there) from
   // x and beta, rather than keep and read the output.
   Tensor bt = relu ? beta.data() : Tensor();
-  return record(op, y, {x, gamma, beta},
+  std::vector<Variable> inputs{x, gamma, beta};
+  if (add) inputs.push_back(*add);
+  return record(op, y, inputs,
                 [xt = x.data(), gt = gamma.data(), mean, invstd, training, bt](
                     const Tensor& gy, std::vector<Tensor>& grads, const std::vector<bool>& needed) {
                   for (int i = 0; i < 3; ++i)
@@ -58,7 +70,24 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
                   } else {
                     be(gy).batch_norm_backward(gy, xt, gt, mean, invstd, training, g0, g1, g2);
                   }
+                  if (needed.size() > 3 && needed[3]) grads[3] = gy;  // the added tensor's
                 });
+}
+
+}  // namespace
+
+Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
+                    Tensor* running_mean, Tensor* running_var, bool training, double momentum,
+                    double eps, bool relu) {
+  return batch_norm_impl(x, gamma, beta, running_mean, running_var, training, momentum, eps, relu,
+                         nullptr);
+}
+
+Variable batch_norm_relu_add(const Variable& x, const Variable& gamma, const Variable& beta,
+                             Tensor* running_mean, Tensor* running_var, bool training,
+                             double momentum, double eps, const Variable& add) {
+  return batch_norm_impl(x, gamma, beta, running_mean, running_var, training, momentum, eps, true,
+                         &add);
 }
 
 }  // namespace sire::ops

@@ -33,26 +33,56 @@ Variable max_pool2d(const Variable& x, int64_t kernel, int64_t stride, int64_t p
                 });
 }
 
-Variable upsample_nearest2d(const Variable& x, int64_t out_h, int64_t out_w) {
-  const char* op = "upsample_nearest2d";
+namespace {
+
+// upsample_nearest2d, + add when given.
+Variable upsample_impl(const Variable& x, int64_t out_h, int64_t out_w, const Variable* add) {
+  const char* op = add ? "upsample_nearest2d_add" : "upsample_nearest2d";
   check_float_inputs(op, {&x});
   check_rank(op, "input", x, 4);
   SIRE_CHECK(out_h >= 1 && out_w >= 1, op, ": output size ", out_h, "x", out_w, " for input ",
              x.shape());
-  Tensor y = new_of(x.data(), {x.size(0), x.size(1), out_h, out_w});
-  be(y).upsample_nearest2d_forward(x.data(), y);
-  return record(op, y, {x},
+  const Shape out{x.size(0), x.size(1), out_h, out_w};
+  if (add) {
+    check_float_inputs(op, {&x, add});
+    SIRE_CHECK(add->shape() == out, op, ": input ", x.shape(), " and the tensor added ",
+               add->shape(), " differ in batch or channels");
+  }
+  Tensor y = new_of(x.data(), out);
+  be(y).upsample_nearest2d_forward(x.data(), y, add ? &add->data() : nullptr);
+  std::vector<Variable> inputs{x};
+  if (add) inputs.push_back(*add);
+  return record(op, y, inputs,
                 [xshape = x.shape()](const Tensor& gy, std::vector<Tensor>& grads,
-                                     const std::vector<bool>&) {
-                  grads[0] = new_of(gy, xshape);
-                  be(gy).upsample_nearest2d_backward(gy, grads[0]);
+                                     const std::vector<bool>& needed) {
+                  if (needed[0]) {
+                    grads[0] = new_of(gy, xshape);
+                    be(gy).upsample_nearest2d_backward(gy, grads[0]);
+                  }
+                  if (needed.size() > 1 && needed[1]) grads[1] = gy;  // the added tensor's
                 });
 }
 
+Shape scaled(const char* op, const Variable& x, int64_t scale) {
+  SIRE_CHECK(scale >= 1, op, ": scale ", scale, " for input ", x.shape());
+  check_rank(op, "input", x, 4);
+  return {x.size(2) * scale, x.size(3) * scale};
+}
+
+}  // namespace
+
+Variable upsample_nearest2d(const Variable& x, int64_t out_h, int64_t out_w) {
+  return upsample_impl(x, out_h, out_w, nullptr);
+}
+
 Variable upsample_nearest2d(const Variable& x, int64_t scale) {
-  SIRE_CHECK(scale >= 1, "upsample_nearest2d: scale ", scale, " for input ", x.shape());
-  check_rank("upsample_nearest2d", "input", x, 4);
-  return upsample_nearest2d(x, x.size(2) * scale, x.size(3) * scale);
+  const Shape s = scaled("upsample_nearest2d", x, scale);
+  return upsample_impl(x, s[0], s[1], nullptr);
+}
+
+Variable upsample_nearest2d_add(const Variable& x, const Variable& add) {
+  check_rank("upsample_nearest2d_add", "added tensor", add, 4);
+  return upsample_impl(x, add.size(2), add.size(3), &add);
 }
 
 Variable adaptive_avg_pool2d(const Variable& x, int64_t out_h, int64_t out_w) {

@@ -39,7 +39,7 @@ class CpuBackend final : public Backend {
   void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const PoolGeom& g) override;
   void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx,
                            const PoolGeom& g) override;
-  void upsample_nearest2d_forward(const Tensor& x, Tensor& y) override;
+  void upsample_nearest2d_forward(const Tensor& x, Tensor& y, const Tensor* add) override;
   void upsample_nearest2d_backward(const Tensor& dy, Tensor& dx) override;
   void adaptive_avg_pool2d_forward(const Tensor& x, Tensor& y) override;
   void adaptive_avg_pool2d_backward(const Tensor& dy, Tensor& dx) override;
@@ -55,12 +55,13 @@ class CpuBackend final : public Backend {
                            Tensor* dgamma, Tensor* dbeta) override;
 
   void batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                     Tensor& y, Tensor& mean, Tensor& invstd,
-                                     Tensor* running_mean, Tensor* running_var, double momentum,
-                                     double eps) override;
+                                     Tensor& y, Tensor& mean, Tensor& invstd, Tensor* running_mean,
+                                     Tensor* running_var, double momentum, double eps,
+                                     const Tensor* add) override;
   void batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                     const Tensor& running_mean, const Tensor& running_var,
-                                    double eps, Tensor& y, Tensor& mean, Tensor& invstd) override;
+                                    double eps, Tensor& y, Tensor& mean, Tensor& invstd,
+                                    const Tensor* add) override;
   void batch_norm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                 const Tensor& beta, const Tensor& mean, const Tensor& invstd,
                                 bool training, Tensor* dx, Tensor* dgamma, Tensor* dbeta) override;

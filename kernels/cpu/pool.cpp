@@ -234,7 +234,7 @@ struct NearestTable {
   }
 };
 
-void CpuBackend::upsample_nearest2d_forward(const Tensor& x, Tensor& y) {
+void CpuBackend::upsample_nearest2d_forward(const Tensor& x, Tensor& y, const Tensor* add) {
   dispatch_float(x, "upsample_nearest2d", [&](auto tag) {
     using T = decltype(tag);
     const int64_t H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
@@ -242,6 +242,26 @@ void CpuBackend::upsample_nearest2d_forward(const Tensor& x, Tensor& y) {
     const T* px = x.data<T>();
     T* py = y.data<T>();
     const int64_t* sc = cols.source.data();
+    if (add) {  // y = upsample(x) + add, row by row (the 2x case without the table)
+      const T* pa = add->data<T>();
+      const bool by_two = OW == 2 * W;
+      each_plane(x.size(0) * x.size(1), OH * OW, [&](int64_t plane) {
+        const T* in = px + plane * H * W;
+        const int64_t at = plane * OH * OW;
+        for (int64_t i = 0; i < OH; ++i) {
+          const T* row = in + rows.source[i] * W;
+          const T* a = pa + at + i * OW;
+          T* o = py + at + i * OW;
+          if (by_two) {
+#pragma omp simd
+            for (int64_t j = 0; j < OW; ++j) o[j] = row[j / 2] + a[j];
+          } else {
+            for (int64_t j = 0; j < OW; ++j) o[j] = row[sc[j]] + a[j];
+          }
+        }
+      });
+      return;
+    }
     each_plane(x.size(0) * x.size(1), OH * OW, [&](int64_t plane) {
       const T* in = px + plane * H * W;
       T* out = py + plane * OH * OW;

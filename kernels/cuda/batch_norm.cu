@@ -89,18 +89,20 @@ struct Affine {
 };
 
 // y = gamma (x - mean) invstd + beta (Affine); with Relu, max(y, 0) as the CPU's fused
-// batch_norm_relu takes it (a NaN stays NaN).
+// batch_norm_relu takes it (a NaN stays NaN); then + add (a skip connection) when not null.
 template <int V, bool Relu>
 __global__ void normalize_kernel(const float* x, const float* gamma, const float* beta,
-                                 const float* mean, const float* invstd, float* y, int C, int inner,
-                                 int64_t total) {
+                                 const float* mean, const float* invstd, const float* add, float* y,
+                                 int C, int inner, int64_t total) {
   for_groups<V>(total, C, inner, [&](int64_t g, int c) {
     const Affine f(gamma, beta, mean, invstd, c);
-    Floats<V> v;
+    Floats<V> v, a;
     v.load(x, g);
+    if (add) a.load(add, g);
     for (int k = 0; k < V; ++k) {
       const float t = f(v.v[k]);
       v.v[k] = Relu && t < 0.0f ? 0.0f : t;
+      if (add) v.v[k] += a.v[k];
     }
     v.store(y, g);
   });
@@ -183,7 +185,8 @@ template <bool Relu>
 __global__ void forward_train_channel_kernel(const float* x, const float* gamma, const float* beta,
                                              ChannelLayout l, float* mean, float* invstd,
                                              float* running_mean, float* running_var,
-                                             double momentum, double eps, float* y) {
+                                             double momentum, double eps, const float* add,
+                                             float* y) {
   const int c = blockIdx.x;
   const double shift = x[static_cast<int64_t>(c) * l.inner];
   double s1 = 0.0, s2 = 0.0;
@@ -206,7 +209,8 @@ __global__ void forward_train_channel_kernel(const float* x, const float* gamma,
   const float a = ab[0], b = ab[1];
   for_part(l, c, 0, [&](int64_t at) {
     const float t = fmaf(x[at], a, b);  // Affine's operations
-    y[at] = Relu && t < 0.0f ? 0.0f : t;
+    const float r = Relu && t < 0.0f ? 0.0f : t;
+    y[at] = add ? r + add[at] : r;
   });
 }
 
@@ -244,14 +248,15 @@ __global__ void backward_channel_kernel(const float* dy, const float* x, const f
 
 unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) / kBlock); }
 
-// y = normalized x (max(., 0) with relu), from the channels' mean and invstd.
+// y = normalized x (max(., 0) with relu, then + add when given), from the channels' mean and
+// invstd.
 void normalize(const ChannelLayout& l, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-               const Tensor& mean, const Tensor& invstd, Tensor& y, bool relu) {
-  const bool by4 = vectorizable(l.inner, {&x, &y});
+               const Tensor& mean, const Tensor& invstd, const Tensor* add, Tensor& y, bool relu) {
+  const bool by4 = vectorizable(l.inner, {&x, &y, add});
   auto run = [&](auto k4, auto k1) {
     launch_elementwise(k4, k1, l, x.numel(), by4, x.data<float>(), gamma.data<float>(),
                        beta.data<float>(), mean.data<float>(), invstd.data<float>(),
-                       y.data<float>());
+                       add ? add->data<float>() : nullptr, y.data<float>());
   };
   if (relu)
     run(normalize_kernel<4, true>, normalize_kernel<1, true>);
@@ -261,9 +266,10 @@ void normalize(const ChannelLayout& l, const Tensor& x, const Tensor& gamma, con
 
 void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& y,
                    Tensor& mean, Tensor& invstd, Tensor* running_mean, Tensor* running_var,
-                   double momentum, double eps, bool relu) {
+                   double momentum, double eps, bool relu, const Tensor* add) {
   const char* op = relu ? "batch_norm_relu" : "batch_norm";
   require_f32(op, x, gamma, beta, y, mean, invstd);
+  if (add) require_f32(op, *add);
   if (running_mean) require_f32(op, *running_mean);
   if (running_var) require_f32(op, *running_var);
   const ChannelLayout l = layout_of(op, x);
@@ -274,7 +280,7 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
                 mean.data<float>(), invstd.data<float>(),
                 running_mean ? running_mean->data<float>() : nullptr,
                 running_var ? running_var->data<float>() : nullptr, momentum, eps,
-                y.data<float>());
+                add ? add->data<float>() : nullptr, y.data<float>());
     return;
   }
   Tensor partial = scratch(int64_t{2} * l.C * l.parts, DType::F64);
@@ -284,20 +290,21 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
               mean.data<float>(), invstd.data<float>(),
               running_mean ? running_mean->data<float>() : nullptr,
               running_var ? running_var->data<float>() : nullptr, momentum, eps);
-  normalize(l, x, gamma, beta, mean, invstd, y, relu);
+  normalize(l, x, gamma, beta, mean, invstd, add, y, relu);
 }
 
 void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& y,
-                  Tensor& mean, Tensor& invstd, bool relu) {
+                  Tensor& mean, Tensor& invstd, bool relu, const Tensor* add) {
   const char* op = relu ? "batch_norm_relu" : "batch_norm";
   require_f32(op, x, gamma, beta, running_mean, running_var, y, mean, invstd);
+  if (add) require_f32(op, *add);
   const ChannelLayout l = layout_of(op, x);
   if (l.C == 0) return;
   SIRE_LAUNCH(eval_stats_kernel, channel_blocks(l.C), kBlock, running_mean.data<float>(),
               running_var.data<float>(), l.C, eps, mean.data<float>(), invstd.data<float>());
   if (x.numel() == 0) return;
-  normalize(l, x, gamma, beta, mean, invstd, y, relu);
+  normalize(l, x, gamma, beta, mean, invstd, add, y, relu);
 }
 
 // beta: the fused ReLU's (null without one), from which its mask is recomputed.
@@ -347,7 +354,8 @@ void CudaBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
                                            Tensor& y, Tensor& mean, Tensor& invstd,
                                            Tensor* running_mean, Tensor* running_var,
                                            double momentum, double eps) {
-  forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum, eps, false);
+  forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum, eps, false,
+                nullptr);
 }
 
 // The fused batch norm + ReLU: the ReLU applied as y is written, and its mask read as dy is
@@ -355,21 +363,23 @@ void CudaBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
 void CudaBackend::batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
                                                 const Tensor& beta, Tensor& y, Tensor& mean,
                                                 Tensor& invstd, Tensor* running_mean,
-                                                Tensor* running_var, double momentum, double eps) {
-  forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum, eps, true);
+                                                Tensor* running_var, double momentum, double eps,
+                                                const Tensor* add) {
+  forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum, eps, true,
+                add);
 }
 
 void CudaBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                           const Tensor& running_mean, const Tensor& running_var,
                                           double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
-  forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd, false);
+  forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd, false, nullptr);
 }
 
 void CudaBackend::batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma,
                                                const Tensor& beta, const Tensor& running_mean,
                                                const Tensor& running_var, double eps, Tensor& y,
-                                               Tensor& mean, Tensor& invstd) {
-  forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd, true);
+                                               Tensor& mean, Tensor& invstd, const Tensor* add) {
+  forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd, true, add);
 }
 
 void CudaBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,

@@ -67,12 +67,16 @@ struct Resample {
   int H, W, OH, OW;
 };
 
-__global__ void upsample_forward_kernel(const float* x, float* y, Resample r, int64_t total) {
+// y = upsample(x), + add (a skip connection) when not null.
+__global__ void upsample_forward_kernel(const float* x, const float* add, float* y, Resample r,
+                                        int64_t total) {
   SIRE_GRID_LOOP(o64, total) {
     const int o = static_cast<int>(o64);
     const int plane = o / (r.OH * r.OW), ij = o - plane * r.OH * r.OW;
     const int i = ij / r.OW, j = ij - i * r.OW;
-    y[o] = x[plane * r.H * r.W + nearest_source(i, r.H, r.OH) * r.W + nearest_source(j, r.W, r.OW)];
+    const float v =
+        x[plane * r.H * r.W + nearest_source(i, r.H, r.OH) * r.W + nearest_source(j, r.W, r.OW)];
+    y[o] = add ? v + add[o] : v;
   }
 }
 
@@ -95,13 +99,21 @@ __global__ void upsample_backward_kernel(const float* dy, float* dx, Resample r,
 // Exactly twice the size (what every SIRe decoder does): one thread per input element, whose
 // 2 x 2 outputs are two float2 stores; input row `row` (plane * H + h) starts output row 2 row,
 // at row * 4W. One division per input element where the kernels above take several per output.
-__global__ void upsample2x_forward_kernel(const float* x, float* y, int W, int64_t total) {
+__global__ void upsample2x_forward_kernel(const float* x, const float* add, float* y, int W,
+                                          int64_t total) {
   SIRE_GRID_LOOP(i64, total) {
     const int i = static_cast<int>(i64), row = i / W, w = i - row * W;
     const float v = x[i];
-    float* out = y + static_cast<int64_t>(row) * 4 * W + 2 * w;
-    *reinterpret_cast<float2*>(out) = make_float2(v, v);
-    *reinterpret_cast<float2*>(out + 2 * W) = make_float2(v, v);
+    const int64_t at = static_cast<int64_t>(row) * 4 * W + 2 * w;
+    float2 top = make_float2(v, v), bottom = make_float2(v, v);
+    if (add) {  // + the skip connection, read as y is written (float2: aligned as y, by twice())
+      const float2 a = *reinterpret_cast<const float2*>(add + at);
+      const float2 b = *reinterpret_cast<const float2*>(add + at + 2 * W);
+      top = make_float2(v + a.x, v + a.y);
+      bottom = make_float2(v + b.x, v + b.y);
+    }
+    *reinterpret_cast<float2*>(y + at) = top;
+    *reinterpret_cast<float2*>(y + at + 2 * W) = bottom;
   }
 }
 
@@ -200,18 +212,20 @@ void CudaBackend::max_pool2d_backward(const Tensor& dy, const Tensor& indices, T
               indices.data<int32_t>(), dx.data<float>(), pool32(g), total);
 }
 
-void CudaBackend::upsample_nearest2d_forward(const Tensor& x, Tensor& y) {
+void CudaBackend::upsample_nearest2d_forward(const Tensor& x, Tensor& y, const Tensor* add) {
   require_f32("upsample_nearest2d", x, y);
+  if (add) require_f32("upsample_nearest2d", *add);
   const int64_t total = y.numel();
   if (total == 0) return;
   const Resample r = resample_of("upsample_nearest2d", x, y);
-  if (twice(r, y.data<float>())) {
-    SIRE_LAUNCH(upsample2x_forward_kernel, grid_for(x.numel()), kBlock, x.data<float>(),
+  const float* pa = add ? add->data<float>() : nullptr;
+  if (twice(r, y.data<float>()) && (!pa || twice(r, pa))) {
+    SIRE_LAUNCH(upsample2x_forward_kernel, grid_for(x.numel()), kBlock, x.data<float>(), pa,
                 y.data<float>(), r.W, x.numel());
     return;
   }
-  SIRE_LAUNCH(upsample_forward_kernel, grid_for(total), kBlock, x.data<float>(), y.data<float>(),
-              r, total);
+  SIRE_LAUNCH(upsample_forward_kernel, grid_for(total), kBlock, x.data<float>(), pa,
+              y.data<float>(), r, total);
 }
 
 void CudaBackend::upsample_nearest2d_backward(const Tensor& dy, Tensor& dx) {

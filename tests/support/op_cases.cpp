@@ -126,6 +126,16 @@ void pool_cases(Builder& b) {
   }
   b.add_large("upsample_nearest2d N64 C8 8x8 -> 16x16", {b.rnd({64, 8, 8, 8})},
               [](const Vars& v) { return ops::upsample_nearest2d(v[0], 16, 16); });
+  // Upsample + skip in one op: 2x (the vector path on the CPU, float2 on the GPU) and other
+  // ratios (the tables).
+  for (U u : {U{2, 3, 3, 4, 6, 8}, U{1, 2, 3, 3, 7, 5}, U{2, 1, 5, 3, 2, 7}}) {
+    b.add(str("upsample_nearest2d_add ", u.H, "x", u.W, " -> ", u.OH, "x", u.OW),
+          {b.rnd({u.N, u.C, u.H, u.W}), b.rnd({u.N, u.C, u.OH, u.OW})},
+          [](const Vars& v) { return ops::upsample_nearest2d_add(v[0], v[1]); });
+  }
+  b.add_large("upsample_nearest2d_add N64 C8 8x8 -> 16x16",
+              {b.rnd({64, 8, 8, 8}), b.rnd({64, 8, 16, 16})},
+              [](const Vars& v) { return ops::upsample_nearest2d_add(v[0], v[1]); });
   for (U u : {U{2, 3, 5, 7, 2, 2}, U{1, 2, 4, 4, 3, 3}, U{1, 1, 6, 6, 1, 1}, U{2, 2, 3, 3, 5, 4}}) {
     b.add(str("adaptive_avg_pool2d ", u.H, "x", u.W, " -> ", u.OH, "x", u.OW),
           {b.rnd({u.N, u.C, u.H, u.W})},
@@ -156,6 +166,21 @@ void norm_and_dense_cases(Builder& b) {
             Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
             return ops::batch_norm(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5, true);
           }, true);
+    // With a skip connection added after the ReLU.
+    b.add(
+        str("batch_norm_relu_add train ", s), {b.rnd(s), b.rnd({C}), b.rnd({C}), b.rnd(s)},
+        [](const Vars& v) {
+          return ops::batch_norm_relu_add(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5,
+                                          v[3]);
+        },
+        true);
+    b.add(
+        str("batch_norm_relu_add eval ", s), {b.rnd(s), b.rnd({C}), b.rnd({C}), b.rnd(s)},
+        [rm, rv](const Vars& v) {
+          Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
+          return ops::batch_norm_relu_add(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5, v[3]);
+        },
+        true);
   }
   b.add_large("batch_norm train [64, 16, 8, 8]", {b.rnd({64, 16, 8, 8}), b.rnd({16}), b.rnd({16})},
               [](const Vars& v) {
@@ -167,6 +192,11 @@ void norm_and_dense_cases(Builder& b) {
               {b.rnd({64, 8, 16, 16}), b.rnd({8}), b.rnd({8})}, [](const Vars& v) {
                 return ops::batch_norm(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5, true);
               });
+  b.add_large(
+      "batch_norm_relu_add train [64, 8, 16, 16]",
+      {b.rnd({64, 8, 16, 16}), b.rnd({8}), b.rnd({8}), b.rnd({64, 8, 16, 16})}, [](const Vars& v) {
+        return ops::batch_norm_relu_add(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5, v[3]);
+      });
   // 4107 values a channel in planes of 1369: the several-part path with uneven parts (2054 and
   // 2053) and the one-float-at-a-time passes (a plane not a multiple of 4), in training (with and
   // without ReLU) and in eval.
@@ -253,7 +283,9 @@ void loss_cases(Builder& b) {
           Variable a = ops::relu(h);
           Variable pooled = ops::max_pool2d(a, 2, 2);
           Variable up = ops::add(ops::upsample_nearest2d(pooled, 6, 6), a);
-          Variable rec = ops::conv_transpose2d(up, v[4], Variable(), 1, 1);
+          // The same skip, folded (as a graph folds it): a's gradient has four consumers.
+          Variable up2 = ops::upsample_nearest2d_add(pooled, a);
+          Variable rec = ops::conv_transpose2d(ops::add(up, up2), v[4], Variable(), 1, 1);
           Variable logits = ops::linear(ops::flatten(pooled), v[5], Variable());
           Variable loss = ops::add(ops::cross_entropy(logits, labels2.to(v[0].device())),
                                    ops::scale(ops::mse_loss(rec, v[0]), 0.2));
