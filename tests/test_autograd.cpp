@@ -19,6 +19,22 @@ TEST_CASE("a variable used twice receives the sum of both gradients", "[autograd
   for (double g : x.grad().to_vector()) CHECK(g == Approx(4.0));
 }
 
+TEST_CASE("a recorded op keeps of its inputs only what its closure saved", "[autograd]") {
+  // a = 2x feeds a sum, whose backward needs none of its inputs' values: once the forward pass
+  // drops `a`, nothing holds them but `kept`.
+  Variable x(Tensor::from_vector({3}, std::vector<float>{1.0f, -2.0f, 3.0f}), true);
+  Tensor kept;
+  Variable y;
+  {
+    Variable a = ops::scale(x, 2.0);
+    kept = a.data();
+    y = ops::sum(ops::add(a, a));
+  }
+  CHECK(kept.sole_owner());
+  y.backward();
+  CHECK(x.grad().to_vector() == std::vector<double>{4.0, 4.0, 4.0});
+}
+
 TEST_CASE("summing a gradient in place never changes one that is shared", "[autograd]") {
   // add passes one tensor to both of its inputs, so h receives the same gradient tensor that u
   // and v are still to use: summing into it in place would change theirs. loss = sum(4 h) = 8 x.

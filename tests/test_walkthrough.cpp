@@ -29,8 +29,8 @@ TEST_CASE("docs/autograd.md worked example", "[walkthrough]") {
   // The tape: loss <- mse_loss <- relu <- linear <- (x, W, b).
   REQUIRE(loss.grad_fn());
   CHECK(loss.grad_fn()->op() == "mse_loss");
-  CHECK(loss.grad_fn()->inputs()[0].grad_fn()->op() == "relu");
-  CHECK(h.grad_fn()->inputs()[0].grad_fn()->op() == "linear");
+  CHECK(loss.grad_fn()->edges()[0].node->op() == "relu");
+  CHECK(h.grad_fn()->edges()[0].node->op() == "linear");
   CHECK(x.is_leaf());
   CHECK(t.grad_fn() == nullptr);
 

@@ -77,8 +77,8 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) const {
   while (!stack.empty()) {
     Node* node = stack.back();
     stack.pop_back();
-    for (const Variable& input : node->inputs()) {
-      Node* next = input.grad_fn().get();
+    for (const Edge& edge : node->edges()) {
+      Node* next = edge.node.get();
       if (!next) continue;
       auto [it, first_visit] = dependencies.emplace(next, 0);
       ++it->second;
@@ -106,23 +106,23 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) const {
       grads = node->apply(grad);
     }
     grad = Tensor();  // free the output gradient as early as possible
-    const std::vector<Variable>& inputs = node->inputs();
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const Variable& input = inputs[i];
-      if (!input.requires_grad()) continue;
-      if (Node* next = input.grad_fn().get()) {
+    const std::vector<Edge>& edges = node->edges();
+    for (size_t i = 0; i < edges.size(); ++i) {
+      const Edge& edge = edges[i];
+      if (!edge.requires_grad) continue;
+      if (Node* next = edge.node.get()) {
         accumulate(pending[next], grads[i]);
         if (--dependencies[next] == 0) ready.push_back(next);
       } else {
-        Variable leaf = input;
+        Variable leaf = edge.leaf;
         Tensor g = leaf.grad();
         accumulate(g, grads[i]);
         leaf.set_grad(g);
       }
     }
     if (!retain_graph) {
-      for (const Variable& input : inputs)
-        if (input.grad_fn()) done.push_back(input.grad_fn());
+      for (const Edge& edge : edges)
+        if (edge.node) done.push_back(edge.node);
       node->release();
     }
   }

@@ -3,8 +3,9 @@
 // Reverse-mode autograd in three pieces (docs/autograd.md walks through an example):
 //  - Variable (this file): the numbers, plus `grad_fn`, the Node that produced them (null for a
 //    leaf such as a parameter or an input), plus `grad`, where a leaf's gradient accumulates.
-//  - Node (node.h): one recorded op: its input Variables and a closure that turns the gradient of
-//    its output into gradients of its inputs, holding just the tensors that closure needs.
+//  - Node (node.h): one recorded op: an Edge per input (where its gradient goes, not its values)
+//    and a closure that turns the gradient of its output into gradients of its inputs, holding
+//    just the tensors that closure needs.
 //  - backward (backward.cpp): orders the recorded Nodes so that each runs after every Node that
 //    consumes its output, then runs their closures once each, from the loss back to the leaves.
 #pragma once
@@ -53,7 +54,6 @@ class Variable {
   bool is_same(const Variable& other) const { return impl_ == other.impl_; }
 
  private:
-  friend class Node;  // its destructor unlinks long chains iteratively
   struct Impl {
     Tensor data;
     Tensor grad;
