@@ -40,12 +40,12 @@ void batch_norm(benchmark::State& state) {
          s = Tensor::empty({64}), dg = Tensor::empty({64}), db = Tensor::empty({64});
   Backend& be = cpu_backend();
   if (relu)
-    be.batch_norm_relu_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5, nullptr);
+    be.batch_norm_relu_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5, BnAdd{});
   else be.batch_norm_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5);
   for (auto _ : state) {
     if (!backward) {
       if (relu)
-        be.batch_norm_relu_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5, nullptr);
+        be.batch_norm_relu_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5, BnAdd{});
       else be.batch_norm_forward_train(x, g, b, y, m, s, nullptr, nullptr, 0.1, 1e-5);
     } else if (relu) {
       be.batch_norm_relu_backward(dy, x, g, b, m, s, true, &dx, &dg, &db);

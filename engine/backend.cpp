@@ -40,19 +40,21 @@ void Backend::batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma
                                             const Tensor& beta, Tensor& y, Tensor& mean,
                                             Tensor& invstd, Tensor* running_mean,
                                             Tensor* running_var, double momentum, double eps,
-                                            const Tensor* add) {
+                                            const BnAdd& add) {
   batch_norm_forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum, eps);
+  if (add.tensor && add.before_relu) this->add(y, *add.tensor, y);
   relu_forward(y, y);
-  if (add) this->add(y, *add, y);
+  if (add.tensor && !add.before_relu) this->add(y, *add.tensor, y);
 }
 
 void Backend::batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                            const Tensor& running_mean, const Tensor& running_var,
                                            double eps, Tensor& y, Tensor& mean, Tensor& invstd,
-                                           const Tensor* add) {
+                                           const BnAdd& add) {
   batch_norm_forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd);
+  if (add.tensor && add.before_relu) this->add(y, *add.tensor, y);
   relu_forward(y, y);
-  if (add) this->add(y, *add, y);
+  if (add.tensor && !add.before_relu) this->add(y, *add.tensor, y);
 }
 
 void Backend::sgd_update_all(const std::vector<SgdParam>& params, const SgdStep& step) {

@@ -30,6 +30,13 @@ struct SgdParam {
   bool first;
 };
 
+// A tensor (shaped as the input) summed into a fused batch norm + ReLU's output: after the ReLU,
+// max(0, bn(x)) + add (a skip connection), or before it, max(0, bn(x) + add) (a residual).
+struct BnAdd {
+  const Tensor* tensor = nullptr;  // none: max(0, bn(x))
+  bool before_relu = false;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -96,17 +103,16 @@ class Backend {
   // after the other). The backward finds where the ReLU stopped dy from x, gamma and beta: it
   // recomputes each output's sign with the forward's own float operations (the same bits), so
   // it reads x and dy where reading the output too would add a third stream.
-  // `add`, when given (shaped as x), is summed into y after the ReLU: max(0, bn(x)) + add in
-  // the same pass (a skip connection); the backward pass is the same with or without it.
+  // `add` (BnAdd), when given, is summed into y in the same pass, after or before the ReLU.
   virtual void batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
                                              const Tensor& beta, Tensor& y, Tensor& mean,
                                              Tensor& invstd, Tensor* running_mean,
                                              Tensor* running_var, double momentum, double eps,
-                                             const Tensor* add);
+                                             const BnAdd& add);
   virtual void batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma,
                                             const Tensor& beta, const Tensor& running_mean,
                                             const Tensor& running_var, double eps, Tensor& y,
-                                            Tensor& mean, Tensor& invstd, const Tensor* add);
+                                            Tensor& mean, Tensor& invstd, const BnAdd& add);
   virtual void batch_norm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                         const Tensor& beta, const Tensor& mean,
                                         const Tensor& invstd, bool training, Tensor* dx,

@@ -43,6 +43,11 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
 Variable batch_norm_relu_add(const Variable& x, const Variable& gamma, const Variable& beta,
                              Tensor* running_mean, Tensor* running_var, bool training,
                              double momentum, double eps, const Variable& add);
+// max(0, batch_norm(x) + add) in one pass (a residual summed before the ReLU); the backward pass
+// masks the gradient where the output is zero, which is also the gradient of `add`.
+Variable batch_norm_add_relu(const Variable& x, const Variable& gamma, const Variable& beta,
+                             Tensor* running_mean, Tensor* running_var, bool training,
+                             double momentum, double eps, const Variable& add);
 
 // y = x w^T + bias: x [N, I], w [O, I], bias [O].
 Variable linear(const Variable& x, const Variable& w, const Variable& bias);

@@ -5,6 +5,8 @@
 #include <set>
 
 #include "engine/backend.h"
+#include "engine/nn/layers.h"
+#include "engine/ops.h"
 #include "engine/profile.h"
 #include "models/layer_type.h"
 
@@ -145,26 +147,46 @@ void GraphModel::fuse_batchnorm_relu() {
 
 void GraphModel::fold_into_sums() {
   const size_t n = plan_.layers.size();
-  folded_.assign(n, -1);
+  folds_.assign(n, Fold{});
   deferred_.assign(n, 0);
   std::vector<int> uses(n, 0);
   for (size_t i = 0; i < n; ++i)
     for (int j : plan_.inputs[i])
       if (j >= 0) ++uses[j];
+  auto is_sum = [&](int i) { return plan_.layers[i].type == "add" && plan_.inputs[i].size() == 2; };
+  auto other_of = [&](int sum, int f) {
+    return plan_.inputs[sum][plan_.inputs[sum][0] == f ? 1 : 0];
+  };
   for (size_t i = 0; i < n; ++i) {
-    const std::vector<int>& ins = plan_.inputs[i];
-    if (plan_.layers[i].type != "add" || ins.size() != 2) continue;
-    for (int f : ins) {
-      if (f < 0 || uses[f] != 1) continue;
-      if (dynamic_cast<nn::Upsample*>(modules_[f].get())) {
-        folded_[i] = f;
-        deferred_[f] = 1;
-        break;
+    const int me = static_cast<int>(i);
+    if (is_sum(me)) {
+      for (int f : plan_.inputs[i]) {
+        if (f < 0 || uses[f] != 1) continue;
+        if (dynamic_cast<nn::Upsample*>(modules_[f].get())) {
+          folds_[i] = Fold{Fold::kUpsampleAdd, f, f, other_of(me, f)};
+          deferred_[f] = 1;
+          break;
+        }
+        const int bn = passthrough_[f] ? plan_.inputs[f][0] : -1;  // a ReLU done by its batch norm
+        if (bn >= 0 && fused_[bn]) {
+          folds_[i] = Fold{Fold::kBnReluAdd, f, bn, other_of(me, f)};
+          deferred_[f] = deferred_[bn] = 1;
+          break;
+        }
       }
-      const int bn = passthrough_[f] ? plan_.inputs[f][0] : -1;  // a ReLU done by its batch norm
-      if (bn >= 0 && fused_[bn]) {
-        folded_[i] = f;
-        deferred_[f] = deferred_[bn] = 1;
+    } else if (plan_.layers[i].type == "relu" && !passthrough_[i]) {
+      // A residual: a sum, or a shortcut (whose main path is its first input), of a batch norm.
+      const int sum = plan_.inputs[i][0];
+      if (sum < 0 || uses[sum] != 1) continue;
+      const bool shortcut = plan_.layers[sum].type == "shortcut";
+      if (!is_sum(sum) && !shortcut) continue;
+      for (int f : plan_.inputs[sum]) {
+        if (f < 0 || uses[f] != 1 || fused_[f] ||
+            !dynamic_cast<nn::BatchNorm2d*>(modules_[f].get()))
+          continue;
+        if (shortcut && f != plan_.inputs[sum][0]) continue;
+        folds_[i] = Fold{Fold::kBnAddRelu, sum, f, other_of(sum, f)};
+        deferred_[sum] = deferred_[f] = 1;
         break;
       }
     }
@@ -173,9 +195,9 @@ void GraphModel::fold_into_sums() {
 
 std::vector<std::string> GraphModel::folded_sums() const {
   std::vector<std::string> out;
-  for (size_t i = 0; i < folded_.size(); ++i)
-    if (folded_[i] >= 0)
-      out.push_back(plan_.layers[folded_[i]].name + " -> " + plan_.layers[i].name);
+  for (size_t i = 0; i < folds_.size(); ++i)
+    if (folds_[i].kind != Fold::kNone)
+      out.push_back(plan_.layers[folds_[i].folded].name + " -> " + plan_.layers[i].name);
   return out;
 }
 
@@ -219,7 +241,7 @@ std::vector<Variable> GraphModel::run(const Variable& x, const std::vector<int>&
     if (j >= 0 && --uses[j] == 0) act[j] = Variable();
   };
   for (size_t i = 0; i < n; ++i) {
-    if (!needed[i] || deferred_[i]) continue;  // (a deferred layer runs inside its sum)
+    if (!needed[i] || deferred_[i]) continue;  // (a deferred layer runs inside its consumer)
     if (passthrough_[i]) {  // a ReLU whose batch norm already applied it
       const int j = plan_.inputs[i][0];
       act[i] = input_of(j);
@@ -229,18 +251,27 @@ std::vector<Variable> GraphModel::run(const Variable& x, const std::vector<int>&
     std::vector<Variable> ins;
     for (int j : plan_.inputs[i]) ins.push_back(j < 0 ? x : act[j]);
     nn::Module& m = *modules_[i];
-    // A sum with a folded input f: that input's own layer runs here, on f's input (for a ReLU
-    // done by its batch norm, on the batch norm's input), with the other input added.
-    const int f = folded_[i];
-    const int other = f < 0 ? -1 : plan_.inputs[i][plan_.inputs[i][0] == f ? 1 : 0];
-    const int producer = f < 0 ? -1 : passthrough_[f] ? plan_.inputs[f][0] : f;
-    const int source = producer < 0 ? -1 : plan_.inputs[producer][0];
+    // A layer with folded inputs: the upsample or batch norm they begin with runs here, on its
+    // own input (`source`), with the other tensor of the sum added.
+    const Fold& fold = folds_[i];
+    const int source = fold.kind == Fold::kNone ? -1 : plan_.inputs[fold.producer][0];
     auto apply = [&]() -> Variable {
-      if (f >= 0) {
-        nn::Module& p = *modules_[producer];
-        if (auto* up = dynamic_cast<nn::Upsample*>(&p))
-          return up->forward_add(input_of(source), input_of(other));
-        return static_cast<nn::BatchNorm2d&>(p).forward_add(input_of(source), input_of(other));
+      switch (fold.kind) {
+        case Fold::kUpsampleAdd:
+          return static_cast<nn::Upsample&>(*modules_[fold.producer])
+              .forward_add(input_of(source), input_of(fold.other));
+        case Fold::kBnReluAdd:
+          return static_cast<nn::BatchNorm2d&>(*modules_[fold.producer])
+              .forward_add(input_of(source), input_of(fold.other));
+        case Fold::kBnAddRelu: {
+          auto& bn = static_cast<nn::BatchNorm2d&>(*modules_[fold.producer]);
+          Variable s = input_of(fold.other);
+          if (s.size(1) < bn.channels)  // a shortcut's missing channels are zeros
+            s = ops::pad_channels(s, 0, bn.channels - s.size(1));
+          return bn.forward_add_relu(input_of(source), s);
+        }
+        case Fold::kNone:
+          break;
       }
       auto* multi = dynamic_cast<MultiInput*>(&m);
       return multi ? multi->forward_inputs(ins) : m.forward(ins[0]);
@@ -255,9 +286,9 @@ std::vector<Variable> GraphModel::run(const Variable& x, const std::vector<int>&
     } else {
       act[i] = apply();
     }
-    if (f >= 0) {  // the folded layers' input, and the sum's other input, are consumed
+    if (fold.kind != Fold::kNone) {  // the folded layers' input, and the tensor added, are consumed
       release(source);
-      release(other);
+      release(fold.other);
     } else {
       for (int j : plan_.inputs[i]) release(j);
     }
@@ -278,7 +309,9 @@ std::string GraphModel::describe() const {
     std::string ins;
     for (auto& in : l.inputs) ins += (ins.empty() ? "" : ", ") + in;
     s += str(l.name, " <- ", ins, ": ", modules_[i]->describe(), " -> ", plan_.shapes[i],
-             folded_[i] >= 0 ? str(" (computes ", plan_.layers[folded_[i]].name, " itself)") : "",
+             folds_[i].kind != Fold::kNone
+                 ? str(" (computes ", plan_.layers[folds_[i].folded].name, " itself)")
+                 : "",
              "\n");
   }
   return s;

@@ -50,15 +50,23 @@ class GraphModel : public nn::Module {
   // A sum of two inputs, one of which is an upsample or a batch norm + ReLU that nothing else
   // consumes, computes that input itself: upsample(x) + s or max(0, bn(x)) + s in one pass, the
   // intermediate never written (SIRe's skip connections: one full tensor written and read less
-  // each). The folded layers are skipped in their place.
+  // each). Likewise a ReLU of such a sum of a batch norm and s (a residual): max(0, bn(x) + s).
+  // The folded layers are skipped in their place.
   void fold_into_sums();
+  // What a layer computes of the folded layers before it (Fold::kind kNone: nothing).
+  struct Fold {
+    enum Kind { kNone, kUpsampleAdd, kBnReluAdd, kBnAddRelu } kind = kNone;
+    int folded = -1;    // the consumer's input that it computes itself
+    int producer = -1;  // the layer whose module runs: the upsample or the batch norm
+    int other = -1;     // the tensor added
+  };
 
   GraphPlan plan_;
   Shape input_;
   std::vector<std::shared_ptr<nn::Module>> modules_;
   std::vector<char> passthrough_, fused_;
-  std::vector<int> folded_;     // per layer: for a sum, the input it computes itself, else -1
-  std::vector<char> deferred_;  // per layer: computed by the sum it is folded into
+  std::vector<Fold> folds_;     // per layer
+  std::vector<char> deferred_;  // per layer: computed by the layer it is folded into
 };
 
 }  // namespace sire::models

@@ -115,15 +115,17 @@ TEST_CASE("output and reconstruction shapes", "[models]") {
   CHECK(m.forward(x, true).reconstructions.empty());
 }
 
-TEST_CASE("a sum computes its upsample or batch norm + ReLU input itself, the same values",
+TEST_CASE("sums compute their upsample or batch norm inputs themselves, the same values",
           "[models]") {
   manual_seed(1);
   Model m =
       Model::load(model_path("sire-cnn.json"), {10, Shape{1, 32, 32}, std::nullopt, std::nullopt});
   // Each decoder level: upsample -> sum with the block's 2nd ReLU, and the level's first
-  // transposed conv's batch norm + ReLU -> sum with the block's 1st ReLU; 1 + 2 + 3 + 4 levels.
+  // transposed conv's batch norm + ReLU -> sum with the block's 1st ReLU (1 + 2 + 3 + 4 levels);
+  // each encoder block's residual: its 2nd batch norm + shortcut -> its ReLU.
   const std::vector<std::string> folded = m.net().folded_sums();
-  CHECK(folded.size() == 20);
+  CHECK(folded.size() == 24);
+  CHECK(std::count(folded.begin(), folded.end(), "res2 -> relu2b") == 1);
   CHECK(std::count(folded.begin(), folded.end(), "ae1.pool1_up -> ae1.relu1b_skip") == 1);
   CHECK(std::count(folded.begin(), folded.end(), "ae3.conv2b_t_relu -> ae3.relu2a_skip") == 1);
   CHECK(m.net().describe().find("(computes ae4.pool4_up itself)") != std::string::npos);
@@ -140,6 +142,14 @@ TEST_CASE("a sum computes its upsample or batch norm + ReLU input itself, the sa
                                            bn.momentum, bn.eps, true),
                            got[2]);
   CHECK(got[0].data().to_vector() == want.data().to_vector());
+  // The residual: relu2b = max(0, bn2b(conv2b) + shortcut), against the layers one by one.
+  const std::vector<Variable> res = m.net().run(
+      x, {m.net().index_of("relu2b"), m.net().index_of("conv2b"), m.net().index_of("pool1")});
+  auto& bn2 = dynamic_cast<nn::BatchNorm2d&>(m.net().module(m.net().index_of("bn2b")));
+  Variable want2 = ops::relu(ops::add(
+      ops::batch_norm(res[1], bn2.weight, bn2.bias, nullptr, nullptr, true, bn2.momentum, bn2.eps),
+      ops::pad_channels(res[2], 0, 64)));
+  CHECK(res[0].data().to_vector() == want2.data().to_vector());
 }
 
 // Every model file trains on the CPU: forward, the SIRe loss, backward, a gradient in every

@@ -101,6 +101,12 @@ Variable BatchNorm2d::forward_add(const Variable& x, const Variable& add) {
                                   is_training(), momentum, eps, add);
 }
 
+Variable BatchNorm2d::forward_add_relu(const Variable& x, const Variable& add) {
+  SIRE_CHECK(!fused_relu, "BatchNorm2d::forward_add_relu: the batch norm already has its ReLU");
+  return ops::batch_norm_add_relu(x, weight, bias, &running_mean.data(), &running_var.data(),
+                                  is_training(), momentum, eps, add);
+}
+
 std::string BatchNorm2d::describe() const {
   return str("BatchNorm2d(", channels, ", eps=", eps, ", momentum=", momentum, ")",
              fused_relu ? " + ReLU" : "");

@@ -54,6 +54,9 @@ class BatchNorm2d : public Module {
   // forward(x) + add in one pass; needs fused_relu (a graph folds a batch norm + ReLU into the
   // sum that consumes it).
   Variable forward_add(const Variable& x, const Variable& add);
+  // max(0, forward(x) + add) in one pass, forward being the plain batch norm (a graph folds a
+  // residual sum and its ReLU into the batch norm).
+  Variable forward_add_relu(const Variable& x, const Variable& add);
   std::string describe() const override;
 
   Variable weight, bias;                     // gamma = 1, beta = 0

@@ -8,11 +8,14 @@ using namespace detail;
 
 namespace {
 
-// batch_norm, with `add` (only after a fused ReLU) summed into the output when given.
+// batch_norm, with `add` (only with the fused ReLU) summed into the output when given, after the
+// ReLU or before it.
 Variable batch_norm_impl(const Variable& x, const Variable& gamma, const Variable& beta,
                          Tensor* running_mean, Tensor* running_var, bool training, double momentum,
-                         double eps, bool relu, const Variable* add) {
-  const char* op = add ? "batch_norm_relu_add" : relu ? "batch_norm_relu" : "batch_norm";
+                         double eps, bool relu, const Variable* add, bool add_before_relu) {
+  const char* op = !add              ? (relu ? "batch_norm_relu" : "batch_norm")
+                   : add_before_relu ? "batch_norm_add_relu"
+                                     : "batch_norm_relu_add";
   check_float_inputs(op, {&x, &gamma, &beta});
   if (add) {
     check_float_inputs(op, {&x, add});
@@ -27,6 +30,7 @@ Variable batch_norm_impl(const Variable& x, const Variable& gamma, const Variabl
     SIRE_CHECK(!r || (r->shape() == Shape{C} && r->dtype() == x.dtype() &&
                       r->device() == x.device()),
                op, ": running statistic ", r->describe(), " for input ", x.data().describe());
+  const BnAdd extra{add ? &add->data() : nullptr, add_before_relu};
   Tensor y = like(x.data());
   Tensor mean = new_of(x.data(), {C}), invstd = new_of(x.data(), {C});
   if (training) {
@@ -34,8 +38,7 @@ Variable batch_norm_impl(const Variable& x, const Variable& gamma, const Variabl
                "got input ", x.shape());
     if (relu) {
       be(y).batch_norm_relu_forward_train(x.data(), gamma.data(), beta.data(), y, mean, invstd,
-                                          running_mean, running_var, momentum, eps,
-                                          add ? &add->data() : nullptr);
+                                          running_mean, running_var, momentum, eps, extra);
     } else {
       be(y).batch_norm_forward_train(x.data(), gamma.data(), beta.data(), y, mean, invstd,
                                      running_mean, running_var, momentum, eps);
@@ -44,33 +47,39 @@ Variable batch_norm_impl(const Variable& x, const Variable& gamma, const Variabl
     SIRE_CHECK(running_mean && running_var, op, ": evaluation mode needs running statistics");
     if (relu) {
       be(y).batch_norm_relu_forward_eval(x.data(), gamma.data(), beta.data(), *running_mean,
-                                         *running_var, eps, y, mean, invstd,
-                                         add ? &add->data() : nullptr);
+                                         *running_var, eps, y, mean, invstd, extra);
     } else {
       be(y).batch_norm_forward_eval(x.data(), gamma.data(), beta.data(), *running_mean,
                                     *running_var, eps, y, mean, invstd);
     }
   }
   // A fused ReLU's backward recomputes where the output is zero (the gradient stops there) from
-  // x and beta, rather than keep and read the output.
-  Tensor bt = relu ? beta.data() : Tensor();
+  // x and beta, rather than keep and read the output; with a residual summed before the ReLU,
+  // the zeros depend on it too, and the output is kept instead (its ReLU's mask).
+  Tensor bt = relu && !(add && add_before_relu) ? beta.data() : Tensor();
+  Tensor yt = add && add_before_relu ? y : Tensor();
   std::vector<Variable> inputs{x, gamma, beta};
   if (add) inputs.push_back(*add);
   return record(op, y, inputs,
-                [xt = x.data(), gt = gamma.data(), mean, invstd, training, bt](
+                [xt = x.data(), gt = gamma.data(), mean, invstd, training, bt, yt](
                     const Tensor& gy, std::vector<Tensor>& grads, const std::vector<bool>& needed) {
                   for (int i = 0; i < 3; ++i)
                     if (needed[i]) grads[i] = like(i == 0 ? xt : gt);
                   Tensor* g0 = needed[0] ? &grads[0] : nullptr;
                   Tensor* g1 = needed[1] ? &grads[1] : nullptr;
                   Tensor* g2 = needed[2] ? &grads[2] : nullptr;
-                  if (bt.defined()) {
-                    be(gy).batch_norm_relu_backward(gy, xt, gt, bt, mean, invstd, training, g0, g1,
-                                                    g2);
-                  } else {
-                    be(gy).batch_norm_backward(gy, xt, gt, mean, invstd, training, g0, g1, g2);
+                  Tensor g = gy;  // the gradient of the sum before the ReLU (residual) or of y
+                  if (yt.defined()) {
+                    g = like(gy);
+                    be(gy).relu_backward(yt, gy, g);
                   }
-                  if (needed.size() > 3 && needed[3]) grads[3] = gy;  // the added tensor's
+                  if (bt.defined()) {
+                    be(g).batch_norm_relu_backward(g, xt, gt, bt, mean, invstd, training, g0, g1,
+                                                   g2);
+                  } else {
+                    be(g).batch_norm_backward(g, xt, gt, mean, invstd, training, g0, g1, g2);
+                  }
+                  if (needed.size() > 3 && needed[3]) grads[3] = g;  // the added tensor's
                 });
 }
 
@@ -80,14 +89,21 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
                     Tensor* running_mean, Tensor* running_var, bool training, double momentum,
                     double eps, bool relu) {
   return batch_norm_impl(x, gamma, beta, running_mean, running_var, training, momentum, eps, relu,
-                         nullptr);
+                         nullptr, false);
 }
 
 Variable batch_norm_relu_add(const Variable& x, const Variable& gamma, const Variable& beta,
                              Tensor* running_mean, Tensor* running_var, bool training,
                              double momentum, double eps, const Variable& add) {
   return batch_norm_impl(x, gamma, beta, running_mean, running_var, training, momentum, eps, true,
-                         &add);
+                         &add, false);
+}
+
+Variable batch_norm_add_relu(const Variable& x, const Variable& gamma, const Variable& beta,
+                             Tensor* running_mean, Tensor* running_var, bool training,
+                             double momentum, double eps, const Variable& add) {
+  return batch_norm_impl(x, gamma, beta, running_mean, running_var, training, momentum, eps, true,
+                         &add, true);
 }
 
 }  // namespace sire::ops

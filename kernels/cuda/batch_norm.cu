@@ -80,30 +80,42 @@ __global__ void eval_stats_kernel(const float* running_mean, const float* runnin
 // Channel c normalizes as y = fma(x, a, b), a = gamma invstd, b = fma(-mean, a, beta): the
 // CPU's float operations, each fused multiply-add spelled out so that no contraction choice of
 // the compiler can make the backward pass's recomputed ReLU mask differ from the forward's.
+// (An aggregate, so that a block can hold one in shared memory.)
 struct Affine {
   float a, b;
-  __device__ Affine(const float* gamma, const float* beta, const float* mean, const float* invstd,
-                    int c)
-      : a(gamma[c] * invstd[c]), b(fmaf(-mean[c], a, beta[c])) {}
+  __device__ static Affine of(const float* gamma, const float* beta, const float* mean,
+                              const float* invstd, int c) {
+    const float a = gamma[c] * invstd[c];
+    return Affine{a, fmaf(-mean[c], a, beta[c])};
+  }
   __device__ float operator()(float x) const { return fmaf(x, a, b); }
 };
 
-// y = gamma (x - mean) invstd + beta (Affine); with Relu, max(y, 0) as the CPU's fused
-// batch_norm_relu takes it (a NaN stays NaN); then + add (a skip connection) when not null.
+// One output value: t = Affine(x); with `add` summed before the ReLU, t + a; with Relu,
+// max(t, 0) as the CPU's fused batch_norm_relu takes it (a NaN stays NaN); with `add` after the
+// ReLU, + a.
+template <bool Relu>
+__device__ __forceinline__ float normalized(const Affine& f, float x, bool has_add, float a,
+                                            bool add_before) {
+  float t = f(x);
+  if (has_add && add_before) t += a;
+  t = Relu && t < 0.0f ? 0.0f : t;
+  return has_add && !add_before ? t + a : t;
+}
+
+// y = gamma (x - mean) invstd + beta (Affine), with the ReLU and the added tensor (a skip
+// connection or a residual) of normalized().
 template <int V, bool Relu>
 __global__ void normalize_kernel(const float* x, const float* gamma, const float* beta,
-                                 const float* mean, const float* invstd, const float* add, float* y,
-                                 int C, int inner, int64_t total) {
+                                 const float* mean, const float* invstd, const float* add,
+                                 bool add_before, float* y, int C, int inner, int64_t total) {
   for_groups<V>(total, C, inner, [&](int64_t g, int c) {
-    const Affine f(gamma, beta, mean, invstd, c);
+    const Affine f = Affine::of(gamma, beta, mean, invstd, c);
     Floats<V> v, a;
     v.load(x, g);
     if (add) a.load(add, g);
-    for (int k = 0; k < V; ++k) {
-      const float t = f(v.v[k]);
-      v.v[k] = Relu && t < 0.0f ? 0.0f : t;
-      if (add) v.v[k] += a.v[k];
-    }
+    for (int k = 0; k < V; ++k)
+      v.v[k] = normalized<Relu>(f, v.v[k], add != nullptr, add ? a.v[k] : 0.0f, add_before);
     v.store(y, g);
   });
 }
@@ -123,7 +135,7 @@ __global__ void grad_partial_kernel(const float* dy, const float* x, const float
                                     ChannelLayout l, double2* partial) {
   const int c = blockIdx.y, part = blockIdx.x;
   const double mu = mean[c], is = invstd[c];
-  const Affine f(gamma, Relu ? beta : gamma, mean, invstd, c);
+  const Affine f = Affine::of(gamma, Relu ? beta : gamma, mean, invstd, c);
   double s_dy = 0.0, s_dy_xhat = 0.0;
   for_part(l, c, part, [&](int64_t at) {
     const double g = masked<Relu>(dy[at], x[at], f);
@@ -163,7 +175,7 @@ __global__ void grad_input_kernel(const float* dy, const float* x, const float* 
                                   int64_t total) {
   for_groups<V>(total, C, inner, [&](int64_t g, int c) {
     const double mu = mean[c], is = invstd[c], k = gamma[c] * is;
-    const Affine f(gamma, Relu ? beta : gamma, mean, invstd, c);
+    const Affine f = Affine::of(gamma, Relu ? beta : gamma, mean, invstd, c);
     const double2 m = means[c];
     Floats<V> vx, vdy;
     vx.load(x, g);
@@ -186,7 +198,7 @@ __global__ void forward_train_channel_kernel(const float* x, const float* gamma,
                                              ChannelLayout l, float* mean, float* invstd,
                                              float* running_mean, float* running_var,
                                              double momentum, double eps, const float* add,
-                                             float* y) {
+                                             bool add_before, float* y) {
   const int c = blockIdx.x;
   const double shift = x[static_cast<int64_t>(c) * l.inner];
   double s1 = 0.0, s2 = 0.0;
@@ -197,20 +209,16 @@ __global__ void forward_train_channel_kernel(const float* x, const float* gamma,
   });
   s1 = block_sum(s1);
   s2 = block_sum(s2);
-  __shared__ float ab[2];
+  __shared__ Affine ab;
   if (threadIdx.x == 0) {
     finish_stats(x, l, c, 0.0 + s1, 0.0 + s2, mean, invstd, running_mean, running_var, momentum,
                  eps);
-    const Affine f(gamma, beta, mean, invstd, c);
-    ab[0] = f.a;
-    ab[1] = f.b;
+    ab = Affine::of(gamma, beta, mean, invstd, c);
   }
   __syncthreads();
-  const float a = ab[0], b = ab[1];
+  const Affine f = ab;
   for_part(l, c, 0, [&](int64_t at) {
-    const float t = fmaf(x[at], a, b);  // Affine's operations
-    const float r = Relu && t < 0.0f ? 0.0f : t;
-    y[at] = add ? r + add[at] : r;
+    y[at] = normalized<Relu>(f, x[at], add != nullptr, add ? add[at] : 0.0f, add_before);
   });
 }
 
@@ -223,7 +231,7 @@ __global__ void backward_channel_kernel(const float* dy, const float* x, const f
                                         float* dx) {
   const int c = blockIdx.x;
   const double mu = mean[c], is = invstd[c];
-  const Affine f(gamma, Relu ? beta : gamma, mean, invstd, c);
+  const Affine f = Affine::of(gamma, Relu ? beta : gamma, mean, invstd, c);
   double s_dy = 0.0, s_dy_xhat = 0.0;
   for_part(l, c, 0, [&](int64_t at) {
     const double g = masked<Relu>(dy[at], x[at], f);
@@ -251,12 +259,13 @@ unsigned channel_blocks(int C) { return static_cast<unsigned>((C + kBlock - 1) /
 // y = normalized x (max(., 0) with relu, then + add when given), from the channels' mean and
 // invstd.
 void normalize(const ChannelLayout& l, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-               const Tensor& mean, const Tensor& invstd, const Tensor* add, Tensor& y, bool relu) {
-  const bool by4 = vectorizable(l.inner, {&x, &y, add});
+               const Tensor& mean, const Tensor& invstd, const BnAdd& add, Tensor& y, bool relu) {
+  const bool by4 = vectorizable(l.inner, {&x, &y, add.tensor});
   auto run = [&](auto k4, auto k1) {
     launch_elementwise(k4, k1, l, x.numel(), by4, x.data<float>(), gamma.data<float>(),
                        beta.data<float>(), mean.data<float>(), invstd.data<float>(),
-                       add ? add->data<float>() : nullptr, y.data<float>());
+                       add.tensor ? add.tensor->data<float>() : nullptr, add.before_relu,
+                       y.data<float>());
   };
   if (relu)
     run(normalize_kernel<4, true>, normalize_kernel<1, true>);
@@ -266,10 +275,10 @@ void normalize(const ChannelLayout& l, const Tensor& x, const Tensor& gamma, con
 
 void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& y,
                    Tensor& mean, Tensor& invstd, Tensor* running_mean, Tensor* running_var,
-                   double momentum, double eps, bool relu, const Tensor* add) {
+                   double momentum, double eps, bool relu, const BnAdd& add) {
   const char* op = relu ? "batch_norm_relu" : "batch_norm";
   require_f32(op, x, gamma, beta, y, mean, invstd);
-  if (add) require_f32(op, *add);
+  if (add.tensor) require_f32(op, *add.tensor);
   if (running_mean) require_f32(op, *running_mean);
   if (running_var) require_f32(op, *running_var);
   const ChannelLayout l = layout_of(op, x);
@@ -280,7 +289,7 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
                 mean.data<float>(), invstd.data<float>(),
                 running_mean ? running_mean->data<float>() : nullptr,
                 running_var ? running_var->data<float>() : nullptr, momentum, eps,
-                add ? add->data<float>() : nullptr, y.data<float>());
+                add.tensor ? add.tensor->data<float>() : nullptr, add.before_relu, y.data<float>());
     return;
   }
   Tensor partial = scratch(int64_t{2} * l.C * l.parts, DType::F64);
@@ -295,10 +304,10 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
 
 void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& y,
-                  Tensor& mean, Tensor& invstd, bool relu, const Tensor* add) {
+                  Tensor& mean, Tensor& invstd, bool relu, const BnAdd& add) {
   const char* op = relu ? "batch_norm_relu" : "batch_norm";
   require_f32(op, x, gamma, beta, running_mean, running_var, y, mean, invstd);
-  if (add) require_f32(op, *add);
+  if (add.tensor) require_f32(op, *add.tensor);
   const ChannelLayout l = layout_of(op, x);
   if (l.C == 0) return;
   SIRE_LAUNCH(eval_stats_kernel, channel_blocks(l.C), kBlock, running_mean.data<float>(),
@@ -355,16 +364,17 @@ void CudaBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
                                            Tensor* running_mean, Tensor* running_var,
                                            double momentum, double eps) {
   forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum, eps, false,
-                nullptr);
+                BnAdd{});
 }
 
-// The fused batch norm + ReLU: the ReLU applied as y is written, and its mask read as dy is
-// (no separate ReLU pass, no masked copy of dy).
+// The fused batch norm + ReLU: the ReLU applied as y is written (with a skip connection or a
+// residual summed in, when given), and its mask recomputed from x as dy is read (no separate
+// ReLU pass, no masked copy of dy).
 void CudaBackend::batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
                                                 const Tensor& beta, Tensor& y, Tensor& mean,
                                                 Tensor& invstd, Tensor* running_mean,
                                                 Tensor* running_var, double momentum, double eps,
-                                                const Tensor* add) {
+                                                const BnAdd& add) {
   forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum, eps, true,
                 add);
 }
@@ -372,13 +382,13 @@ void CudaBackend::batch_norm_relu_forward_train(const Tensor& x, const Tensor& g
 void CudaBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                           const Tensor& running_mean, const Tensor& running_var,
                                           double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
-  forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd, false, nullptr);
+  forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd, false, BnAdd{});
 }
 
 void CudaBackend::batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma,
                                                const Tensor& beta, const Tensor& running_mean,
                                                const Tensor& running_var, double eps, Tensor& y,
-                                               Tensor& mean, Tensor& invstd, const Tensor* add) {
+                                               Tensor& mean, Tensor& invstd, const BnAdd& add) {
   forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd, true, add);
 }
 

@@ -61,11 +61,11 @@ class CudaBackend final : public Backend {
   void batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                      Tensor& y, Tensor& mean, Tensor& invstd, Tensor* running_mean,
                                      Tensor* running_var, double momentum, double eps,
-                                     const Tensor* add) override;
+                                     const BnAdd& add) override;
   void batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                     const Tensor& running_mean, const Tensor& running_var,
                                     double eps, Tensor& y, Tensor& mean, Tensor& invstd,
-                                    const Tensor* add) override;
+                                    const BnAdd& add) override;
   void batch_norm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                 const Tensor& beta, const Tensor& mean, const Tensor& invstd,
                                 bool training, Tensor* dx, Tensor* dgamma, Tensor* dbeta) override;

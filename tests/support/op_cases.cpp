@@ -181,6 +181,21 @@ void norm_and_dense_cases(Builder& b) {
           return ops::batch_norm_relu_add(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5, v[3]);
         },
         true);
+    // With a residual added before the ReLU.
+    b.add(
+        str("batch_norm_add_relu train ", s), {b.rnd(s), b.rnd({C}), b.rnd({C}), b.rnd(s)},
+        [](const Vars& v) {
+          return ops::batch_norm_add_relu(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5,
+                                          v[3]);
+        },
+        true);
+    b.add(
+        str("batch_norm_add_relu eval ", s), {b.rnd(s), b.rnd({C}), b.rnd({C}), b.rnd(s)},
+        [rm, rv](const Vars& v) {
+          Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
+          return ops::batch_norm_add_relu(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5, v[3]);
+        },
+        true);
   }
   b.add_large("batch_norm train [64, 16, 8, 8]", {b.rnd({64, 16, 8, 8}), b.rnd({16}), b.rnd({16})},
               [](const Vars& v) {
@@ -196,6 +211,11 @@ void norm_and_dense_cases(Builder& b) {
       "batch_norm_relu_add train [64, 8, 16, 16]",
       {b.rnd({64, 8, 16, 16}), b.rnd({8}), b.rnd({8}), b.rnd({64, 8, 16, 16})}, [](const Vars& v) {
         return ops::batch_norm_relu_add(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5, v[3]);
+      });
+  b.add_large(
+      "batch_norm_add_relu train [64, 8, 16, 16]",
+      {b.rnd({64, 8, 16, 16}), b.rnd({8}), b.rnd({8}), b.rnd({64, 8, 16, 16})}, [](const Vars& v) {
+        return ops::batch_norm_add_relu(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5, v[3]);
       });
   // 4107 values a channel in planes of 1369: the several-part path with uneven parts (2054 and
   // 2053) and the one-float-at-a-time passes (a plane not a multiple of 4), in training (with and
