@@ -229,8 +229,8 @@ std::vector<Variable> GraphModel::run(const Variable& x, const std::vector<int>&
     SIRE_CHECK(!fused_[w], "layer '", plan_.layers[w].name, "' is fused with the ReLU after it: "
                "its own output is not kept (ask for the ReLU's)");
     SIRE_CHECK(!deferred_[w], "layer '", plan_.layers[w].name,
-               "' is computed inside the sum "
-               "that consumes it: its own output is not kept (ask for the sum's)");
+               "' is computed inside the layer that consumes it (a sum, or a residual's ReLU): "
+               "its own output is not kept (ask for that layer's)");
   }
 
   // Activations are dropped as soon as their last consumer has run (autograd keeps whatever

@@ -33,6 +33,16 @@ TEST_CASE("shape mismatches name the op and the shapes", "[errors]") {
   CHECK_THROWS_WITH(ops::batch_norm(zeros({1, 3, 1, 1}), zeros({3}), zeros({3}), nullptr, nullptr,
                                     true, 0.1, 1e-5),
                     Contains("more than one value per channel"));
+  CHECK_THROWS_WITH(
+      ops::batch_norm_relu_add(zeros({2, 3, 4, 4}), zeros({3}), zeros({3}), nullptr, nullptr, true,
+                               0.1, 1e-5, zeros({2, 3, 4, 5})),
+      Contains("batch_norm_relu_add") && Contains("[2, 3, 4, 4]") && Contains("[2, 3, 4, 5]"));
+  CHECK_THROWS_WITH(ops::batch_norm_add_relu(zeros({2, 3, 4, 4}), zeros({3}), zeros({3}), nullptr,
+                                             nullptr, true, 0.1, 1e-5, zeros({2, 2, 4, 4})),
+                    Contains("batch_norm_add_relu") && Contains("[2, 2, 4, 4]"));
+  CHECK_THROWS_WITH(
+      ops::upsample_nearest2d_add(zeros({2, 3, 2, 2}), zeros({2, 4, 4, 4})),
+      Contains("upsample_nearest2d_add") && Contains("[2, 3, 2, 2]") && Contains("[2, 4, 4, 4]"));
   CHECK_THROWS_WITH(ops::max_pool2d(zeros({1, 1, 1, 1}), 2, 2), Contains("max_pool2d"));
   CHECK_THROWS_WITH(ops::concat_channels({zeros({2, 1, 3, 3}), zeros({2, 1, 4, 3})}),
                     Contains("concat_channels") && Contains("[2, 1, 4, 3]"));
