@@ -206,7 +206,14 @@ int run_time(const std::vector<std::string>& argv) {
   if (!args.get_flag("layers")) return 0;
   std::printf("\n%-28s %12s %12s\n", "layer", "forward ms", "backward ms");
   double f = 0, b = 0;
-  for (const models::LayerSpec& l : model.net().plan().layers) {
+  const models::GraphPlan& plan = model.net().plan();
+  for (const models::LayerSpec& l : plan.layers) {
+    // A layer fused into another's op has its time in that layer's row.
+    const int host = model.net().computed_in(plan.index.at(l.name));
+    if (host >= 0) {
+      std::printf("%-28s %25s\n", l.name.c_str(), ("(in " + plan.layers[host].name + ")").c_str());
+      continue;
+    }
     const profile::LayerTime t = profile::layer_times()[l.name];
     std::printf("%-28s %12.2f %12.2f\n", l.name.c_str(), t.forward_s * 1e3, t.backward_s * 1e3);
     f += t.forward_s;

@@ -127,6 +127,7 @@ void GraphModel::fuse_batchnorm_relu() {
   const size_t n = plan_.layers.size();
   passthrough_.assign(n, 0);
   fused_.assign(n, 0);
+  host_.assign(n, -1);
   std::vector<int> uses(n, 0), consumer(n, -1);
   for (size_t i = 0; i < n; ++i)
     for (int j : plan_.inputs[i])
@@ -142,6 +143,7 @@ void GraphModel::fuse_batchnorm_relu() {
     bn->fused_relu = true;
     fused_[i] = 1;
     passthrough_[j] = 1;
+    host_[j] = static_cast<int>(i);
   }
 }
 
@@ -165,12 +167,14 @@ void GraphModel::fold_into_sums() {
         if (dynamic_cast<nn::Upsample*>(modules_[f].get())) {
           folds_[i] = Fold{Fold::kUpsampleAdd, f, f, other_of(me, f)};
           deferred_[f] = 1;
+          host_[f] = me;
           break;
         }
         const int bn = passthrough_[f] ? plan_.inputs[f][0] : -1;  // a ReLU done by its batch norm
         if (bn >= 0 && fused_[bn]) {
           folds_[i] = Fold{Fold::kBnReluAdd, f, bn, other_of(me, f)};
           deferred_[f] = deferred_[bn] = 1;
+          host_[f] = host_[bn] = me;
           break;
         }
       }
@@ -187,6 +191,7 @@ void GraphModel::fold_into_sums() {
         if (shortcut && f != plan_.inputs[sum][0]) continue;
         folds_[i] = Fold{Fold::kBnAddRelu, sum, f, other_of(sum, f)};
         deferred_[sum] = deferred_[f] = 1;
+        host_[sum] = host_[f] = me;
         break;
       }
     }

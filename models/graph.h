@@ -42,6 +42,9 @@ class GraphModel : public nn::Module {
   int64_t layer_parameters(int i) const { return modules_[i]->parameter_count(); }
   // The sums that compute one of their inputs themselves (fold_into_sums), as "input -> sum".
   std::vector<std::string> folded_sums() const;
+  // The layer whose op computes layer i's work (a batch norm applying its ReLU, a sum computing
+  // its folded inputs), or -1 when layer i runs its own.
+  int computed_in(int i) const { return host_[i]; }
 
  private:
   // A batch norm whose only consumer is a ReLU computes max(0, bn(x)) itself (one pass each
@@ -67,6 +70,7 @@ class GraphModel : public nn::Module {
   std::vector<char> passthrough_, fused_;
   std::vector<Fold> folds_;     // per layer
   std::vector<char> deferred_;  // per layer: computed by the layer it is folded into
+  std::vector<int> host_;       // per layer: computed_in()
 };
 
 }  // namespace sire::models

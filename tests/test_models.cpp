@@ -129,6 +129,12 @@ TEST_CASE("sums compute their upsample or batch norm inputs themselves, the same
   CHECK(std::count(folded.begin(), folded.end(), "ae1.pool1_up -> ae1.relu1b_skip") == 1);
   CHECK(std::count(folded.begin(), folded.end(), "ae3.conv2b_t_relu -> ae3.relu2a_skip") == 1);
   CHECK(m.net().describe().find("(computes ae4.pool4_up itself)") != std::string::npos);
+  auto in = [&](const char* layer) { return m.net().computed_in(m.net().index_of(layer)); };
+  CHECK(in("ae1.pool1_up") == m.net().index_of("ae1.relu1b_skip"));
+  CHECK(in("ae3.conv2b_t_bn") == m.net().index_of("ae3.relu2a_skip"));
+  CHECK(in("res3") == m.net().index_of("relu3b"));
+  CHECK(in("relu1a") == m.net().index_of("bn1a"));  // a ReLU its batch norm applies
+  CHECK(in("conv1a") == -1);
   // A folded layer's own output is never formed, so it cannot be asked for.
   Variable x(testing::random_tensor({2, 1, 32, 32}, DType::F32, 3));
   CHECK_THROWS_WITH(m.net().run(x, {m.net().index_of("ae1.pool1_up")}),

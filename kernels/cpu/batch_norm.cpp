@@ -23,9 +23,10 @@ struct Layout {
 // row n. The terms go into 64 lanes of T: four vectors of 16 floats, four independent chains of
 // adds (one chain would wait out every add's latency). The lanes are flushed into lanes of
 // double every kFlush values or more, at row ends, and added in order at the end: float
-// arithmetic where double was twice the vector work and a conversion a value, with at most ~64
-// terms summed in float a lane. The split depends on the shape only: the same bits on any
-// number of threads.
+// arithmetic where double was twice the vector work and a conversion a value, with about
+// kFlush / kLanes terms summed in float a lane (up to kFlush / inner when rows are shorter than
+// kLanes values and fill only their first lanes). The split depends on the shape only: the same
+// bits on any number of threads.
 constexpr int kLanes = 64;
 constexpr int64_t kFlush = 4096;
 
