@@ -166,36 +166,26 @@ void norm_and_dense_cases(Builder& b) {
             Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
             return ops::batch_norm(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5, true);
           }, true);
-    // With a skip connection added after the ReLU.
-    b.add(
-        str("batch_norm_relu_add train ", s), {b.rnd(s), b.rnd({C}), b.rnd({C}), b.rnd(s)},
-        [](const Vars& v) {
-          return ops::batch_norm_relu_add(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5,
-                                          v[3]);
-        },
-        true);
-    b.add(
-        str("batch_norm_relu_add eval ", s), {b.rnd(s), b.rnd({C}), b.rnd({C}), b.rnd(s)},
-        [rm, rv](const Vars& v) {
-          Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
-          return ops::batch_norm_relu_add(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5, v[3]);
-        },
-        true);
-    // With a residual added before the ReLU.
-    b.add(
-        str("batch_norm_add_relu train ", s), {b.rnd(s), b.rnd({C}), b.rnd({C}), b.rnd(s)},
-        [](const Vars& v) {
-          return ops::batch_norm_add_relu(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5,
-                                          v[3]);
-        },
-        true);
-    b.add(
-        str("batch_norm_add_relu eval ", s), {b.rnd(s), b.rnd({C}), b.rnd({C}), b.rnd(s)},
-        [rm, rv](const Vars& v) {
-          Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
-          return ops::batch_norm_add_relu(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5, v[3]);
-        },
-        true);
+    // With a tensor added after the ReLU (a skip connection) or before it (a residual).
+    using Fused = Variable (*)(const Variable&, const Variable&, const Variable&, Tensor*, Tensor*,
+                               bool, double, double, const Variable&);
+    for (auto [name, op] :
+         {std::pair<const char*, Fused>{"batch_norm_relu_add", ops::batch_norm_relu_add},
+          std::pair<const char*, Fused>{"batch_norm_add_relu", ops::batch_norm_add_relu}}) {
+      b.add(
+          str(name, " train ", s), {b.rnd(s), b.rnd({C}), b.rnd({C}), b.rnd(s)},
+          [op = op](const Vars& v) {
+            return op(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5, v[3]);
+          },
+          true);
+      b.add(
+          str(name, " eval ", s), {b.rnd(s), b.rnd({C}), b.rnd({C}), b.rnd(s)},
+          [op = op, rm, rv](const Vars& v) {
+            Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
+            return op(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5, v[3]);
+          },
+          true);
+    }
   }
   b.add_large("batch_norm train [64, 16, 8, 8]", {b.rnd({64, 16, 8, 8}), b.rnd({16}), b.rnd({16})},
               [](const Vars& v) {
