@@ -20,17 +20,17 @@ struct Layout {
 };
 
 // Two sums over the values of one channel, f(n, i, u, v) giving the terms u and v of value i of
-// row n. The terms go into 64 lanes of T: four vectors of 16 floats, four independent chains of
-// adds (one chain would wait out every add's latency). The lanes are flushed into lanes of
-// double every kFlush values or more, at row ends, and added in order at the end: float
-// arithmetic where double was twice the vector work and a conversion a value, with about
-// kFlush / kLanes terms summed in float a lane (up to kFlush / inner when rows are shorter than
-// kLanes values and fill only their first lanes). The split depends on the shape only: the same
-// bits on any number of threads.
+// row n (with Two = false, one: f(n, i, u, v) leaves v alone, and s2 is 0). The terms go into 64
+// lanes of T: four vectors of 16 floats, four independent chains of adds (one chain would wait out
+// every add's latency). The lanes are flushed into lanes of double every kFlush values or more, at
+// row ends, and added in order at the end: float arithmetic where double was twice the vector work
+// and a conversion a value, with about kFlush / kLanes terms summed in float a lane (up to kFlush /
+// inner when rows are shorter than kLanes values and fill only their first lanes). The split
+// depends on the shape only: the same bits on any number of threads.
 constexpr int kLanes = 64;
 constexpr int64_t kFlush = 4096;
 
-template <class T, class F>
+template <class T, bool Two = true, class F>
 void channel_sums(const Layout& l, const F& f, double& s1, double& s2) {
   alignas(64) T a[kLanes] = {}, b[kLanes] = {};
   alignas(64) double da[kLanes] = {}, db[kLanes] = {};
@@ -47,15 +47,17 @@ void channel_sums(const Layout& l, const F& f, double& s1, double& s2) {
     for (; i + kLanes <= l.inner; i += kLanes) {
 #pragma omp simd
       for (int j = 0; j < kLanes; ++j) {
-        T u, v;
+        T u, v = T(0);
         f(n, i + j, u, v);
-        a[j] += u, b[j] += v;
+        a[j] += u;
+        if constexpr (Two) b[j] += v;
       }
     }
     for (int j = 0; i < l.inner; ++i, ++j) {
-      T u, v;
+      T u, v = T(0);
       f(n, i, u, v);
-      a[j] += u, b[j] += v;
+      a[j] += u;
+      if constexpr (Two) b[j] += v;
     }
     since_flush += l.inner;
     if (since_flush >= kFlush || n + 1 == l.N) {
@@ -137,13 +139,8 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
       const T* xc = px + l.at(0, c);
       const int64_t stride = l.C * l.inner;  // from one row of the channel to the next
       double s = 0.0, unused = 0.0;
-      channel_sums<T>(
-          l,
-          [&](int64_t n, int64_t i, T& u, T& v) {
-            u = xc[n * stride + i];
-            v = T(0);
-          },
-          s, unused);
+      channel_sums<T, false>(
+          l, [&](int64_t n, int64_t i, T& u, T&) { u = xc[n * stride + i]; }, s, unused);
       const double mu = s / m;
       // The variance around the mean in a second pass (from L2), not E[x^2] - E[x]^2, which
       // cancels. The deviations are taken from the mean rounded to T.
