@@ -64,3 +64,33 @@ TEST_CASE("SIRe-CNN layers at batch 64 get plans that fill an H100", "[conv_plan
     CHECK(w.row_blocks * w.col_blocks * w.splits >= 132);
   }
 }
+
+// A batched problem (Winograd's 36 products): its GEMMs count together, one z block each (times
+// the splits), and are split only when all of them together leave the device under-filled.
+// Every step of every GEMM still belongs to exactly one split.
+TEST_CASE("batched GEMMs are split only when all of them under-fill the device", "[conv_plan]") {
+  for (int64_t M : {16, 64, 130, 512})
+    for (int64_t N : {1, 64, 256, 4096})
+      for (int ktiles : {1, 8, 64, 512})
+        for (ConvTiles tiles : {ConvTiles::kLarge, ConvTiles::kFill}) {
+          const ConvPlan p = plan_conv(M, N, ktiles, 132, tiles, 36);
+          INFO("M " << M << " N " << N << " ktiles " << ktiles << " -> splits " << p.splits);
+          CHECK(p.batches == 36);
+          CHECK(p.z_blocks() == 36 * p.splits);
+          CHECK(int64_t{p.splits} * p.per_split >= ktiles);
+          CHECK(int64_t{p.splits - 1} * p.per_split < ktiles);
+          CHECK(p.workspace_floats() <= (int64_t{16} << 20));
+          if (p.row_blocks * p.col_blocks * 36 >= 2 * 132) CHECK(p.splits == 1);
+        }
+  using namespace sire::bench;
+  for (const ConvShape& s : encoder_shapes()) {
+    const int64_t tiles = kBatch * ((s.hw + 3) / 4) * ((s.hw + 3) / 4);
+    const ConvPlan p =
+        plan_conv(s.out, tiles, static_cast<int>((s.in + 7) / 8), 132, ConvTiles::kLarge, 36);
+    INFO(s.name);
+    CHECK(p.row_blocks * p.col_blocks * p.z_blocks() >= 132);
+  }
+  // 512 channels at 4x4: one GEMM alone is split, the 36 together fill the device unsplit.
+  CHECK(plan_conv(512, 64, 64, 132).splits > 1);
+  CHECK(plan_conv(512, 64, 64, 132, ConvTiles::kLarge, 36).splits == 1);
+}

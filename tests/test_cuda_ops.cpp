@@ -271,6 +271,72 @@ TEST_CASE("3xTF32 convolutions are FP32-accurate on the tensor cores", "[tf32]")
   CHECK(three.to_vector() != fp32.to_vector());
 }
 
+namespace {
+struct WinogradGuard {
+  explicit WinogradGuard(cuda::Winograd w) : before(cuda::conv_winograd()) {
+    cuda::set_conv_winograd(w);
+  }
+  ~WinogradGuard() { cuda::set_conv_winograd(before); }
+  cuda::Winograd before;
+};
+}  // namespace
+
+// Winograd F(4x4, 3x3) on the GPU (conv_winograd.cu) against the f64 path, within the CPU
+// Winograd test's tolerances (tests/test_reference.cpp): a convolution's forward (with bias),
+// input gradient and weight gradient, and a transposed convolution's (the same kernels). Partial
+// tiles (7x9), channel counts off the 8-deep step, SIRe-CNN's 4x4 and 16x16 levels, a weight
+// gradient the plan splits. And Winograd did run: its bits differ from the implicit GEMM's.
+TEST_CASE("Winograd convolutions agree with the f64 path", "[quick]") {
+  MathGuard fp32(cuda::Math::kFP32);
+  struct G {
+    int64_t N, C, H, W, K;
+    bool transposed;
+  };
+  for (G g : {G{2, 17, 7, 9, 20, false}, G{4, 64, 16, 16, 64, false}, G{2, 512, 4, 4, 512, false},
+              G{3, 16, 5, 6, 130, false}, G{4, 64, 8, 8, 32, true}}) {
+    INFO((g.transposed ? "conv_transpose2d" : "conv2d")
+         << " N" << g.N << " C" << g.C << " " << g.H << "x" << g.W << " K" << g.K);
+    const Tensor x = random_tensor({g.N, g.C, g.H, g.W}, DType::F32, 41);
+    const Tensor w = random_tensor(g.transposed ? Shape{g.C, g.K, 3, 3} : Shape{g.K, g.C, 3, 3},
+                                   DType::F32, 42, 0.3);
+    const Tensor b = random_tensor({g.K}, DType::F32, 43);
+    const Tensor dy = random_tensor({g.N, g.K, g.H, g.W}, DType::F32, 44);
+    // y, dx, dw on `device` in `dt`.
+    auto run = [&](Device device, DType dt) {
+      Variable xv(x.to(dt).to(device), true), wv(w.to(dt).to(device), true),
+          bv(b.to(dt).to(device), true);
+      Variable y =
+          g.transposed ? ops::conv_transpose2d(xv, wv, bv, 1, 1, 0) : ops::conv2d(xv, wv, bv, 1, 1);
+      y.backward(dy.to(dt).to(device));
+      return std::vector<Tensor>{y.data().to(Device::CPU), xv.grad().to(Device::CPU),
+                                 wv.grad().to(Device::CPU)};
+    };
+    const std::vector<Tensor> ref = run(Device::CPU, DType::F64);
+    std::vector<Tensor> gpu, implicit;
+    {
+      WinogradGuard always(cuda::Winograd::kAlways);
+      gpu = run(Device::CUDA, DType::F32);
+    }
+    {
+      WinogradGuard off(cuda::Winograd::kOff);
+      implicit = run(Device::CUDA, DType::F32);
+    }
+    // The reductions: y's over x's channels (C), dx's over dy's (K), either way round.
+    const int64_t y_in = g.C, dx_in = g.K;
+    const double ty = 1e-5 * std::sqrt(static_cast<double>(y_in * 9)) * 4;
+    const double tx = 1e-5 * std::sqrt(static_cast<double>(dx_in * 9)) * 4;
+    const double tw = 1e-5 * std::sqrt(static_cast<double>(g.N * g.H * g.W)) * 4;
+    CHECK(ref::mismatch(gpu[0], ref[0], ty, ty) <= 1.0);
+    CHECK(ref::mismatch(gpu[1], ref[1], tx, tx) <= 1.0);
+    CHECK(ref::mismatch(gpu[2], ref[2], tw, tw) <= 1.0);
+    UNSCOPED_INFO("worst error / tolerance: y " << ref::mismatch(gpu[0], ref[0], ty, ty) << ", dx "
+                                                << ref::mismatch(gpu[1], ref[1], tx, tx));
+    CHECK(gpu[0].to_vector() != implicit[0].to_vector());
+    CHECK(gpu[1].to_vector() != implicit[1].to_vector());
+    CHECK(gpu[2].to_vector() != implicit[2].to_vector());
+  }
+}
+
 TEST_CASE("host <-> device copies round-trip and are counted", "[quick]") {
   const Tensor a = random_tensor({4, 7, 3}, DType::F32, 3);
   const int64_t before = transfer_bytes();

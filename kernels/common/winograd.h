@@ -20,6 +20,7 @@
 
 #include <type_traits>
 
+#include "kernels/common/conv_geometry.h"
 #include "kernels/common/host_device.h"
 
 namespace sire::winograd {
@@ -27,6 +28,18 @@ namespace sire::winograd {
 constexpr int kOut = 4;      // output tile side
 constexpr int kIn = 6;       // input tile side (kOut + 3 - 1)
 constexpr int kPoints = 36;  // kIn * kIn: products a tile and channel pair
+
+// The geometries both backends' Winograd kernels take: 3x3 "same" (padding 1) at stride 1 (so
+// also the input gradient of such a convolution, a forward of its flipped kernel), on planes the
+// 4x4 tiles cover with at most 70% of the direct multiplications (2x2 planes and narrower are
+// left to the direct kernels). Channel counts are each backend's to require.
+inline bool fits_geometry(const ConvGeom& g) {
+  if (g.R != 3 || g.S != 3 || g.stride_h != 1 || g.stride_w != 1 || g.pad_h != 1 || g.pad_w != 1 ||
+      g.P != g.H || g.Q != g.W || g.H < 1 || g.W < 1)
+    return false;
+  const int64_t tiles = ((g.H + kOut - 1) / kOut) * ((g.W + kOut - 1) / kOut);
+  return kPoints * tiles * 10 <= 7 * 9 * g.H * g.W;
+}
 
 // v = B^T d for one column (or row) of 6.
 template <class T>

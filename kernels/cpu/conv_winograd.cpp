@@ -323,15 +323,10 @@ void set_winograd_use(WinogradUse use) {
   g_use.store(static_cast<int>(use), std::memory_order_relaxed);
 }
 
-// 3x3 "same" at stride 1, 16 or more channels each side, and a plane the 4x4 tiles cover with
-// at most 70% of the direct multiplications (2x2 planes and narrower are left to the others).
+// winograd::fits_geometry (3x3 "same", stride 1, a plane the tiles cover well), 16 or more
+// channels each side.
 bool winograd_conv_fits(const ConvGeom& g) {
-  if (g.R != 3 || g.S != 3 || g.stride_h != 1 || g.stride_w != 1 || g.pad_h != 1 || g.pad_w != 1 ||
-      g.P != g.H || g.Q != g.W)
-    return false;
-  if (g.C < kMinChannels || g.K < kMinChannels || g.H < 1 || g.W < 1) return false;
-  const Grid gr(g);
-  return kPoints * gr.tiles * 10 <= 7 * 9 * g.H * g.W;
+  return winograd::fits_geometry(g) && g.C >= kMinChannels && g.K >= kMinChannels;
 }
 
 bool winograd_conv_applies(const ConvGeom& g) {

@@ -1,6 +1,8 @@
 // Convolution backward-data (and so a transposed convolution's forward): the weight rearranged
 // to wd[tap][k][c], then the gathering implicit GEMM of conv_problems.h's BackwardData, or with
-// at most 8 input channels its FewChannelsBackwardData (one thread per input pixel).
+// at most 8 input channels its FewChannelsBackwardData (one thread per input pixel); 3x3 "same"
+// stride-1 convolutions with enough channels by Winograd (conv_winograd.cu), the flipped kernel's
+// forward.
 #include "kernels/cuda/conv_few_channels.h"
 #include "kernels/cuda/conv_gemm.cuh"
 
@@ -38,6 +40,7 @@ void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor
     fill(dx, 0.0);
     return;
   }
+  if (winograd_conv("conv2d_backward_data", dy, w, nullptr, dx, g, true)) return;
   const int taps = p.g.R * p.g.S;
   Tensor wd = scratch(w.numel());
   SIRE_LAUNCH(weight_for_backward_data_kernel, grid_for(w.numel()), kBlock, w.data<float>(),

@@ -1,7 +1,8 @@
 // Convolution forward: the weight rearranged to wt[tap][c][k] (so that consecutive threads read
 // consecutive output channels), then the implicit GEMM of conv_problems.h's Forward, with the
 // bias added as each output is stored; with at most 8 input channels, FewChannelsForward (one
-// thread per output pixel and 32 output channels).
+// thread per output pixel and 32 output channels); 3x3 "same" convolutions with enough channels
+// by Winograd (conv_winograd.cu) where conv::winograd_takes says so.
 #include "kernels/cuda/conv_few_channels.h"
 #include "kernels/cuda/conv_gemm.cuh"
 
@@ -40,6 +41,7 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor*
     if (bias) bias_add(y, *bias);
     return;
   }
+  if (winograd_conv("conv2d", x, w, bias, y, g, false)) return;
   const int taps = p.g.R * p.g.S;
   if (p.g.C <= conv::kFewChannels && p.g.C * taps * conv::kFewOut <= conv::kFewWeights) {
     const conv::FewChannelsForward few{x.data<float>(), w.data<float>(),

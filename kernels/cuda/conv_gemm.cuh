@@ -36,9 +36,25 @@ constexpr int kPipelineStages = 4;  // cp.async: up to 3 steps' copies in flight
 struct Range {
   int begin, end;
 };
-__device__ inline Range step_range(int ktiles, int per_split) {
-  const int begin = blockIdx.z * per_split;
-  return Range{begin, min(ktiles, begin + per_split)};
+// What a block computes: its problem and its reduction steps. blockIdx.z is a split of the
+// reduction (split-K); for a batched problem (P::kBatched) it is (GEMM of the batch) x splits +
+// split, the GEMMs all `ktiles` long.
+template <class P>
+struct BlockWork {
+  P p;
+  Range r;
+};
+template <class P>
+__device__ __forceinline__ BlockWork<P> block_work(const P& problem, int per_split) {
+  int z = blockIdx.z;
+  P p = problem;
+  if constexpr (P::kBatched) {
+    const int splits = (problem.ktiles + per_split - 1) / per_split, batch = z / splits;
+    p = problem.batch(batch);
+    z -= batch * splits;
+  }
+  const int begin = z * per_split;
+  return BlockWork<P>{p, Range{begin, min(p.ktiles, begin + per_split)}};
 }
 
 template <class P, class T, int S, int Pad>
@@ -112,12 +128,14 @@ constexpr int min_blocks() {
 // stores them to the other of two stages (one barrier per step).
 template <class P, class T, class Arith>
 __global__ void __launch_bounds__(kThreads, (min_blocks<T, false, Arith>()))
-    conv_gemm_registers(P p, int per_split, float* partial) {
+    conv_gemm_registers(P problem, int per_split, float* partial) {
   __shared__ __align__(32) Stages<T, 2, Arith::kPad> s;
   __shared__ __align__(32) typename Arith::Shared sh;
   const int tid = threadIdx.x;
   const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
-  const Range r = step_range(p.ktiles, per_split);
+  const BlockWork<P> work = block_work(problem, per_split);
+  const P& p = work.p;
+  const Range r = work.r;
   typename P::template Loader<T> ld(p, m0, n0, tid, r.begin);
   Arith arith;
   arith.zero();
@@ -148,13 +166,15 @@ __global__ void __launch_bounds__(kThreads, (min_blocks<T, false, Arith>()))
 // both publishes step kt's stage and frees the stage computed last step, the one refilled next.
 template <class P, class T, class Arith>
 __global__ void __launch_bounds__(kThreads, (min_blocks<T, true, Arith>()))
-    conv_gemm_pipelined(P p, int per_split, float* partial) {
+    conv_gemm_pipelined(P problem, int per_split, float* partial) {
   constexpr int S = kPipelineStages;
   __shared__ __align__(32) Stages<T, S, Arith::kPad> s;
   __shared__ __align__(32) typename Arith::Shared sh;
   const int tid = threadIdx.x;
   const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
-  const Range r = step_range(p.ktiles, per_split);
+  const BlockWork<P> work = block_work(problem, per_split);
+  const P& p = work.p;
+  const Range r = work.r;
   typename P::template Loader<T> ld(p, m0, n0, tid, r.begin);
   Arith arith;
   arith.zero();
@@ -178,15 +198,21 @@ __global__ void __launch_bounds__(kThreads, (min_blocks<T, true, Arith>()))
   arith.finish(p, partial, m0, n0, tid, sh);
 }
 
-// C[m][n] = sum over splits of the partial tiles, in split order; then the problem's store.
+// C[m][n] = sum over splits of the partial tiles, in split order; then the problem's store (of
+// each GEMM of a batched problem: `batches` of them, each split as the others).
 template <class P>
-__global__ void split_reduce_kernel(P p, int splits, const float* partial) {
-  const int64_t total = static_cast<int64_t>(p.M) * p.Ncols;
-  SIRE_GRID_LOOP(i, total) {
+__global__ void split_reduce_kernel(P p, int splits, int batches, const float* partial) {
+  const int64_t mn = static_cast<int64_t>(p.M) * p.Ncols;
+  SIRE_GRID_LOOP(i, mn * batches) {
+    const int batch = static_cast<int>(i / mn);
+    const int at = static_cast<int>(i - batch * mn), m = at / p.Ncols;  // fewer than 2^31
+    const float* part = partial + int64_t{batch} * splits * mn + at;
     float s = 0.0f;
-    for (int z = 0; z < splits; ++z) s += partial[z * total + i];
-    const int at = static_cast<int>(i), m = at / p.Ncols;  // C has fewer than 2^31 elements
-    p.store(m, at - m * p.Ncols, s);
+    for (int z = 0; z < splits; ++z) s += part[z * mn];
+    if constexpr (P::kBatched)
+      p.batch(batch).store(m, at - m * p.Ncols, s);
+    else
+      p.store(m, at - m * p.Ncols, s);
   }
 }
 
@@ -205,7 +231,7 @@ void launch_with(const P& p, const dim3& grid, int per_split, float* partial) {
 template <class P, int BM, int BN>
 void launch_tile(const P& p, const ConvPlan& plan, float* partial) {
   const dim3 grid(static_cast<unsigned>(plan.col_blocks), static_cast<unsigned>(plan.row_blocks),
-                  static_cast<unsigned>(plan.splits));
+                  static_cast<unsigned>(plan.z_blocks()));
   using T = Tile<BM, BN>;
   switch (math()) {
     case Math::kTF32:
@@ -217,13 +243,17 @@ void launch_tile(const P& p, const ConvPlan& plan, float* partial) {
   }
 }
 
-// Plans, launches and (with split-K) reduces one convolution pass.
+// Plans, launches and (with split-K) reduces one convolution pass, or all the GEMMs of a batched
+// problem (P::kBatched: p.batches() of them, split alike).
 template <class P>
 void run(const char* op, const P& p) {
   SIRE_CHECK(p.M > 0 && p.Ncols > 0 && p.ktiles > 0, op, ": empty GEMM (", p.M, " x ", p.Ncols,
              ", ", p.ktiles, " steps)");
-  const ConvPlan plan = plan_conv(p.M, p.Ncols, p.ktiles, device_info().sm_count,
-                                  conv_tiles_fill() ? ConvTiles::kFill : ConvTiles::kLarge);
+  int batches = 1;
+  if constexpr (P::kBatched) batches = p.batches();
+  const ConvPlan plan =
+      plan_conv(p.M, p.Ncols, p.ktiles, device_info().sm_count,
+                conv_tiles_fill() ? ConvTiles::kFill : ConvTiles::kLarge, batches);
   SIRE_CHECK(plan.row_blocks < 65536, op, ": ", p.M, " rows exceed the grid");
   Tensor workspace;
   float* partial = nullptr;
@@ -247,7 +277,8 @@ void run(const char* op, const P& p) {
   }
   if (partial) {
     auto reduce_splits = split_reduce_kernel<P>;
-    SIRE_LAUNCH(reduce_splits, grid_for(int64_t{p.M} * p.Ncols), kBlock, p, plan.splits, partial);
+    SIRE_LAUNCH(reduce_splits, grid_for(int64_t{p.M} * p.Ncols * plan.batches), kBlock, p,
+                plan.splits, plan.batches, partial);
   }
 }
 

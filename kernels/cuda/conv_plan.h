@@ -22,7 +22,11 @@ struct ConvPlan {
   int ktiles = 0;                          // reduction steps in all
   int splits = 1;                          // blocks along the reduction, each `per_split` steps
   int per_split = 0;
-  int64_t workspace_floats() const { return splits > 1 ? int64_t{splits} * rows * cols : 0; }
+  int batches = 1;                                   // GEMMs of a batched problem, each split alike
+  int z_blocks() const { return splits * batches; }  // blockIdx.z: batch x splits + split
+  int64_t workspace_floats() const {
+    return splits > 1 ? int64_t{splits} * batches * rows * cols : 0;
+  }
   int64_t rows = 0, cols = 0;
 };
 
@@ -50,15 +54,19 @@ inline bool wide_tile_fits(int64_t Ncols) {
 // filter taps for backward-weight), ktiles reduction steps, on a device of sm_count processors.
 // If the grid has fewer than two blocks per processor, the reduction is split across up to 2
 // blocks per processor (256 splits at most, each at least 16 steps long); a second kernel adds
-// the partial sums (64 MiB at most) in a fixed order.
+// the partial sums (64 MiB at most) in a fixed order. `batches` GEMMs of that size (a batched
+// problem: Winograd's 36 points) count together: they fill the device side by side, and are
+// split alike only if all of them together leave it under-filled.
 inline ConvPlan plan_conv(int64_t M, int64_t Ncols, int ktiles, int sm_count,
-                          ConvTiles tiles = ConvTiles::kLarge) {
+                          ConvTiles tiles = ConvTiles::kLarge, int batches = 1) {
   ConvPlan p;
   p.rows = M;
   p.cols = Ncols;
   p.ktiles = ktiles;
+  p.batches = batches < 1 ? 1 : batches;
   auto blocks = [&](ConvTile t) {
-    return ((M + tile_rows(t) - 1) / tile_rows(t)) * ((Ncols + tile_cols(t) - 1) / tile_cols(t));
+    return ((M + tile_rows(t) - 1) / tile_rows(t)) * ((Ncols + tile_cols(t) - 1) / tile_cols(t)) *
+           p.batches;
   };
   p.tile = M > 64                  ? ConvTile::k128x128
            : wide_tile_fits(Ncols) ? ConvTile::k64x256
@@ -67,13 +75,13 @@ inline ConvPlan plan_conv(int64_t M, int64_t Ncols, int ktiles, int sm_count,
   if (tiles == ConvTiles::kFill && blocks(p.tile) < sm_count) p.tile = ConvTile::k64x64;
   p.row_blocks = (M + tile_rows(p.tile) - 1) / tile_rows(p.tile);
   p.col_blocks = (Ncols + tile_cols(p.tile) - 1) / tile_cols(p.tile);
-  const int64_t grid = p.row_blocks * p.col_blocks;
+  const int64_t grid = p.row_blocks * p.col_blocks * p.batches;
   int64_t splits = 1;
   if (grid < 2 * int64_t{sm_count}) {
     splits = (2 * int64_t{sm_count} + grid - 1) / grid;
     const int64_t by_depth = ktiles / 16;
     if (splits > by_depth) splits = by_depth;
-    const int64_t by_memory = (int64_t{16} << 20) / (M * Ncols > 0 ? M * Ncols : 1);
+    const int64_t by_memory = (int64_t{16} << 20) / (M * Ncols > 0 ? M * Ncols * p.batches : 1);
     if (splits > by_memory) splits = by_memory;
     if (splits > 256) splits = 256;
     if (splits < 1) splits = 1;

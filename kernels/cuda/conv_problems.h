@@ -77,6 +77,7 @@ struct TapWalk {
 };
 
 struct Forward {
+  static constexpr bool kBatched = false;  // one GEMM (conv_gemm.cuh)
   const float* __restrict__ x;
   const float* __restrict__ wt;    // [taps][C][K]
   const float* __restrict__ bias;  // may be null
@@ -156,6 +157,7 @@ struct Forward {
 // pixel whose tap reads (h, w) (conv_out_coord; with stride > 1 most taps read none). Gathering,
 // so every dx element is written once, by one thread: no col2im additions, no atomics.
 struct BackwardData {
+  static constexpr bool kBatched = false;  // one GEMM (conv_gemm.cuh)
   const float* __restrict__ dy;
   const float* __restrict__ wd;  // [taps][K][C]
   float* __restrict__ dx;
@@ -236,6 +238,7 @@ struct BackwardData {
 // The reduction runs along memory (pixels), so both tiles load with consecutive threads on
 // consecutive pixels (Order::kKFast). Long reduction, small output: split-K's case.
 struct BackwardWeight {
+  static constexpr bool kBatched = false;  // one GEMM (conv_gemm.cuh)
   const float* __restrict__ x;
   const float* __restrict__ dy;
   float* __restrict__ dw;

@@ -111,6 +111,15 @@ inline void require_i32(const char* op, const Tensor& t) {
 // the host waits for the GPU anyway: synchronize() and every copy to the host.
 void check_pending_labels();
 
+// Winograd F(4x4, 3x3) (conv_winograd.cu): out = the convolution of `in` (with input_gradient,
+// the input gradient dx of a convolution of geometry g from in = dy), + bias when given, if
+// conv::winograd_takes(g, ...) under the current settings; false (nothing done) if not.
+bool winograd_conv(const char* op, const Tensor& in, const Tensor& w, const Tensor* bias,
+                   Tensor& out, const ConvGeom& g, bool input_gradient);
+// dw of a convolution of geometry g by Winograd, under the same condition; false if not taken.
+bool winograd_weight_grad(const char* op, const Tensor& x, const Tensor& dy, Tensor& dw,
+                          const ConvGeom& g);
+
 // A scratch tensor on the GPU (from the caching allocator, so cheap once warm).
 inline Tensor scratch(int64_t elems, DType dtype = DType::F32) {
   return Tensor::empty({elems}, dtype, Device::CUDA);

@@ -27,6 +27,10 @@ std::atomic<int> g_math{static_cast<int>(env_is("SIRE_CUDA_MATH", "tf32")     ? 
 std::atomic<bool> g_poison{env_is("SIRE_CUDA_POISON", "1")};
 std::atomic<int> g_staging{env_is("SIRE_CUDA_CONV_STAGING", "registers") ? 1 : 0};
 std::atomic<bool> g_tiles_fill{env_is("SIRE_CUDA_CONV_TILES", "fill")};
+std::atomic<int> g_winograd{static_cast<int>(env_is("SIRE_CUDA_WINOGRAD", "0") ? Winograd::kOff
+                                             : env_is("SIRE_CUDA_WINOGRAD", "1")
+                                                 ? Winograd::kAlways
+                                                 : Winograd::kAuto)};
 const bool g_sync_after_launch = env_is("SIRE_CUDA_SYNC", "1");
 
 // Device 0, or nothing: the answer is decided once.
@@ -137,6 +141,14 @@ const char* staging_name(Staging st) {
 void set_conv_tiles_fill(bool fill) { g_tiles_fill.store(fill); }
 
 bool conv_tiles_fill() { return g_tiles_fill.load(); }
+
+void set_conv_winograd(Winograd use) { g_winograd.store(static_cast<int>(use)); }
+
+Winograd conv_winograd() { return static_cast<Winograd>(g_winograd.load()); }
+
+const char* winograd_name(Winograd use) {
+  return use == Winograd::kOff ? "off" : use == Winograd::kAlways ? "always" : "auto";
+}
 
 const DeviceInfo& device_info() {
   static const DeviceInfo info = [] {
