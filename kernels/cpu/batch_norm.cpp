@@ -23,10 +23,10 @@ struct Layout {
 // row n (with Two = false, one: f(n, i, u, v) leaves v alone, and s2 is 0). The terms go into 64
 // lanes of T: four vectors of 16 floats, four independent chains of adds (one chain would wait out
 // every add's latency). The lanes are flushed into lanes of double every kFlush values or more, at
-// row ends, and added in order at the end: float arithmetic where double was twice the vector work
-// and a conversion a value, with about kFlush / kLanes terms summed in float a lane (up to kFlush /
-// inner when rows are shorter than kLanes values and fill only their first lanes). The split
-// depends on the shape only: the same bits on any number of threads.
+// row ends, and added in a fixed order at the end: float arithmetic where double was twice the
+// vector work and a conversion a value, with about kFlush / kLanes terms summed in float a lane (up
+// to kFlush / inner when rows are shorter than kLanes values and fill only their first lanes). The
+// split depends on the shape only: the same bits on any number of threads.
 constexpr int kLanes = 64;
 constexpr int64_t kFlush = 4096;
 
@@ -65,8 +65,14 @@ void channel_sums(const Layout& l, const F& f, double& s1, double& s2) {
       since_flush = 0;
     }
   }
-  s1 = 0.0, s2 = 0.0;
-  for (int j = 0; j < kLanes; ++j) s1 += da[j], s2 += db[j];
+  // The lanes in four interleaved chains of locals, then the chains pairwise: one chain through
+  // the references (every add waiting on a store and its reload) was most of a batch norm's
+  // time on small planes.
+  double t1[4] = {}, t2[4] = {};
+  for (int j = 0; j < kLanes; j += 4)
+    for (int k = 0; k < 4; ++k) t1[k] += da[j + k], t2[k] += db[j + k];
+  s1 = (t1[0] + t1[1]) + (t1[2] + t1[3]);
+  s2 = (t2[0] + t2[1]) + (t2[2] + t2[3]);
 }
 
 // Channel c normalizes as y = x a + b, a = gamma invstd, b = beta - mean a, one fused
