@@ -285,7 +285,8 @@ struct WinogradGuard {
 // Winograd test's tolerances (tests/test_reference.cpp): a convolution's forward (with bias),
 // input gradient and weight gradient, and a transposed convolution's (the same kernels). Partial
 // tiles (7x9), channel counts off the 8-deep step, SIRe-CNN's 4x4 and 16x16 levels, a weight
-// gradient the plan splits. And Winograd did run: its bits differ from the implicit GEMM's.
+// gradient the plan splits. And Winograd did run: its bits differ from the implicit GEMM's. Also
+// its products in 3xTF32 and TF32.
 TEST_CASE("Winograd convolutions agree with the f64 path", "[quick]") {
   MathGuard fp32(cuda::Math::kFP32);
   struct G {
@@ -334,6 +335,25 @@ TEST_CASE("Winograd convolutions agree with the f64 path", "[quick]") {
     CHECK(gpu[0].to_vector() != implicit[0].to_vector());
     CHECK(gpu[1].to_vector() != implicit[1].to_vector());
     CHECK(gpu[2].to_vector() != implicit[2].to_vector());
+    // The products on the tensor cores (SIRE_CUDA_WINOGRAD=1 takes these; the default does not):
+    // 3xTF32 within FP32 Winograd's bounds (twice them), TF32 within TF32's norm-wise bound.
+    WinogradGuard always(cuda::Winograd::kAlways);
+    std::vector<Tensor> three, tf32;
+    {
+      MathGuard m(cuda::Math::kTF32x3);
+      three = run(Device::CUDA, DType::F32);
+    }
+    {
+      MathGuard m(cuda::Math::kTF32);
+      tf32 = run(Device::CUDA, DType::F32);
+    }
+    CHECK(ref::mismatch(three[0], ref[0], 2 * ty, 2 * ty) <= 1.0);
+    CHECK(ref::mismatch(three[1], ref[1], 2 * tx, 2 * tx) <= 1.0);
+    CHECK(ref::mismatch(three[2], ref[2], 2 * tw, 2 * tw) <= 1.0);
+    for (int i = 0; i < 3; ++i) {
+      INFO("TF32, output " << i);
+      CHECK(relative_l2(tf32[i], ref[i]) <= kTf32.l2);
+    }
   }
 }
 
