@@ -336,7 +336,10 @@ TEST_CASE("Winograd convolutions agree with the f64 path", "[quick]") {
     CHECK(gpu[1].to_vector() != implicit[1].to_vector());
     CHECK(gpu[2].to_vector() != implicit[2].to_vector());
     // The products on the tensor cores (SIRE_CUDA_WINOGRAD=1 takes these; the default does not):
-    // 3xTF32 within FP32 Winograd's bounds (twice them), TF32 within TF32's norm-wise bound.
+    // 3xTF32 within FP32 Winograd's bounds (twice them). TF32 rounds the transformed operands,
+    // which the output transform's cancellations amplify: printed for docs/cuda.md, and held
+    // only to 10x TF32's usual norm-wise bound (how close it comes decides whether TF32 may
+    // default to Winograd).
     WinogradGuard always(cuda::Winograd::kAlways);
     std::vector<Tensor> three, tf32;
     {
@@ -352,7 +355,9 @@ TEST_CASE("Winograd convolutions agree with the f64 path", "[quick]") {
     CHECK(ref::mismatch(three[2], ref[2], 2 * tw, 2 * tw) <= 1.0);
     for (int i = 0; i < 3; ++i) {
       INFO("TF32, output " << i);
-      CHECK(relative_l2(tf32[i], ref[i]) <= kTf32.l2);
+      const double e = relative_l2(tf32[i], ref[i]);
+      WARN("Winograd in TF32, output " << i << " (y, dx, dw): relative L2 error " << e);
+      CHECK(e <= 10 * kTf32.l2);
     }
   }
 }
