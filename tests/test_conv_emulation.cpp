@@ -36,8 +36,9 @@ const char* mode_name(Mode m) {
 // What the tensor cores read of a .tf32 operand: its top 19 bits.
 float tf32_truncated(float x) { return bits_float(float_bits(x) & 0xffffe000u); }
 
-ConvPlan forced_plan(int64_t M, int64_t N, int ktiles, ConvTile tile, int splits) {
+ConvPlan forced_plan(int64_t M, int64_t N, int ktiles, ConvTile tile, int splits, int batches = 1) {
   ConvPlan p;
+  p.batches = batches;
   p.tile = tile;
   p.rows = M;
   p.cols = N;
@@ -127,29 +128,31 @@ bool tf32_step(const std::vector<float>& As, const std::vector<float>& Bs, std::
   return ok;
 }
 
-// One launch of a conv_gemm kernel (and split_reduce_kernel), emulated: every block, every
-// thread's loads of every step placed in the tile as stash() places them, the tile product (FP32:
-// the whole tile; TF32: mma by mma, tf32_step), and every thread's outputs emitted as the
-// kernel's epilogue emits them. Checks on the way that each shared-memory slot is written
-// exactly once per step and each output once per block.
+// One launch of a conv_gemm kernel (and split_reduce_kernel), emulated: every block (its problem
+// and steps decoded from blockIdx.z by the kernels' own block_work), every thread's loads of
+// every step placed in the tile as stash() places them, the tile product (FP32: the whole tile;
+// TF32: mma by mma, tf32_step), every thread's outputs emitted as the kernel's epilogue emits
+// them, and the splits summed by the reduction kernel's own split_sum. Checks on the way that
+// each shared-memory slot is written exactly once per step and each output once per block.
 template <class P, int BM, int BN>
 void emulate(const P& p, const ConvPlan& plan, Mode mode) {
   const bool tf32 = mode != Mode::kFP32;
   using T = Tile<BM, BN>;
   using L = typename P::template Loader<T>;
   const int64_t MN = int64_t{p.M} * p.Ncols;
-  std::vector<float> partial(plan.splits > 1 ? plan.splits * MN : 0, NAN);
+  std::vector<float> partial(plan.splits > 1 ? plan.z_blocks() * MN : 0, NAN);
   std::vector<float> As(kBK * BM), Bs(kBK * BN), acc(BM * BN);
   std::vector<int> a_hits(kBK * BM), b_hits(kBK * BN), out_hits(BM * BN);
   std::vector<float> frag_acc(BM * BN);  // TF32: [warp][lane][i][j][e]
   bool slots_ok = true, outputs_ok = true, fragments_ok = true;
-  for (int z = 0; z < plan.splits; ++z)
+  for (int z = 0; z < plan.z_blocks(); ++z)
     for (int64_t by = 0; by < plan.row_blocks; ++by)
       for (int64_t bx = 0; bx < plan.col_blocks; ++bx) {
         const int m0 = static_cast<int>(by * BM), n0 = static_cast<int>(bx * BN);
-        const int begin = z * plan.per_split, end = std::min(p.ktiles, begin + plan.per_split);
+        const BlockWork<P> work = block_work(p, plan.per_split, z);
+        const int begin = work.r.begin, end = work.r.end;
         std::vector<L> loaders;
-        for (int tid = 0; tid < kThreads; ++tid) loaders.emplace_back(p, m0, n0, tid, begin);
+        for (int tid = 0; tid < kThreads; ++tid) loaders.emplace_back(work.p, m0, n0, tid, begin);
         std::fill(acc.begin(), acc.end(), 0.0f);
         std::fill(frag_acc.begin(), frag_acc.end(), 0.0f);
         for (int kt = begin; kt < end; ++kt) {
@@ -157,8 +160,8 @@ void emulate(const P& p, const ConvPlan& plan, Mode mode) {
           std::fill(b_hits.begin(), b_hits.end(), 0);
           for (int tid = 0; tid < kThreads; ++tid) {
             float ra[T::A_PER], rb[T::B_PER];
-            loaders[tid].load(p, ra, rb);
-            loaders[tid].next(p);
+            loaders[tid].load(work.p, ra, rb);
+            loaders[tid].next(work.p);
             for (int i = 0; i < T::A_PER; ++i) {
               const int at = tile_k<L::kA, BM>(tid, i) * BM + tile_row<L::kA, BM>(tid, i);
               As[at] = ra[i];
@@ -199,7 +202,7 @@ void emulate(const P& p, const ConvPlan& plan, Mode mode) {
               if (plan.splits > 1)
                 partial[(int64_t{z} * p.M + m) * p.Ncols + n] = acc[r * BN + c];
               else
-                p.store(m, n, acc[r * BN + c]);
+                work.p.store(m, n, acc[r * BN + c]);
             }
         for (int h : out_hits) outputs_ok &= h == 1;
       }
@@ -207,11 +210,7 @@ void emulate(const P& p, const ConvPlan& plan, Mode mode) {
   CHECK(outputs_ok);
   CHECK(fragments_ok);
   if (plan.splits > 1)
-    for (int64_t i = 0; i < MN; ++i) {
-      float s = 0.0f;
-      for (int z = 0; z < plan.splits; ++z) s += partial[z * MN + i];
-      p.store(static_cast<int>(i / p.Ncols), static_cast<int>(i % p.Ncols), s);
-    }
+    for (int64_t i = 0; i < MN * plan.batches; ++i) split_sum(p, plan.splits, partial.data(), i);
 }
 
 template <class P>
@@ -324,8 +323,8 @@ ConvGeom conv_geom(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_
 }
 
 // The CUDA Winograd path (conv_winograd.h) of one geometry, emulated: the transforms thread by
-// thread, the 36 products on the emulated mainloops (each point's GEMM as the blocks with that
-// blockIdx.z run it: every tile shape, the FP32 and TF32 maps, unsplit and split), the output
+// thread, the 36 products as one emulated launch (blockIdx.z decoded into point and split as
+// the kernels decode it: every tile shape, the FP32 and TF32 maps, unsplit and split), the output
 // transform; the forward pass (with bias), the input gradient and the weight gradient against
 // the f64 path, within the CPU Winograd test's tolerances (tests/test_reference.cpp). Every
 // buffer starts as NaN, so a value no thread writes is caught.
@@ -364,8 +363,7 @@ void check_winograd(const ConvGeom& g) {
           std::fill(m.begin(), m.end(), NAN);
           WinogradProduct p = WinogradProduct::make(wg);
           p.u = u.data(), p.v = v.data(), p.m = m.data();
-          const ConvPlan plan = forced_plan(p.M, p.Ncols, p.ktiles, tile, splits);
-          for (int point = 0; point < p.batches(); ++point) emulate(p.batch(point), plan, mode);
+          emulate(p, forced_plan(p.M, p.Ncols, p.ktiles, tile, splits, p.batches()), mode);
           Tensor y = Tensor::full(ref.shape(), NAN);
           const WinogradOutput wo{m.data(), input_gradient ? nullptr : bias.data<float>(),
                                   y.data<float>(), wg};
@@ -397,8 +395,7 @@ void check_winograd(const ConvGeom& g) {
         std::fill(du.begin(), du.end(), NAN);
         WinogradWeightProduct p = WinogradWeightProduct::make(wg);
         p.dm = dm.data(), p.v = v.data(), p.du = du.data();
-        const ConvPlan plan = forced_plan(p.M, p.Ncols, p.ktiles, tile, splits);
-        for (int point = 0; point < p.batches(); ++point) emulate(p.batch(point), plan, mode);
+        emulate(p, forced_plan(p.M, p.Ncols, p.ktiles, tile, splits, p.batches()), mode);
         Tensor dw = Tensor::full(w.shape(), NAN);
         const WinogradWeightGrad wgrad{du.data(), dw.data<float>(), wg.in, wg.out};
         for (int64_t i = 0; i < wgrad.threads(); ++i) wgrad.run(i);

@@ -32,31 +32,6 @@ struct Stages {
 };
 constexpr int kPipelineStages = 4;  // cp.async: up to 3 steps' copies in flight behind the math
 
-// The reduction steps [begin, end) of this block.
-struct Range {
-  int begin, end;
-};
-// What a block computes: its problem and its reduction steps. blockIdx.z is a split of the
-// reduction (split-K); for a batched problem (P::kBatched) it is (GEMM of the batch) x splits +
-// split, the GEMMs all `ktiles` long.
-template <class P>
-struct BlockWork {
-  P p;
-  Range r;
-};
-template <class P>
-__device__ __forceinline__ BlockWork<P> block_work(const P& problem, int per_split) {
-  int z = blockIdx.z;
-  P p = problem;
-  if constexpr (P::kBatched) {
-    const int splits = (problem.ktiles + per_split - 1) / per_split, batch = z / splits;
-    p = problem.batch(batch);
-    z -= batch * splits;
-  }
-  const int begin = z * per_split;
-  return BlockWork<P>{p, Range{begin, min(p.ktiles, begin + per_split)}};
-}
-
 template <class P, class T, int S, int Pad>
 __device__ __forceinline__ void stash(Stages<T, S, Pad>& s, int stage, int tid,
                                       const float (&ra)[T::A_PER], const float (&rb)[T::B_PER]) {
@@ -133,7 +108,7 @@ __global__ void __launch_bounds__(kThreads, (min_blocks<T, false, Arith>()))
   __shared__ __align__(32) typename Arith::Shared sh;
   const int tid = threadIdx.x;
   const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
-  const BlockWork<P> work = block_work(problem, per_split);
+  const BlockWork<P> work = block_work(problem, per_split, static_cast<int>(blockIdx.z));
   const P& p = work.p;
   const Range r = work.r;
   typename P::template Loader<T> ld(p, m0, n0, tid, r.begin);
@@ -172,7 +147,7 @@ __global__ void __launch_bounds__(kThreads, (min_blocks<T, true, Arith>()))
   __shared__ __align__(32) typename Arith::Shared sh;
   const int tid = threadIdx.x;
   const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
-  const BlockWork<P> work = block_work(problem, per_split);
+  const BlockWork<P> work = block_work(problem, per_split, static_cast<int>(blockIdx.z));
   const P& p = work.p;
   const Range r = work.r;
   typename P::template Loader<T> ld(p, m0, n0, tid, r.begin);
@@ -198,21 +173,11 @@ __global__ void __launch_bounds__(kThreads, (min_blocks<T, true, Arith>()))
   arith.finish(p, partial, m0, n0, tid, sh);
 }
 
-// C[m][n] = sum over splits of the partial tiles, in split order; then the problem's store (of
-// each GEMM of a batched problem: `batches` of them, each split as the others).
+// C = the sum over splits of the partial tiles (split_sum in conv_problems.h), each element once.
 template <class P>
 __global__ void split_reduce_kernel(P p, int splits, int batches, const float* partial) {
-  const int64_t mn = static_cast<int64_t>(p.M) * p.Ncols;
-  SIRE_GRID_LOOP(i, mn * batches) {
-    const int batch = static_cast<int>(i / mn);
-    const int at = static_cast<int>(i - batch * mn), m = at / p.Ncols;  // fewer than 2^31
-    const float* part = partial + int64_t{batch} * splits * mn + at;
-    float s = 0.0f;
-    for (int z = 0; z < splits; ++z) s += part[z * mn];
-    if constexpr (P::kBatched)
-      p.batch(batch).store(m, at - m * p.Ncols, s);
-    else
-      p.store(m, at - m * p.Ncols, s);
+  SIRE_GRID_LOOP(i, static_cast<int64_t>(p.M) * p.Ncols * batches) {
+    split_sum(p, splits, partial, i);
   }
 }
 

@@ -341,4 +341,46 @@ struct BackwardWeight {
   }
 };
 
+// What a block of the GEMM kernels (conv_gemm.cuh) computes, from its blockIdx.z: its problem
+// and its reduction steps [r.begin, r.end). z is a split of the reduction (split-K); for a batched
+// problem (P::kBatched: Winograd's 36 products) it is (GEMM of the batch) x splits + split, the
+// GEMMs all `ktiles` long. Host+device, so that the emulation decodes z as the kernels do.
+struct Range {
+  int begin, end;
+};
+template <class P>
+struct BlockWork {
+  P p;
+  Range r;
+};
+template <class P>
+SIRE_HD BlockWork<P> block_work(const P& problem, int per_split, int z) {
+  P p = problem;
+  if constexpr (P::kBatched) {
+    const int splits = (problem.ktiles + per_split - 1) / per_split, batch = z / splits;
+    p = problem.batch(batch);
+    z -= batch * splits;
+  }
+  const int begin = z * per_split, end = begin + per_split;
+  return BlockWork<P>{p, Range{begin, end < p.ktiles ? end : p.ktiles}};
+}
+
+// With split-K, element i of C (of all a batched problem's GEMMs, one after the other): the sum
+// of its partial values in split order, then the problem's store. The partial tiles lie as the
+// kernels write them (emit() in conv_math.cuh): partial[(z M + m) Ncols + n], z = batch x splits
+// + split.
+template <class P>
+SIRE_HD void split_sum(const P& p, int splits, const float* partial, int64_t i) {
+  const int64_t mn = static_cast<int64_t>(p.M) * p.Ncols;
+  const int batch = static_cast<int>(i / mn);
+  const int at = static_cast<int>(i - batch * mn), m = at / p.Ncols;  // fewer than 2^31
+  const float* part = partial + int64_t{batch} * splits * mn + at;
+  float s = 0.0f;
+  for (int z = 0; z < splits; ++z) s += part[z * mn];
+  if constexpr (P::kBatched)
+    p.batch(batch).store(m, at - m * p.Ncols, s);
+  else
+    p.store(m, at - m * p.Ncols, s);
+}
+
 }  // namespace sire::cuda::conv

@@ -117,7 +117,8 @@ struct WinogradInput {
 // C = M[point] [out, tiles], A = U[point] read as wt is in Forward (consecutive threads on
 // consecutive output channels), B = V[point] (consecutive threads on consecutive tiles); the
 // reduction runs over input channels, kBK a step. Batched: batch(point) is the GEMM of one point,
-// run by the blocks with blockIdx.z == point (conv_gemm.cuh), never split.
+// run by the blocks whose blockIdx.z decodes to that point (block_work, conv_problems.h), split
+// alike when the 36 GEMMs together leave the device under-filled (plan_conv).
 struct WinogradProduct {
   static constexpr bool kBatched = true;
   const float* __restrict__ u;  // [36][in][out]
