@@ -102,6 +102,26 @@ TEST_CASE("batch norm's statistics stay exact far from zero and over many values
   }
 }
 
+// Where a fused ReLU was off, the upstream gradient is dropped whatever it is, as relu_backward
+// drops it (and PyTorch's ReLU): a NaN or infinite dy there must not reach the channel's sums.
+TEST_CASE("batch norm + ReLU drops non-finite gradients where the ReLU was off", "[nn]") {
+  for (DType dt : {DType::F32, DType::F64}) {
+    INFO(dtype_name(dt));
+    Variable x(testing::random_tensor({4, 2, 3, 3}, dt, 61), true);
+    Variable gamma(Tensor::full({2}, 1.0, dt), true), beta(Tensor::zeros({2}, dt), true);
+    Variable y = ops::batch_norm(x, gamma, beta, nullptr, nullptr, true, 0.1, 1e-5, true);
+    const std::vector<double> out = y.data().to_vector();
+    std::vector<double> g(out.size(), 1.0);
+    int poisoned = 0;
+    for (size_t i = 0; i < out.size(); ++i)
+      if (out[i] == 0.0) g[i] = i % 2 ? NAN : INFINITY, ++poisoned;
+    REQUIRE(poisoned > 0);
+    y.backward(Tensor::from_vector(y.shape(), g).to(dt));
+    for (double v : x.grad().to_vector()) REQUIRE(std::isfinite(v));
+    for (double v : gamma.grad().to_vector()) REQUIRE(std::isfinite(v));
+  }
+}
+
 TEST_CASE("dropout: scaled, reproducible, off in evaluation", "[nn]") {
   Tensor x = Tensor::full({1000}, 1.0);
   Variable a = ops::dropout(Variable(x), 0.25, true, 9, 3);

@@ -211,8 +211,10 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tens
           l,
           [&](int64_t n, int64_t i, T& u, T& v) {
             const T x = xc[n * stride + i], dyv = gc[n * stride + i];
-            // A mask multiply, not a branch: random signs would mispredict half the time.
-            const T g = Relu ? dyv * static_cast<T>(f(x) > T(0)) : dyv;
+            // A select, not a branch (random signs would mispredict half the time); a select,
+            // not a mask multiply, so that a NaN or infinite dy where the ReLU was off gives 0,
+            // as relu_backward and the CUDA kernels do.
+            const T g = Relu && !(f(x) > T(0)) ? T(0) : dyv;
             u = g;
             v = g * (x - mu);
           },
@@ -232,7 +234,7 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tens
         T* out = pdx + l.at(n, c);
 #pragma omp simd
         for (int64_t i = 0; i < l.inner; ++i) {
-          const T g = Relu ? gr[i] * static_cast<T>(f(xr[i]) > T(0)) : gr[i];
+          const T g = Relu && !(f(xr[i]) > T(0)) ? T(0) : gr[i];
           out[i] = k * (g - mean_dy - (xr[i] - mu) * coef);
         }
       }
