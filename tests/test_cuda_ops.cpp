@@ -362,6 +362,32 @@ TEST_CASE("Winograd convolutions agree with the f64 path", "[quick]") {
   }
 }
 
+// Channels go along a grid's x dimension (2^31 - 1 blocks), not y (65535): a dense layer with
+// 70000 outputs (bias_add, its gradient's channel_sum) and a batch norm over 70000 channels.
+TEST_CASE("per-channel kernels take more channels than a grid's y dimension", "[quick]") {
+  MathGuard fp32(cuda::Math::kFP32);
+  const int64_t C = 70000;
+  const Tensor x = random_tensor({2, 3}, DType::F32, 51), w = random_tensor({C, 3}, DType::F32, 52);
+  const Tensor b = random_tensor({C}, DType::F32, 53),
+               z = random_tensor({3, C, 1, 2}, DType::F32, 54);
+  const Tensor gamma = random_tensor({C}, DType::F32, 55),
+               beta = random_tensor({C}, DType::F32, 56);
+  auto run = [&](Device d) {
+    Variable xv(x.to(d), true), wv(w.to(d), true), bv(b.to(d), true), zv(z.to(d), true);
+    Variable y = ops::linear(xv, wv, bv);
+    Variable n = ops::batch_norm(zv, Variable(gamma.to(d), true), Variable(beta.to(d), true),
+                                 nullptr, nullptr, true, 0.1, 1e-5);
+    ops::add(ops::sum(ops::relu(y)), ops::sum(ops::relu(n))).backward();
+    return std::vector<Tensor>{y.data().to(Device::CPU), n.data().to(Device::CPU),
+                               bv.grad().to(Device::CPU), zv.grad().to(Device::CPU)};
+  };
+  const std::vector<Tensor> cpu = run(Device::CPU), gpu = run(Device::CUDA);
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    INFO("output " << i);
+    CHECK(close(gpu[i], cpu[i], i < 2 ? kFp32Forward : kFp32Backward));
+  }
+}
+
 TEST_CASE("host <-> device copies round-trip and are counted", "[quick]") {
   const Tensor a = random_tensor({4, 7, 3}, DType::F32, 3);
   const int64_t before = transfer_bytes();
@@ -399,6 +425,17 @@ TEST_CASE("bad labels are reported at the next wait, naming the first bad sample
   CHECK_NOTHROW(backend_for(Device::CUDA).synchronize());
   for (int i = 0; i < 100; ++i) ops::cross_entropy(logits, i == 70 ? bad : good);
   CHECK_THROWS_WITH(backend_for(Device::CUDA).synchronize(), named);
+  // Until the report, the bad samples' gradient rows are NaN (as their losses are), the good
+  // one's are not.
+  Variable lv(logits.data(), true);
+  ops::cross_entropy(lv, bad).backward();
+  CHECK_THROWS_WITH(backend_for(Device::CUDA).synchronize(), named);
+  const std::vector<double> dz = lv.grad().to(Device::CPU).to_vector();
+  for (int j = 0; j < 7; ++j) {
+    CHECK(std::isfinite(dz[j]));
+    CHECK(std::isnan(dz[7 + j]));
+    CHECK(std::isnan(dz[14 + j]));
+  }
 }
 
 TEST_CASE("split-K and batch-norm reductions give the same bits every run", "[quick]") {

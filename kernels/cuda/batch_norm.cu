@@ -16,9 +16,9 @@
 namespace sire::cuda {
 namespace {
 
-// partial[c][part] = {sum (x - K), sum (x - K)^2}; grid (parts, C).
+// partial[c][part] = {sum (x - K), sum (x - K)^2}; grid (C, parts).
 __global__ void stats_partial_kernel(const float* x, ChannelLayout l, double2* partial) {
-  const int c = blockIdx.y, part = blockIdx.x;
+  const int c = blockIdx.x, part = blockIdx.y;
   const double shift = x[static_cast<int64_t>(c) * l.inner];  // x[0][c][0]
   double s1 = 0.0, s2 = 0.0;
   for_part(l, c, part, [&](int64_t at) {
@@ -127,13 +127,13 @@ __device__ __forceinline__ float masked(float dy, float x, const Affine& f) {
   return Relu && !(f(x) > 0.0f) ? 0.0f : dy;
 }
 
-// partial[c][part] = {sum dy, sum dy (x - mean) invstd}; grid (parts, C). With Relu, dy masked
+// partial[c][part] = {sum dy, sum dy (x - mean) invstd}; grid (C, parts). With Relu, dy masked
 // where the fused ReLU stopped it (beta is read only then).
 template <bool Relu>
 __global__ void grad_partial_kernel(const float* dy, const float* x, const float* gamma,
                                     const float* beta, const float* mean, const float* invstd,
                                     ChannelLayout l, double2* partial) {
-  const int c = blockIdx.y, part = blockIdx.x;
+  const int c = blockIdx.x, part = blockIdx.y;
   const double mu = mean[c], is = invstd[c];
   const Affine f = Affine::of(gamma, Relu ? beta : gamma, mean, invstd, c);
   double s_dy = 0.0, s_dy_xhat = 0.0;
@@ -294,7 +294,7 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
   }
   Tensor partial = scratch(int64_t{2} * l.C * l.parts, DType::F64);
   auto* pp = static_cast<double2*>(partial.raw_data());
-  SIRE_LAUNCH(stats_partial_kernel, dim3(l.parts, l.C), kBlock, x.data<float>(), l, pp);
+  SIRE_LAUNCH(stats_partial_kernel, dim3(l.C, l.parts), kBlock, x.data<float>(), l, pp);
   SIRE_LAUNCH(stats_finish_kernel, channel_blocks(l.C), kBlock, x.data<float>(), l, pp,
               mean.data<float>(), invstd.data<float>(),
               running_mean ? running_mean->data<float>() : nullptr,
@@ -345,7 +345,7 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tens
   Tensor means = scratch(int64_t{2} * l.C, DType::F64);
   auto* pp = static_cast<double2*>(partial.raw_data());
   auto* pm = static_cast<double2*>(means.raw_data());
-  SIRE_LAUNCH(grad_partial_kernel<Relu>, dim3(l.parts, l.C), kBlock, dy.data<float>(),
+  SIRE_LAUNCH(grad_partial_kernel<Relu>, dim3(l.C, l.parts), kBlock, dy.data<float>(),
               x.data<float>(), gamma.data<float>(), pb, mean.data<float>(), invstd.data<float>(), l,
               pp);
   SIRE_LAUNCH(grad_finish_kernel, channel_blocks(l.C), kBlock, pp, l, training,

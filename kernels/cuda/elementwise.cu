@@ -130,10 +130,10 @@ __global__ void bias_add_kernel(float* y, const float* bias, int C, int inner, i
 }
 
 // out[c] = sum over samples and positions of x[n][c][...] (a convolution's bias gradient), in
-// double: each block sums one part of one channel (grid (parts, C), as batch norm's statistics),
+// double: each block sums one part of one channel (grid (C, parts), as batch norm's statistics),
 // then one thread per channel adds the parts in order. No atomics: the same bits every run.
 __global__ void channel_sum_partial_kernel(const float* x, ChannelLayout l, double* partial) {
-  const int c = blockIdx.y, part = blockIdx.x;
+  const int c = blockIdx.x, part = blockIdx.y;
   double s = 0.0;
   for_part(l, c, part, [&](int64_t at) { s += x[at]; });
   s = block_sum(s);
@@ -310,7 +310,7 @@ void CudaBackend::channel_sum(const Tensor& x, Tensor& out) {
   }
   Tensor partial = scratch(int64_t{l.C} * l.parts, DType::F64);
   auto* pp = static_cast<double*>(partial.raw_data());
-  SIRE_LAUNCH(channel_sum_partial_kernel, dim3(l.parts, l.C), kBlock, x.data<float>(), l, pp);
+  SIRE_LAUNCH(channel_sum_partial_kernel, dim3(l.C, l.parts), kBlock, x.data<float>(), l, pp);
   SIRE_LAUNCH(channel_sum_finish_kernel, (l.C + kBlock - 1) / kBlock, kBlock, pp, l,
               out.data<float>());
 }

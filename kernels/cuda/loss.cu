@@ -93,14 +93,20 @@ __global__ void cross_entropy_rows_kernel(const float* z, const int32_t* labels,
   per_sample[n] = lse - row[label];
 }
 
-// dz[n][j] = g / N (softmax_j - [j == label]).
+// dz[n][j] = g / N (softmax_j - [j == label]). A label outside [0, M), which the forward has
+// flagged (reported at the next wait), makes its row NaN, as its loss is: until the report, a
+// step that uses this gradient visibly poisons what it updates instead of training on it.
 __global__ void cross_entropy_backward_kernel(const float* z, const int32_t* labels, const float* g,
                                               int N, int M, float* dz) {
   const int n = blockIdx.x;
   const float* row = z + static_cast<int64_t>(n) * M;
+  const int label = labels[n];
+  if (label < 0 || label >= M) {
+    for (int j = threadIdx.x; j < M; j += blockDim.x) dz[static_cast<int64_t>(n) * M + j] = NAN;
+    return;
+  }
   const double lse = row_log_sum_exp(row, M);
   const double scale = static_cast<double>(g[0]) / N;
-  const int label = labels[n];
   for (int j = threadIdx.x; j < M; j += blockDim.x)
     dz[static_cast<int64_t>(n) * M + j] =
         static_cast<float>(scale * (exp(row[j] - lse) - (j == label ? 1 : 0)));

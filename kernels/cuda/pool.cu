@@ -90,8 +90,13 @@ __global__ void upsample_backward_kernel(const float* dy, float* dx, Resample r,
     nearest_dest_range(w, r.W, r.OW, &j0, &j1);
     const float* grad = dy + plane * r.OH * r.OW;
     float s = 0.0f;
-    for (int i = i0; i < i1; ++i)
+    for (int i = i0; i < i1; ++i) {
+      if (r.OW == 2 * r.W) {  // the CPU's order at twice the width: each row's pair, then the sum
+        s += grad[i * r.OW + j0] + grad[i * r.OW + j0 + 1];
+        continue;
+      }
       for (int j = j0; j < j1; ++j) s += grad[i * r.OW + j];
+    }
     dx[o] = s;
   }
 }
@@ -118,7 +123,8 @@ __global__ void upsample2x_forward_kernel(const float* x, const float* add, floa
 }
 
 // Its gradient: the four outputs of each input element as two float2 loads, added in the order
-// of upsample_backward_kernel (row by row, left to right): the same bits.
+// of upsample_backward_kernel and the CPU (each row's pair, then the rows in order): the same
+// bits.
 __global__ void upsample2x_backward_kernel(const float* dy, float* dx, int W, int64_t total) {
   SIRE_GRID_LOOP(i64, total) {
     const int i = static_cast<int>(i64), row = i / W, w = i - row * W;
@@ -126,10 +132,8 @@ __global__ void upsample2x_backward_kernel(const float* dy, float* dx, int W, in
     const float2 a = *reinterpret_cast<const float2*>(in);
     const float2 b = *reinterpret_cast<const float2*>(in + 2 * W);
     float s = 0.0f;
-    s += a.x;
-    s += a.y;
-    s += b.x;
-    s += b.y;
+    s += a.x + a.y;
+    s += b.x + b.y;
     dx[i] = s;
   }
 }
