@@ -46,8 +46,11 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor*
   if (p.g.C <= conv::kFewChannels && p.g.C * taps * conv::kFewOut <= conv::kFewWeights) {
     const conv::FewChannelsForward few{x.data<float>(), w.data<float>(),
                                        bias ? bias->data<float>() : nullptr, y.data<float>(), p.g};
+    const int64_t k_blocks = (p.g.K + conv::kFewOut - 1) / conv::kFewOut;
+    SIRE_CHECK(k_blocks < 65536, "conv2d: ", p.g.K, " output channels exceed the grid of the ",
+               "few-channel kernel (", 65535 * conv::kFewOut, " at most)");
     const dim3 grid(grid_for(static_cast<int64_t>(p.g.N) * p.g.P * p.g.Q),
-                    static_cast<unsigned>((p.g.K + conv::kFewOut - 1) / conv::kFewOut));
+                    static_cast<unsigned>(k_blocks));
     SIRE_LAUNCH(few_channels_forward_kernel, grid, kBlock, few);
     return;
   }
