@@ -170,6 +170,8 @@ __global__ void __launch_bounds__(kThreads, (min_blocks<T, true, Arith>()))
     now = now == S - 1 ? 0 : now + 1;
     fill = fill == S - 1 ? 0 : fill + 1;
   }
+  // No barrier here: finish() stores from registers only. An epilogue that staged its outputs
+  // through shared memory would first need copy_async_wait<0>() and __syncthreads().
   arith.finish(p, partial, m0, n0, tid, sh);
 }
 
