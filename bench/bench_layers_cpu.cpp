@@ -84,15 +84,18 @@ void max_pool(benchmark::State& state) {
   set_bytes(state, 1.5 * kBytes);
 }
 
+// backward 0: forward; 1: backward; 2: forward with a skip connection added (the decoders'
+// folded upsample + skip sum).
 void upsample(benchmark::State& state) {
-  const bool backward = state.range(0);
-  Tensor small = rnd({64, 64, 16, 16}, 1), big = rnd(kAct, 2);
+  const int64_t mode = state.range(0);
+  Tensor small = rnd({64, 64, 16, 16}, 1), big = rnd(kAct, 2), skip = rnd(kAct, 3);
   for (auto _ : state) {
-    if (backward) cpu_backend().upsample_nearest2d_backward(big, small);
+    if (mode == 1)
+      cpu_backend().upsample_nearest2d_backward(big, small);
     else
-      cpu_backend().upsample_nearest2d_forward(small, big, nullptr);
+      cpu_backend().upsample_nearest2d_forward(small, big, mode == 2 ? &skip : nullptr);
   }
-  set_bytes(state, 1.25 * kBytes);
+  set_bytes(state, (mode == 2 ? 2.25 : 1.25) * kBytes);
 }
 
 void mse(benchmark::State& state) {
@@ -118,7 +121,13 @@ BENCHMARK(relu_backward)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(add)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(channel_sum)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(max_pool)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(upsample)->Arg(0)->Arg(1)->ArgName("backward")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(upsample)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->ArgName("backward")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(sgd)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(mse)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
+#include "engine/backend.h"
 #include "engine/nn/layers.h"
 #include "engine/ops.h"
 #include "engine/random.h"
@@ -120,6 +123,100 @@ TEST_CASE("batch norm + ReLU drops non-finite gradients where the ReLU was off",
     for (double v : x.grad().to_vector()) REQUIRE(std::isfinite(v));
     for (double v : gamma.grad().to_vector()) REQUIRE(std::isfinite(v));
   }
+}
+
+// Outputs of 4 MiB and more are written past the caches by vector code of their own: the same
+// operations as the plain loops (fma, the add before or after the ReLU, the ReLU itself), so
+// the same bits, in training and in evaluation. The expected values are computed here, one by
+// one, from the statistics the call returns.
+TEST_CASE("batch norm's streamed outputs are the plain loops' bits", "[nn]") {
+  const int64_t N = 16, C = 64, HW = 32 * 32;  // 4 MiB
+  Tensor x = testing::random_tensor({N, C, 32, 32}, DType::F32, 71);
+  x.data<float>()[5] = NAN;  // channel 0 all NaN: a NaN stays NaN through the ReLU
+  const Tensor skip = testing::random_tensor({N, C, 32, 32}, DType::F32, 72);
+  const Tensor gamma = testing::random_tensor({C}, DType::F32, 73);
+  const Tensor beta = testing::random_tensor({C}, DType::F32, 74);
+  const Tensor rmean = testing::random_tensor({C}, DType::F32, 75);
+  Tensor rvar = Tensor::full({C}, 0.7);
+  struct Case {
+    bool relu, add, before, eval;
+  };
+  for (Case k : {Case{false, false, false, false}, Case{true, false, false, false},
+                 Case{true, true, false, false}, Case{true, true, true, false},
+                 Case{true, true, true, true}, Case{false, false, false, true}}) {
+    INFO("relu " << k.relu << ", add " << k.add << ", before the ReLU " << k.before << ", eval "
+                 << k.eval);
+    Tensor y = Tensor::empty(x.shape()), mean = Tensor::empty({C}), invstd = Tensor::empty({C});
+    const BnAdd add{k.add ? &skip : nullptr, k.before};
+    Backend& be = cpu_backend();
+    if (k.eval && k.relu)
+      be.batch_norm_relu_forward_eval(x, gamma, beta, rmean, rvar, 1e-5, y, mean, invstd, add);
+    else if (k.eval)
+      be.batch_norm_forward_eval(x, gamma, beta, rmean, rvar, 1e-5, y, mean, invstd);
+    else if (k.relu)
+      be.batch_norm_relu_forward_train(x, gamma, beta, y, mean, invstd, nullptr, nullptr, 0.1, 1e-5,
+                                       add);
+    else
+      be.batch_norm_forward_train(x, gamma, beta, y, mean, invstd, nullptr, nullptr, 0.1, 1e-5);
+    const float *px = x.data<float>(), *ps = skip.data<float>(), *py = y.data<float>();
+    int64_t differ = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const int64_t c = i / HW % C;
+      const float a = gamma.data<float>()[c] * invstd.data<float>()[c];
+      const float b = std::fma(-mean.data<float>()[c], a, beta.data<float>()[c]);
+      float t = std::fma(px[i], a, b);
+      if (k.add && (k.before || !k.relu)) t += ps[i];
+      if (k.relu) t = std::max(t, 0.0f);
+      if (k.add && k.relu && !k.before) t += ps[i];
+      differ += std::memcmp(&t, py + i, sizeof t) != 0;
+    }
+    CHECK(differ == 0);
+  }
+  // The input gradient: streamed into an aligned dx, and by the plain loop into one a float off
+  // 64-byte alignment (which the streamed rows need), from the same statistics.
+  const Tensor dy = testing::random_tensor({N, C, 32, 32}, DType::F32, 76);
+  Tensor y = Tensor::empty(x.shape()), mean = Tensor::empty({C}), invstd = Tensor::empty({C});
+  Backend& be = cpu_backend();
+  be.batch_norm_relu_forward_train(x, gamma, beta, y, mean, invstd, nullptr, nullptr, 0.1, 1e-5,
+                                   BnAdd{});
+  for (bool relu : {false, true}) {
+    INFO("input gradient, relu " << relu);
+    Tensor streamed = Tensor::empty(x.shape());
+    Tensor plain = Tensor::empty({x.numel() + 1}).narrow(1, x.numel() + 1).reshape(x.shape());
+    REQUIRE(reinterpret_cast<uintptr_t>(plain.data<float>()) % 64 != 0);
+    for (Tensor* dx : {&streamed, &plain}) {
+      Tensor dg = Tensor::empty({C}), db = Tensor::empty({C});
+      if (relu)
+        be.batch_norm_relu_backward(dy, x, gamma, beta, mean, invstd, true, dx, &dg, &db);
+      else
+        be.batch_norm_backward(dy, x, gamma, mean, invstd, true, dx, &dg, &db);
+    }
+    CHECK(std::memcmp(streamed.data<float>(), plain.data<float>(), x.nbytes()) == 0);
+    // And not all zeros or NaN: channel 1 (channel 0 holds the NaN) has values of both signs.
+    const float* ps = streamed.data<float>();
+    CHECK(std::isfinite(ps[HW]));
+    CHECK(ps[HW] != 0.0f);
+  }
+}
+
+// The decoders' folded upsample + skip sum at twice the size writes outputs of 4 MiB and more
+// with streaming stores: each output is its source plus the skip, as the plain loop adds it.
+TEST_CASE("upsample + skip sum written past the caches gives the plain loop's bits", "[nn]") {
+  const Tensor x = testing::random_tensor({16, 64, 16, 16}, DType::F32, 81);
+  const Tensor skip = testing::random_tensor({16, 64, 32, 32}, DType::F32, 82);
+  Tensor y = Tensor::empty(skip.shape());
+  REQUIRE(y.nbytes() >= (size_t{4} << 20));
+  cpu_backend().upsample_nearest2d_forward(x, y, &skip);
+  const float *px = x.data<float>(), *ps = skip.data<float>(), *py = y.data<float>();
+  int64_t differ = 0;
+  for (int64_t plane = 0; plane < 16 * 64; ++plane)
+    for (int64_t i = 0; i < 32; ++i)
+      for (int64_t j = 0; j < 32; ++j) {
+        const int64_t o = (plane * 32 + i) * 32 + j;
+        const float want = px[(plane * 16 + i / 2) * 16 + j / 2] + ps[o];
+        differ += std::memcmp(&want, py + o, sizeof want) != 0;
+      }
+  CHECK(differ == 0);
 }
 
 TEST_CASE("dropout: scaled, reproducible, off in evaluation", "[nn]") {

@@ -3,6 +3,17 @@
 // variance in a second pass around the mean (no cancellation from E[x^2] - E[x]^2). The fused
 // ReLU's backward recomputes its mask from x instead of reading the output.
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#if defined(__AVX512F__)
+// GCC 12's max intrinsic starts from _mm512_undefined_ps(), which -Wmaybe-uninitialized reports
+// wherever it is inlined (as in conv_winograd.cpp).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#endif
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
@@ -88,14 +99,53 @@ struct Affine {
 
 // Channel c: y = gamma (x - mean) invstd + beta, then max(0, y) when fused with a ReLU, with
 // `add` (a skip connection or a residual) summed after or before the ReLU when given.
+// Orders this thread's streaming stores before whatever the caller does next.
+inline void store_fence() {
+#if defined(__AVX512F__)
+  _mm_sfence();
+#endif
+}
+
+// Outputs of this many bytes or more are written past the caches (streaming stores): they are
+// far larger than a core's L2, so a plain store first reads each line it is about to fill.
+constexpr int64_t kStreamBytes = int64_t{4} << 20;
+
+// One row of a channel written with streaming stores, the same operations as the loops of
+// normalize_channel (fma, then the add and the ReLU in its place; max(0, t) keeps a NaN as
+// std::max(t, 0) does); false where it does not apply (not float, no AVX-512, a row not whole
+// aligned vectors), and nothing is written then.
+template <class T>
+bool normalize_row_streamed(const T* in, T* out, int64_t inner, const Affine<T>& f, bool relu,
+                            const T* skip, bool add_before_relu) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (inner % 16 != 0 || (reinterpret_cast<uintptr_t>(out) & 63) != 0) return false;
+    const __m512 a = _mm512_set1_ps(f.a), b = _mm512_set1_ps(f.b), zero = _mm512_setzero_ps();
+    for (int64_t i = 0; i < inner; i += 16) {
+      __m512 t = _mm512_fmadd_ps(_mm512_loadu_ps(in + i), a, b);
+      if (skip && (add_before_relu || !relu)) t = _mm512_add_ps(t, _mm512_loadu_ps(skip + i));
+      if (relu) t = _mm512_max_ps(zero, t);
+      if (skip && relu && !add_before_relu) t = _mm512_add_ps(t, _mm512_loadu_ps(skip + i));
+      _mm512_stream_ps(out + i, t);
+    }
+    return true;
+  }
+#endif
+  (void)in, (void)out, (void)inner, (void)f, (void)relu, (void)skip, (void)add_before_relu;
+  return false;
+}
+
 template <class T>
 void normalize_channel(const T* x, const T* gamma, const T* beta, const T* mean, const T* invstd,
                        T* y, const Layout& l, bool relu, const T* add, bool add_before_relu,
-                       int64_t c) {
+                       int64_t c, bool stream) {
   const Affine<T> f(gamma, beta, mean, invstd, c);
   for (int64_t n = 0; n < l.N; ++n) {
     const T* in = x + l.at(n, c);
     T* out = y + l.at(n, c);
+    if (stream && normalize_row_streamed(in, out, l.inner, f, relu,
+                                         add ? add + l.at(n, c) : nullptr, add_before_relu))
+      continue;
     if (add) {
       const T* skip = add + l.at(n, c);
       if (relu && add_before_relu) {
@@ -121,9 +171,11 @@ void normalize_channel(const T* x, const T* gamma, const T* beta, const T* mean,
 template <class T>
 void normalize(const T* x, const T* gamma, const T* beta, const T* mean, const T* invstd, T* y,
                const Layout& l, bool relu, const T* add, bool add_before_relu) {
+  const bool stream = l.N * l.C * l.inner * int64_t{sizeof(T)} >= kStreamBytes;
   parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c)
-      normalize_channel(x, gamma, beta, mean, invstd, y, l, relu, add, add_before_relu, c);
+      normalize_channel(x, gamma, beta, mean, invstd, y, l, relu, add, add_before_relu, c, stream);
+    if (stream) store_fence();
   });
 }
 
@@ -140,6 +192,7 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
   const double m = static_cast<double>(l.count());
   const T *pg = gamma.data<T>(), *pb = beta.data<T>();
   T* py = y.data<T>();
+  const bool stream = l.N * l.C * l.inner * int64_t{sizeof(T)} >= kStreamBytes;
   parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
       const T* xc = px + l.at(0, c);
@@ -169,8 +222,9 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
       if (rv) rv[c] = static_cast<T>((1.0 - momentum) * rv[c] + momentum * var * m / (m - 1.0));
       // Normalized while the channel (N x inner values: 256 KiB at 64 x 32 x 32) is still in
       // this core's L2, instead of in a third pass over the whole tensor.
-      normalize_channel(px, pg, pb, pm, ps, py, l, relu, pa, add.before_relu, c);
+      normalize_channel(px, pg, pb, pm, ps, py, l, relu, pa, add.before_relu, c, stream);
     }
+    if (stream) store_fence();
   });
 }
 
@@ -188,6 +242,41 @@ void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
             add.tensor ? add.tensor->data<T>() : nullptr, add.before_relu);
 }
 
+// The input gradient of one row, dx = k (d - mean_dy - (x - mu) coef) with d the masked dy,
+// spelled as k fma(-(x - mu), coef, d - mean_dy) so that the plain loop and the streamed one
+// below round alike (no contraction left to the compiler).
+template <class T>
+struct InputGrad {
+  T k, mean_dy, mu, coef;
+  T operator()(T d, T x) const { return k * std::fma(-(x - mu), coef, d - mean_dy); }
+};
+
+// One row of dx written with streaming stores (InputGrad's operations, the ReLU's mask
+// recomputed as the plain loop does); false where it does not apply, nothing written then.
+template <class T, bool Relu>
+bool input_grad_row_streamed(const T* x, const T* dy, T* out, int64_t inner, const Affine<T>& f,
+                             const InputGrad<T>& ig) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (inner % 16 != 0 || (reinterpret_cast<uintptr_t>(out) & 63) != 0) return false;
+    const __m512 a = _mm512_set1_ps(f.a), b = _mm512_set1_ps(f.b), zero = _mm512_setzero_ps();
+    const __m512 k = _mm512_set1_ps(ig.k), mean_dy = _mm512_set1_ps(ig.mean_dy),
+                 mu = _mm512_set1_ps(ig.mu), coef = _mm512_set1_ps(ig.coef);
+    for (int64_t i = 0; i < inner; i += 16) {
+      const __m512 xv = _mm512_loadu_ps(x + i);
+      __m512 d = _mm512_loadu_ps(dy + i);
+      if constexpr (Relu)  // dy where fma(x, a, b) > 0, else 0
+        d = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_fmadd_ps(xv, a, b), zero, _CMP_GT_OQ), d);
+      const __m512 t = _mm512_fnmadd_ps(_mm512_sub_ps(xv, mu), coef, _mm512_sub_ps(d, mean_dy));
+      _mm512_stream_ps(out + i, _mm512_mul_ps(k, t));
+    }
+    return true;
+  }
+#endif
+  (void)x, (void)dy, (void)out, (void)inner, (void)f, (void)ig;
+  return false;
+}
+
 // With a fused ReLU (Relu = true), dy counts only where the output was positive, which is
 // recomputed from x (Affine: the forward's operations) rather than read.
 template <class T, bool Relu>
@@ -200,6 +289,7 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tens
   const T *pm = mean.data<T>(), *ps = invstd.data<T>();
   T* pdx = dx ? dx->data<T>() : nullptr;
   const double m = static_cast<double>(l.count());
+  const bool stream = pdx && l.N * l.C * l.inner * int64_t{sizeof(T)} >= kStreamBytes;
   parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
       const T mu = pm[c], is = ps[c];
@@ -225,20 +315,21 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tens
       if (!pdx) continue;
       // Training: the batch statistics depend on x too, which adds the two mean terms:
       // dx = k (dy - mean(dy) - xhat mean(dy xhat)), k = gamma invstd.
-      const T k = static_cast<T>(pg[c] * is);
-      const T mean_dy = static_cast<T>(training ? sum_dy / m : 0.0);
-      const T coef = static_cast<T>(training ? sum_dy_xhat / m * is : 0.0);  // per unit (x - mean)
+      const InputGrad<T> ig{static_cast<T>(pg[c] * is), static_cast<T>(training ? sum_dy / m : 0.0),
+                            mu, static_cast<T>(training ? sum_dy_xhat / m * is : 0.0)};
       for (int64_t n = 0; n < l.N; ++n) {
         const T* xr = px + l.at(n, c);
         const T* gr = pdy + l.at(n, c);
         T* out = pdx + l.at(n, c);
+        if (stream && input_grad_row_streamed<T, Relu>(xr, gr, out, l.inner, f, ig)) continue;
 #pragma omp simd
         for (int64_t i = 0; i < l.inner; ++i) {
           const T g = Relu && !(f(xr[i]) > T(0)) ? T(0) : gr[i];
-          out[i] = k * (g - mean_dy - (xr[i] - mu) * coef);
+          out[i] = ig(g, xr[i]);
         }
       }
     }
+    if (stream) store_fence();
   });
 }
 
