@@ -219,6 +219,27 @@ TEST_CASE("upsample + skip sum written past the caches gives the plain loop's bi
   CHECK(differ == 0);
 }
 
+// A sum into a tensor of its own of 4 MiB or more (a gradient's first sum) is written past the
+// caches in whole aligned vectors, with plain adds before the first aligned element and after
+// the last whole vector: every element once, the same bits, whatever the output's alignment.
+TEST_CASE("add written past the caches covers every element once", "[nn]") {
+  const int64_t n = (int64_t{1} << 20) + 37;  // 4 MiB and an odd tail
+  const Tensor a = testing::random_tensor({n}, DType::F32, 91);
+  const Tensor b = testing::random_tensor({n}, DType::F32, 92);
+  for (int64_t shift : {0, 1, 5}) {
+    INFO("output " << shift << " floats past its allocation's start");
+    Tensor y = Tensor::full({n + shift}, NAN).narrow(shift, n + shift);
+    cpu_backend().add(a, b, y);
+    const float *pa = a.data<float>(), *pb = b.data<float>(), *py = y.data<float>();
+    int64_t differ = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float want = pa[i] + pb[i];
+      differ += std::memcmp(&want, py + i, sizeof want) != 0;
+    }
+    CHECK(differ == 0);
+  }
+}
+
 TEST_CASE("dropout: scaled, reproducible, off in evaluation", "[nn]") {
   Tensor x = Tensor::full({1000}, 1.0);
   Variable a = ops::dropout(Variable(x), 0.25, true, 9, 3);
