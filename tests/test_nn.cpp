@@ -219,25 +219,32 @@ TEST_CASE("upsample + skip sum written past the caches gives the plain loop's bi
   CHECK(differ == 0);
 }
 
-// A sum into a tensor of its own of 4 MiB or more (a gradient's first sum) is written past the
-// caches in whole aligned vectors, with plain adds before the first aligned element and after
-// the last whole vector: every element once, the same bits, whatever the output's alignment.
-TEST_CASE("add written past the caches covers every element once", "[nn]") {
+// A sum into a tensor of its own of 4 MiB or more (a gradient's first sum), and a ReLU's
+// gradient of that size, are written past the caches in whole aligned vectors, with the plain
+// operation before the first aligned element and after the last whole vector: every element
+// once, the same bits, whatever the output's alignment (and a NaN, zero or negative y masks).
+TEST_CASE("element-wise outputs written past the caches cover every element once", "[nn]") {
   const int64_t n = (int64_t{1} << 20) + 37;  // 4 MiB and an odd tail
-  const Tensor a = testing::random_tensor({n}, DType::F32, 91);
+  Tensor a = testing::random_tensor({n}, DType::F32, 91);
   const Tensor b = testing::random_tensor({n}, DType::F32, 92);
-  for (int64_t shift : {0, 1, 5}) {
-    INFO("output " << shift << " floats past its allocation's start");
-    Tensor y = Tensor::full({n + shift}, NAN).narrow(shift, n + shift);
-    cpu_backend().add(a, b, y);
-    const float *pa = a.data<float>(), *pb = b.data<float>(), *py = y.data<float>();
-    int64_t differ = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float want = pa[i] + pb[i];
-      differ += std::memcmp(&want, py + i, sizeof want) != 0;
+  a.data<float>()[40] = NAN, a.data<float>()[41] = -0.0f, a.data<float>()[42] = 0.0f;
+  for (bool relu : {false, true})
+    for (int64_t shift : {0, 1, 5}) {
+      INFO((relu ? "relu_backward" : "add")
+           << ", output " << shift << " floats past its allocation's start");
+      Tensor y = Tensor::full({n + shift}, NAN).narrow(shift, n + shift);
+      if (relu)
+        cpu_backend().relu_backward(a, b, y);
+      else
+        cpu_backend().add(a, b, y);
+      const float *pa = a.data<float>(), *pb = b.data<float>(), *py = y.data<float>();
+      int64_t differ = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const float want = relu ? (pa[i] > 0.0f ? pb[i] : 0.0f) : pa[i] + pb[i];
+        differ += std::memcmp(&want, py + i, sizeof want) != 0;
+      }
+      CHECK(differ == 0);
     }
-    CHECK(differ == 0);
-  }
 }
 
 TEST_CASE("dropout: scaled, reproducible, off in evaluation", "[nn]") {
