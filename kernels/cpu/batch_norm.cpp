@@ -1,7 +1,8 @@
 // Batch normalization on the CPU, one channel per task, optionally fused with the ReLU that
 // follows it. Statistics are summed in float lanes flushed into double (channel_sums), the
 // variance in a second pass around the mean (no cancellation from E[x^2] - E[x]^2). The fused
-// ReLU's backward recomputes its mask from x instead of reading the output.
+// ReLU's backward recomputes its mask from x instead of reading the output. Outputs of 4 MiB and
+// more are written past the caches (streaming stores), in the plain loops' operations.
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -18,6 +19,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/streaming.h"
 
 namespace sire::cpu {
 namespace {
@@ -97,18 +99,12 @@ struct Affine {
   T operator()(T x) const { return std::fma(x, a, b); }
 };
 
-// Channel c: y = gamma (x - mean) invstd + beta, then max(0, y) when fused with a ReLU, with
-// `add` (a skip connection or a residual) summed after or before the ReLU when given.
 // Orders this thread's streaming stores before whatever the caller does next.
 inline void store_fence() {
 #if defined(__AVX512F__)
   _mm_sfence();
 #endif
 }
-
-// Outputs of this many bytes or more are written past the caches (streaming stores): they are
-// far larger than a core's L2, so a plain store first reads each line it is about to fill.
-constexpr int64_t kStreamBytes = int64_t{4} << 20;
 
 // One row of a channel written with streaming stores, the same operations as the loops of
 // normalize_channel (fma, then the add and the ReLU in its place; max(0, t) keeps a NaN as
@@ -135,6 +131,8 @@ bool normalize_row_streamed(const T* in, T* out, int64_t inner, const Affine<T>&
   return false;
 }
 
+// Channel c: y = gamma (x - mean) invstd + beta, then max(0, y) when fused with a ReLU, with
+// `add` (a skip connection or a residual) summed after or before the ReLU when given.
 template <class T>
 void normalize_channel(const T* x, const T* gamma, const T* beta, const T* mean, const T* invstd,
                        T* y, const Layout& l, bool relu, const T* add, bool add_before_relu,

@@ -18,6 +18,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/streaming.h"
 #include "kernels/cpu/winograd_parts.h"
 
 namespace sire::cpu {
@@ -34,10 +35,8 @@ constexpr int64_t kJobRows = 4 * kTileRows;
 constexpr int64_t kWideJobRows = 64;
 constexpr int64_t kMinChannels = 16;   // where it fits
 constexpr int64_t kAutoChannels = 64;  // where it is used by default
-// Outputs of at least this many bytes (more than the cores' L2s hold) are written past the
-// caches: 1.4 ms of a 10 ms 64 -> 64@32 forward went to reading the lines it was about to fill.
-constexpr int64_t kStreamBytes = int64_t{4} << 20;
-// Transformed weights of at least this many bytes likewise (transform_weights).
+// Transformed weights of at least this many bytes are written past the caches too (as outputs
+// from kStreamBytes, streaming.h; transform_weights).
 constexpr int64_t kStreamWeightBytes = int64_t{8} << 20;
 
 std::atomic<int> g_use{-1};  // a WinogradUse; -1: not read from the environment yet

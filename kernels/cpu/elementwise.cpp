@@ -12,6 +12,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/streaming.h"
 
 namespace sire {
 
@@ -90,7 +91,7 @@ template <class F, class FV>
 bool map2_streamed(const float* pa, const float* pb, float* out, int64_t n, const F& f,
                    const FV& fv) {
 #if defined(__AVX512F__)
-  if (n * int64_t{sizeof(float)} < (int64_t{4} << 20) || out == pa || out == pb) return false;
+  if (n * int64_t{sizeof(float)} < kStreamBytes || out == pa || out == pb) return false;
   parallel_for(0, n, kGrain, [&](int64_t lo, int64_t hi) {
     int64_t i = lo;
     for (; i < hi && (reinterpret_cast<uintptr_t>(out + i) & 63) != 0; ++i)

@@ -17,6 +17,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/streaming.h"
 
 namespace sire::cpu {
 namespace {
@@ -29,10 +30,6 @@ void each_plane(int64_t planes, int64_t plane_elems, const F& f) {
     for (int64_t i = lo; i < hi; ++i) f(i);
   });
 }
-
-// Outputs of this many bytes or more are written past the caches, as batch norm's and
-// Winograd's are: far larger than a core's L2, a plain store would first read each line.
-constexpr int64_t kStreamBytes = int64_t{4} << 20;
 
 // One row of y = upsample(x) + add at twice the width, written with streaming stores: 16
 // outputs from 8 inputs, each twice, plus 16 of `add` (the same additions as the plain loop);
