@@ -20,11 +20,9 @@ void transform(const Work& work) {
   SIRE_LAUNCH(kernel, grid_for(work.threads()), kBlock, work);
 }
 
-}  // namespace
-
-bool winograd_conv(const char* op, const Tensor& in, const Tensor& w, const Tensor* bias,
-                   Tensor& out, const ConvGeom& g, bool input_gradient) {
-  if (!conv::winograd_takes(g, conv_winograd(), math())) return false;
+// The Winograd geometry of convolution g (with input_gradient, of its input gradient: the channel
+// roles swapped), its transformed operands checked to fit the kernels' 32-bit indexing.
+conv::WinogradGeom geometry(const char* op, const ConvGeom& g, bool input_gradient) {
   const auto i32 = [](int64_t v) { return static_cast<int>(v); };
   const conv::WinogradGeom wg =
       conv::WinogradGeom::make(i32(g.N), i32(input_gradient ? g.K : g.C),
@@ -32,6 +30,15 @@ bool winograd_conv(const char* op, const Tensor& in, const Tensor& w, const Tens
   for (int64_t v : {wg.u_floats(), wg.v_floats(), wg.m_floats()})
     SIRE_CHECK(v < (int64_t{1} << 31), op, ": Winograd's transformed operands (", v,
                " floats) are beyond the CUDA kernels' 32-bit indexing");
+  return wg;
+}
+
+}  // namespace
+
+bool winograd_conv(const char* op, const Tensor& in, const Tensor& w, const Tensor* bias,
+                   Tensor& out, const ConvGeom& g, bool input_gradient) {
+  if (!conv::winograd_takes(g, conv_winograd(), math())) return false;
+  const conv::WinogradGeom wg = geometry(op, g, input_gradient);
   Tensor u = scratch(wg.u_floats()), v = scratch(wg.v_floats()), m = scratch(wg.m_floats());
   transform(conv::WinogradWeight{w.data<float>(), u.data<float>(), wg.in, wg.out, input_gradient});
   transform(conv::WinogradInput{in.data<float>(), v.data<float>(), wg});
@@ -48,12 +55,7 @@ bool winograd_conv(const char* op, const Tensor& in, const Tensor& w, const Tens
 bool winograd_weight_grad(const char* op, const Tensor& x, const Tensor& dy, Tensor& dw,
                           const ConvGeom& g) {
   if (!conv::winograd_takes(g, conv_winograd(), math())) return false;
-  const auto i32 = [](int64_t v) { return static_cast<int>(v); };
-  const conv::WinogradGeom wg =
-      conv::WinogradGeom::make(i32(g.N), i32(g.C), i32(g.K), i32(g.H), i32(g.W));
-  for (int64_t v : {wg.u_floats(), wg.v_floats(), wg.m_floats()})
-    SIRE_CHECK(v < (int64_t{1} << 31), op, ": Winograd's transformed operands (", v,
-               " floats) are beyond the CUDA kernels' 32-bit indexing");
+  const conv::WinogradGeom wg = geometry(op, g, false);
   Tensor v = scratch(wg.v_floats()), dm = scratch(wg.m_floats()), du = scratch(wg.u_floats());
   transform(conv::WinogradInput{x.data<float>(), v.data<float>(), wg});
   transform(conv::WinogradOutputGrad{dy.data<float>(), dm.data<float>(), wg});
