@@ -17,12 +17,14 @@
 #include "engine/random.h"
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cuda/runtime.h"
+#include "tests/support/cuda_compare.h"
 #include "tests/support/op_cases.h"
 #include "tests/support/reference.h"
 
 using namespace sire;
 using testing::OpCase;
 using testing::random_tensor;
+using namespace sire::testing::gpu;
 
 namespace {
 
@@ -32,40 +34,6 @@ const bool kDirectReference = [] {
   cpu::set_winograd_use(cpu::WinogradUse::kOff);
   return true;
 }();
-
-// ||a - b|| / ||b||; infinite if a holds a NaN.
-double relative_l2(const Tensor& a, const Tensor& b) {
-  const std::vector<double> x = a.to_vector(), y = b.to_vector();
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (std::isnan(x[i])) return INFINITY;
-    num += (x[i] - y[i]) * (x[i] - y[i]);
-    den += y[i] * y[i];
-  }
-  return den == 0.0 ? (num == 0.0 ? 0.0 : INFINITY) : std::sqrt(num / den);
-}
-
-// FP32: element-wise, a little looser than the f32-vs-f64 test of the CPU (both sides round
-// here). TF32: operands keep 10 mantissa bits (relative error ~5e-4 a product), so a norm-wise
-// bound, as is usual for tensor-core math.
-struct Tolerance {
-  double rtol, atol;  // FP32: |gpu - cpu| <= atol + rtol |cpu| element-wise
-  double l2;          // TF32: relative_l2 <= l2
-};
-constexpr Tolerance kFp32Forward{2e-4, 2e-5, 0}, kFp32Backward{2e-3, 2e-4, 0};
-constexpr Tolerance kTf32{0, 0, 5e-3};
-
-bool close(const Tensor& gpu, const Tensor& cpu, const Tolerance& t) {
-  const Tensor host = gpu.to(Device::CPU);
-  if (t.l2 > 0) {
-    const double e = relative_l2(host, cpu);
-    UNSCOPED_INFO("relative L2 error " << e << " (bound " << t.l2 << ")");
-    return e <= t.l2;
-  }
-  const double m = ref::mismatch(host, cpu, t.rtol, t.atol);
-  UNSCOPED_INFO("worst error / tolerance " << m);
-  return m <= 1.0;
-}
 
 void compare_on_gpu(const OpCase& c, const Tolerance& fwd, const Tolerance& bwd) {
   INFO(c.name);
@@ -87,12 +55,6 @@ void compare_on_gpu(const OpCase& c, const Tolerance& fwd, const Tolerance& bwd)
     CHECK(close(vg[j].grad(), vc[j].grad(), bwd));
   }
 }
-
-struct MathGuard {
-  explicit MathGuard(cuda::Math m) : before(cuda::math()) { cuda::set_math(m); }
-  ~MathGuard() { cuda::set_math(before); }
-  cuda::Math before;
-};
 
 struct StagingGuard {
   explicit StagingGuard(cuda::Staging st) : before(cuda::conv_staging()) {
@@ -237,127 +199,6 @@ TEST_CASE("SGD over many parameters in one launch gives the per-parameter bits",
         REQUIRE(p1[i].to(Device::CPU).to_vector() == p2[i].to(Device::CPU).to_vector());
         REQUIRE(b1[i].to(Device::CPU).to_vector() == b2[i].to(Device::CPU).to_vector());
       }
-    }
-  }
-}
-
-// On the hardware, and through the dispatch: at a reduction as long as SIRe-CNN's longest (512
-// channels x 3 x 3), 3xTF32 is about as close to an f64 reference as FP32, TF32 far further; and
-// 3xTF32 is not FP32 run under another name (its bits differ).
-TEST_CASE("3xTF32 convolutions are FP32-accurate on the tensor cores", "[tf32]") {
-  const Tensor x = random_tensor({2, 512, 6, 6}, DType::F32, 31);
-  const Tensor w = random_tensor({64, 512, 3, 3}, DType::F32, 32);
-  const Tensor b = random_tensor({64}, DType::F32, 33);
-  const Tensor ref = ops::conv2d(Variable(x.to(DType::F64)), Variable(w.to(DType::F64)),
-                                 Variable(b.to(DType::F64)), 1, 1)
-                         .data();
-  auto run = [&](cuda::Math m) {
-    MathGuard guard(m);
-    return ops::conv2d(Variable(x.to(Device::CUDA)), Variable(w.to(Device::CUDA)),
-                       Variable(b.to(Device::CUDA)), 1, 1)
-        .data()
-        .to(Device::CPU);
-  };
-  const Tensor fp32 = run(cuda::Math::kFP32), tf32 = run(cuda::Math::kTF32),
-               three = run(cuda::Math::kTF32x3);
-  const double e_fp32 = relative_l2(fp32, ref), e_tf32 = relative_l2(tf32, ref),
-               e_three = relative_l2(three, ref);
-  // Printed always: the numbers for docs/cuda.md. The bound leaves room for the tensor cores'
-  // accumulation, which is FP32 but reported to truncate rather than round.
-  WARN("relative L2 error against f64, K = 4608: FP32 " << e_fp32 << ", TF32 " << e_tf32
-                                                        << ", 3xTF32 " << e_three);
-  CHECK(e_three <= std::max(10 * e_fp32, 1e-6));
-  CHECK(e_tf32 >= 10 * e_three);
-  CHECK(three.to_vector() != fp32.to_vector());
-}
-
-namespace {
-struct WinogradGuard {
-  explicit WinogradGuard(cuda::Winograd w) : before(cuda::conv_winograd()) {
-    cuda::set_conv_winograd(w);
-  }
-  ~WinogradGuard() { cuda::set_conv_winograd(before); }
-  cuda::Winograd before;
-};
-}  // namespace
-
-// Winograd F(4x4, 3x3) on the GPU (conv_winograd.cu) against the f64 path, within the CPU
-// Winograd test's tolerances (tests/test_reference.cpp): a convolution's forward (with bias),
-// input gradient and weight gradient, and a transposed convolution's (the same kernels). Partial
-// tiles (7x9), channel counts off the 8-deep step, SIRe-CNN's 4x4 and 16x16 levels, a weight
-// gradient the plan splits. And Winograd did run: its bits differ from the implicit GEMM's. Also
-// its products in 3xTF32 and TF32.
-TEST_CASE("Winograd convolutions agree with the f64 path", "[quick]") {
-  MathGuard fp32(cuda::Math::kFP32);
-  struct G {
-    int64_t N, C, H, W, K;
-    bool transposed;
-  };
-  for (G g : {G{2, 17, 7, 9, 20, false}, G{4, 64, 16, 16, 64, false}, G{2, 512, 4, 4, 512, false},
-              G{3, 16, 5, 6, 130, false}, G{4, 64, 8, 8, 32, true}}) {
-    INFO((g.transposed ? "conv_transpose2d" : "conv2d")
-         << " N" << g.N << " C" << g.C << " " << g.H << "x" << g.W << " K" << g.K);
-    const Tensor x = random_tensor({g.N, g.C, g.H, g.W}, DType::F32, 41);
-    const Tensor w = random_tensor(g.transposed ? Shape{g.C, g.K, 3, 3} : Shape{g.K, g.C, 3, 3},
-                                   DType::F32, 42, 0.3);
-    const Tensor b = random_tensor({g.K}, DType::F32, 43);
-    const Tensor dy = random_tensor({g.N, g.K, g.H, g.W}, DType::F32, 44);
-    // y, dx, dw on `device` in `dt`.
-    auto run = [&](Device device, DType dt) {
-      Variable xv(x.to(dt).to(device), true), wv(w.to(dt).to(device), true),
-          bv(b.to(dt).to(device), true);
-      Variable y =
-          g.transposed ? ops::conv_transpose2d(xv, wv, bv, 1, 1, 0) : ops::conv2d(xv, wv, bv, 1, 1);
-      y.backward(dy.to(dt).to(device));
-      return std::vector<Tensor>{y.data().to(Device::CPU), xv.grad().to(Device::CPU),
-                                 wv.grad().to(Device::CPU)};
-    };
-    const std::vector<Tensor> ref = run(Device::CPU, DType::F64);
-    std::vector<Tensor> gpu, implicit;
-    {
-      WinogradGuard always(cuda::Winograd::kAlways);
-      gpu = run(Device::CUDA, DType::F32);
-    }
-    {
-      WinogradGuard off(cuda::Winograd::kOff);
-      implicit = run(Device::CUDA, DType::F32);
-    }
-    // The reductions: y's over x's channels (C), dx's over dy's (K), either way round.
-    const int64_t y_in = g.C, dx_in = g.K;
-    const double ty = 1e-5 * std::sqrt(static_cast<double>(y_in * 9)) * 4;
-    const double tx = 1e-5 * std::sqrt(static_cast<double>(dx_in * 9)) * 4;
-    const double tw = 1e-5 * std::sqrt(static_cast<double>(g.N * g.H * g.W)) * 4;
-    CHECK(ref::mismatch(gpu[0], ref[0], ty, ty) <= 1.0);
-    CHECK(ref::mismatch(gpu[1], ref[1], tx, tx) <= 1.0);
-    CHECK(ref::mismatch(gpu[2], ref[2], tw, tw) <= 1.0);
-    UNSCOPED_INFO("worst error / tolerance: y " << ref::mismatch(gpu[0], ref[0], ty, ty) << ", dx "
-                                                << ref::mismatch(gpu[1], ref[1], tx, tx));
-    CHECK(gpu[0].to_vector() != implicit[0].to_vector());
-    CHECK(gpu[1].to_vector() != implicit[1].to_vector());
-    CHECK(gpu[2].to_vector() != implicit[2].to_vector());
-    // The products on the tensor cores (SIRE_CUDA_WINOGRAD=1 takes these; the default does not):
-    // 3xTF32 within FP32 Winograd's bounds (twice them). TF32 rounds the transformed operands,
-    // which the output transform's cancellations amplify: printed for docs/cuda.md, and held
-    // only to 10x TF32's usual norm-wise bound (how close it comes decides whether TF32 may
-    // default to Winograd).
-    WinogradGuard always(cuda::Winograd::kAlways);
-    std::vector<Tensor> three, tf32;
-    {
-      MathGuard m(cuda::Math::kTF32x3);
-      three = run(Device::CUDA, DType::F32);
-    }
-    {
-      MathGuard m(cuda::Math::kTF32);
-      tf32 = run(Device::CUDA, DType::F32);
-    }
-    CHECK(ref::mismatch(three[0], ref[0], 2 * ty, 2 * ty) <= 1.0);
-    CHECK(ref::mismatch(three[1], ref[1], 2 * tx, 2 * tx) <= 1.0);
-    CHECK(ref::mismatch(three[2], ref[2], 2 * tw, 2 * tw) <= 1.0);
-    for (int i = 0; i < 3; ++i) {
-      INFO("TF32, output " << i);
-      const double e = relative_l2(tf32[i], ref[i]);
-      WARN("Winograd in TF32, output " << i << " (y, dx, dw): relative L2 error " << e);
-      CHECK(e <= 10 * kTf32.l2);
     }
   }
 }

@@ -1,0 +1,134 @@
+// The CUDA Winograd path (kernels/cuda/conv_winograd.h), run on the CPU: its transforms thread by
+// thread and its batched products on the emulated mainloops (tests/support/conv_emulation.h),
+// against the f64 path; and where it applies (conv::winograd_takes).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/backend.h"
+#include "kernels/cuda/conv_winograd.h"
+#include "tests/support/conv_emulation.h"
+#include "tests/support/op_cases.h"
+#include "tests/support/reference.h"
+
+using namespace sire;
+using namespace sire::cuda;
+using namespace sire::cuda::conv;
+using namespace sire::cuda::conv::emulation;
+
+namespace {
+
+// The CUDA Winograd path (conv_winograd.h) of one geometry, emulated: the transforms thread by
+// thread, the 36 products as one emulated launch (blockIdx.z decoded into point and split as
+// the kernels decode it: every tile shape, the FP32 and TF32 maps, unsplit and split), the output
+// transform; the forward pass (with bias), the input gradient and the weight gradient against
+// the f64 path, within the CPU Winograd test's tolerances (tests/test_reference.cpp). Every
+// buffer starts as NaN, so a value no thread writes is caught.
+void check_winograd(const ConvGeom& g) {
+  INFO("Winograd: N" << g.N << " C" << g.C << " " << g.H << "x" << g.W << " K" << g.K);
+  REQUIRE(winograd_takes(g, Winograd::kAlways, Math::kFP32));
+  const Tensor x = testing::random_tensor({g.N, g.C, g.H, g.W}, DType::F32, 31);
+  const Tensor w = testing::random_tensor({g.K, g.C, 3, 3}, DType::F32, 32, 0.3);
+  const Tensor bias = testing::random_tensor({g.K}, DType::F32, 33);
+  const Tensor dy = testing::random_tensor({g.N, g.K, g.H, g.W}, DType::F32, 34);
+  Tensor y_ref = Tensor::empty(dy.shape(), DType::F64),
+         dx_ref = Tensor::empty(x.shape(), DType::F64);
+  const Tensor w64 = w.to(DType::F64), b64 = bias.to(DType::F64);
+  cpu_backend().conv2d_forward(x.to(DType::F64), w64, &b64, y_ref, g);
+  cpu_backend().conv2d_backward_data(dy.to(DType::F64), w64, dx_ref, g);
+
+  for (const bool input_gradient : {false, true}) {
+    INFO((input_gradient ? "input gradient" : "forward"));
+    const int in = static_cast<int>(input_gradient ? g.K : g.C);
+    const int out = static_cast<int>(input_gradient ? g.C : g.K);
+    const WinogradGeom wg = WinogradGeom::make(static_cast<int>(g.N), in, out,
+                                               static_cast<int>(g.H), static_cast<int>(g.W));
+    std::vector<float> u(wg.u_floats(), NAN), v(wg.v_floats(), NAN), m(wg.m_floats(), NAN);
+    const WinogradWeight ww{w.data<float>(), u.data(), in, out, input_gradient};
+    for (int64_t i = 0; i < ww.threads(); ++i) ww.run(i);
+    const WinogradInput wi{(input_gradient ? dy : x).data<float>(), v.data(), wg};
+    for (int64_t i = 0; i < wi.threads(); ++i) wi.run(i);
+    const Tensor& ref = input_gradient ? dx_ref : y_ref;
+    const double t = 1e-5 * std::sqrt(static_cast<double>(in * 9)) * 4;
+    for (Mode mode : {Mode::kFP32, Mode::kTF32})
+      for (ConvTile tile :
+           {ConvTile::k128x128, ConvTile::k64x256, ConvTile::k64x128, ConvTile::k64x64})
+        for (int splits : {1, 2}) {
+          INFO(mode_name(mode) << " tile " << tile_rows(tile) << "x" << tile_cols(tile) << ", "
+                               << splits << " splits");
+          std::fill(m.begin(), m.end(), NAN);
+          WinogradProduct p = WinogradProduct::make(wg);
+          p.u = u.data(), p.v = v.data(), p.m = m.data();
+          emulate(p, forced_plan(p.M, p.Ncols, p.ktiles, tile, splits, p.batches()), mode);
+          Tensor y = Tensor::full(ref.shape(), NAN);
+          const WinogradOutput wo{m.data(), input_gradient ? nullptr : bias.data<float>(),
+                                  y.data<float>(), wg};
+          for (int64_t i = 0; i < wo.threads(); ++i) wo.run(i);
+          CHECK(ref::mismatch(y, ref, t, t) <= 1.0);
+        }
+  }
+
+  // The weight gradient: V of x, dM of dy, the products (split as a large plane's would be),
+  // dw; within the CPU test's bound for a reduction over N H W pixels.
+  INFO("weight gradient");
+  Tensor dw_ref = Tensor::empty(w.shape(), DType::F64);
+  cpu_backend().conv2d_backward_weight(x.to(DType::F64), dy.to(DType::F64), dw_ref, g);
+  const WinogradGeom wg =
+      WinogradGeom::make(static_cast<int>(g.N), static_cast<int>(g.C), static_cast<int>(g.K),
+                         static_cast<int>(g.H), static_cast<int>(g.W));
+  std::vector<float> v(wg.v_floats(), NAN), dm(wg.m_floats(), NAN), du(wg.u_floats(), NAN);
+  const WinogradInput wi{x.data<float>(), v.data(), wg};
+  for (int64_t i = 0; i < wi.threads(); ++i) wi.run(i);
+  const WinogradOutputGrad wo{dy.data<float>(), dm.data(), wg};
+  for (int64_t i = 0; i < wo.threads(); ++i) wo.run(i);
+  const double tw = 1e-5 * std::sqrt(static_cast<double>(g.N * g.H * g.W)) * 4;
+  for (Mode mode : {Mode::kFP32, Mode::kTF32})
+    for (ConvTile tile :
+         {ConvTile::k128x128, ConvTile::k64x256, ConvTile::k64x128, ConvTile::k64x64})
+      for (int splits : {1, 3}) {
+        INFO(mode_name(mode) << " tile " << tile_rows(tile) << "x" << tile_cols(tile) << ", "
+                             << splits << " splits");
+        std::fill(du.begin(), du.end(), NAN);
+        WinogradWeightProduct p = WinogradWeightProduct::make(wg);
+        p.dm = dm.data(), p.v = v.data(), p.du = du.data();
+        emulate(p, forced_plan(p.M, p.Ncols, p.ktiles, tile, splits, p.batches()), mode);
+        Tensor dw = Tensor::full(w.shape(), NAN);
+        const WinogradWeightGrad wgrad{du.data(), dw.data<float>(), wg.in, wg.out};
+        for (int64_t i = 0; i < wgrad.threads(); ++i) wgrad.run(i);
+        CHECK(ref::mismatch(dw, dw_ref, tw, tw) <= 1.0);
+      }
+}
+
+}  // namespace
+
+TEST_CASE("the CUDA Winograd path, emulated, matches the f64 path", "[conv_emulation]") {
+  // Planes the tiles cover exactly and partly (7x9, 5x6), channel counts off the 8-deep step and
+  // off the tiles (17, 20, 130: two 128-row tiles), more tiles than one 64-column block.
+  for (const ConvGeom& g :
+       {conv_geom(2, 17, 7, 9, 20, 3, 1, 1), conv_geom(1, 24, 8, 8, 130, 3, 1, 1),
+        conv_geom(3, 16, 5, 6, 16, 3, 1, 1), conv_geom(4, 16, 16, 12, 24, 3, 1, 1)})
+    check_winograd(g);
+}
+
+TEST_CASE("the CUDA Winograd path takes 3x3 'same' stride-1 convolutions with enough channels",
+          "[conv_emulation]") {
+  const ConvGeom same = conv_geom(64, 64, 32, 32, 64, 3, 1, 1);
+  CHECK(winograd_takes(same, Winograd::kAuto, Math::kFP32));
+  CHECK_FALSE(winograd_takes(same, Winograd::kAuto, Math::kTF32));  // auto: FP32 only
+  CHECK(winograd_takes(same, Winograd::kAlways, Math::kTF32));
+  CHECK_FALSE(winograd_takes(same, Winograd::kOff, Math::kFP32));
+  CHECK_FALSE(winograd_takes(conv_geom(64, 32, 32, 32, 64, 3, 1, 1), Winograd::kAuto, Math::kFP32));
+  CHECK(winograd_takes(conv_geom(64, 32, 32, 32, 64, 3, 1, 1), Winograd::kAlways, Math::kFP32));
+  CHECK_FALSE(
+      winograd_takes(conv_geom(64, 8, 32, 32, 64, 3, 1, 1), Winograd::kAlways, Math::kFP32));
+  CHECK_FALSE(
+      winograd_takes(conv_geom(64, 64, 32, 32, 64, 3, 2, 1), Winograd::kAlways, Math::kFP32));
+  CHECK_FALSE(
+      winograd_takes(conv_geom(64, 64, 32, 32, 64, 3, 1, 0), Winograd::kAlways, Math::kFP32));
+  CHECK_FALSE(
+      winograd_takes(conv_geom(64, 64, 32, 32, 64, 1, 1, 0), Winograd::kAlways, Math::kFP32));
+  CHECK_FALSE(winograd_takes(conv_geom(64, 64, 2, 2, 64, 3, 1, 1), Winograd::kAlways, Math::kFP32));
+  CHECK(winograd_takes(conv_geom(64, 512, 4, 4, 512, 3, 1, 1), Winograd::kAuto, Math::kFP32));
+}
