@@ -30,6 +30,8 @@ struct Layout {
       : N(x.size(0)), C(x.size(1)), inner(x.numel() / (x.size(0) * x.size(1))) {}
   int64_t count() const { return N * inner; }
   int64_t at(int64_t n, int64_t c) const { return (n * C + c) * inner; }
+  // Whether an output of this layout is written past the caches (streaming.h).
+  bool streamed(int64_t elem_bytes) const { return N * C * inner * elem_bytes >= kStreamBytes; }
 };
 
 // Two sums over the values of one channel, f(n, i, u, v) giving the terms u and v of value i of
@@ -169,7 +171,7 @@ void normalize_channel(const T* x, const T* gamma, const T* beta, const T* mean,
 template <class T>
 void normalize(const T* x, const T* gamma, const T* beta, const T* mean, const T* invstd, T* y,
                const Layout& l, bool relu, const T* add, bool add_before_relu) {
-  const bool stream = l.N * l.C * l.inner * int64_t{sizeof(T)} >= kStreamBytes;
+  const bool stream = l.streamed(sizeof(T));
   parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c)
       normalize_channel(x, gamma, beta, mean, invstd, y, l, relu, add, add_before_relu, c, stream);
@@ -190,7 +192,7 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
   const double m = static_cast<double>(l.count());
   const T *pg = gamma.data<T>(), *pb = beta.data<T>();
   T* py = y.data<T>();
-  const bool stream = l.N * l.C * l.inner * int64_t{sizeof(T)} >= kStreamBytes;
+  const bool stream = l.streamed(sizeof(T));
   parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
       const T* xc = px + l.at(0, c);
@@ -287,7 +289,7 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tens
   const T *pm = mean.data<T>(), *ps = invstd.data<T>();
   T* pdx = dx ? dx->data<T>() : nullptr;
   const double m = static_cast<double>(l.count());
-  const bool stream = pdx && l.N * l.C * l.inner * int64_t{sizeof(T)} >= kStreamBytes;
+  const bool stream = pdx && l.streamed(sizeof(T));
   parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
       const T mu = pm[c], is = ps[c];

@@ -281,7 +281,7 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Ten
   if (add.tensor) require_f32(op, *add.tensor);
   if (running_mean) require_f32(op, *running_mean);
   if (running_var) require_f32(op, *running_var);
-  const ChannelLayout l = layout_of(op, x);
+  const ChannelLayout l = layout_of(x);
   if (l.C == 0 || l.count() == 0) return;
   if (l.parts == 1) {
     auto kernel = relu ? forward_train_channel_kernel<true> : forward_train_channel_kernel<false>;
@@ -308,7 +308,7 @@ void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   const char* op = relu ? "batch_norm_relu" : "batch_norm";
   require_f32(op, x, gamma, beta, running_mean, running_var, y, mean, invstd);
   if (add.tensor) require_f32(op, *add.tensor);
-  const ChannelLayout l = layout_of(op, x);
+  const ChannelLayout l = layout_of(x);
   if (l.C == 0) return;
   SIRE_LAUNCH(eval_stats_kernel, channel_blocks(l.C), kBlock, running_mean.data<float>(),
               running_var.data<float>(), l.C, eps, mean.data<float>(), invstd.data<float>());
@@ -326,7 +326,7 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tens
   for (const Tensor* t : {beta, static_cast<const Tensor*>(dx), static_cast<const Tensor*>(dgamma),
                           static_cast<const Tensor*>(dbeta)})
     if (t) require_f32(op, *t);
-  const ChannelLayout l = layout_of(op, x);
+  const ChannelLayout l = layout_of(x);
   if (l.C == 0) return;
   if (l.count() == 0) {  // no values: zero parameter gradients, nothing else
     if (dgamma) cuda_backend()->fill(*dgamma, 0.0);

@@ -22,7 +22,7 @@ struct ChannelLayout {
 
 // Blocks per channel from the shape alone (so results do not depend on the device): about
 // 4096 values per block, at most 64 blocks.
-inline ChannelLayout layout_of(const char* /*op*/, const Tensor& x) {
+inline ChannelLayout layout_of(const Tensor& x) {
   ChannelLayout l;
   l.N = static_cast<int>(x.size(0));
   l.C = static_cast<int>(x.size(1));  // channels go along grid.x (2^31 - 1), parts along y (64)

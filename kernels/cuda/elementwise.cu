@@ -295,14 +295,14 @@ void CudaBackend::channel_copy(const Tensor& src, int64_t src_c0, Tensor& dst, i
 void CudaBackend::bias_add(Tensor& y, const Tensor& bias) {
   require_f32("bias_add", y, bias);
   if (y.numel() == 0) return;
-  const ChannelLayout l = layout_of("bias_add", y);
+  const ChannelLayout l = layout_of(y);
   launch_elementwise(bias_add_kernel<4>, bias_add_kernel<1>, l, y.numel(),
                      vectorizable(l.inner, {&y}), y.data<float>(), bias.data<float>());
 }
 
 void CudaBackend::channel_sum(const Tensor& x, Tensor& out) {
   require_f32("channel_sum", x, out);
-  const ChannelLayout l = layout_of("channel_sum", x);
+  const ChannelLayout l = layout_of(x);
   if (l.C == 0) return;
   if (l.count() == 0) {  // no values: zero sums
     fill(out, 0.0);
