@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "engine/tensor.h"
 #include "kernels/common/conv_geometry.h"
@@ -31,7 +32,9 @@ struct SgdParam {
 };
 
 // A tensor (shaped as the input) summed into a fused batch norm + ReLU's output: after the ReLU,
-// max(0, bn(x)) + add (a skip connection), or before it, max(0, bn(x) + add) (a residual).
+// max(0, bn(x)) + add (a skip connection), or before it, max(0, bn(x) + add) (a residual). A
+// residual may have fewer channels than x (N, H, W the same): the missing last ones are zeros
+// (a shortcut that widens by zero channels), read from nowhere.
 struct BnAdd {
   const Tensor* tensor = nullptr;  // none: max(0, bn(x))
   bool before_relu = false;
@@ -51,6 +54,9 @@ class Backend {
 
   // Element-wise.
   virtual void add(const Tensor& a, const Tensor& b, Tensor& y) = 0;
+  // y = ((xs[0] + xs[1]) + xs[2]) + ...: a gradient's contributions summed in one pass, in the
+  // order (so with the bits) of pairwise adds. y may be xs[0] itself. The default adds pairwise.
+  virtual void add_n(const std::vector<const Tensor*>& xs, Tensor& y);
   virtual void axpy(double alpha, const Tensor& x, Tensor& y) = 0;  // y += alpha * x
   virtual void scale(const Tensor& x, double alpha, Tensor& y) = 0;
   virtual void relu_forward(const Tensor& x, Tensor& y) = 0;
@@ -117,6 +123,14 @@ class Backend {
                                         const Tensor& beta, const Tensor& mean,
                                         const Tensor& invstd, bool training, Tensor* dx,
                                         Tensor* dgamma, Tensor* dbeta) = 0;
+  // The backward of max(0, bn(x) + add) (BnAdd before the ReLU): dy counts where the output y
+  // was positive (the mask read from y, as relu_backward reads it), and that masked gradient is
+  // also the residual's: `dadd`, when given, receives its first dadd->size(1) channels. The
+  // default runs relu_backward, batch_norm_backward and a channel copy one after the other.
+  virtual void batch_norm_add_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
+                                            const Tensor& gamma, const Tensor& mean,
+                                            const Tensor& invstd, bool training, Tensor* dx,
+                                            Tensor* dgamma, Tensor* dbeta, Tensor* dadd);
 
   // Dense layers: y = x w^T + bias, x [N, I], w [O, I].
   virtual void linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) = 0;
@@ -145,6 +159,11 @@ class Backend {
   // backend may update many per launch (the CUDA one: a SIRe-CNN step's 110 parameters in 4
   // launches, not 110). The default calls sgd_update on each.
   virtual void sgd_update_all(const std::vector<SgdParam>& params, const SgdStep& step);
+
+ protected:
+  // `add` with every channel of x: a residual's missing channels as stored zeros, in `holder`
+  // (for kernels that index the added tensor as they index x).
+  BnAdd widened(const BnAdd& add, const Tensor& x, Tensor& holder);
 };
 
 // The backend that runs kernels for tensors on `device`; throws when the build has none.

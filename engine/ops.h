@@ -44,7 +44,8 @@ Variable batch_norm_relu_add(const Variable& x, const Variable& gamma, const Var
                              Tensor* running_mean, Tensor* running_var, bool training,
                              double momentum, double eps, const Variable& add);
 // max(0, batch_norm(x) + add) in one pass (a residual summed before the ReLU); the backward pass
-// masks the gradient where the output is zero, which is also the gradient of `add`.
+// masks the gradient where the output is zero, which is also the gradient of `add`. `add` may
+// have fewer channels than x (a shortcut widened by zero channels, without the zeros stored).
 Variable batch_norm_add_relu(const Variable& x, const Variable& gamma, const Variable& beta,
                              Tensor* running_mean, Tensor* running_var, bool training,
                              double momentum, double eps, const Variable& add);

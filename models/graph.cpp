@@ -268,13 +268,9 @@ std::vector<Variable> GraphModel::run(const Variable& x, const std::vector<int>&
         case Fold::kBnReluAdd:
           return static_cast<nn::BatchNorm2d&>(*modules_[fold.producer])
               .forward_add(input_of(source), input_of(fold.other));
-        case Fold::kBnAddRelu: {
-          auto& bn = static_cast<nn::BatchNorm2d&>(*modules_[fold.producer]);
-          Variable s = input_of(fold.other);
-          if (s.size(1) < bn.channels)  // a shortcut's missing channels are zeros
-            s = ops::pad_channels(s, 0, bn.channels - s.size(1));
-          return bn.forward_add_relu(input_of(source), s);
-        }
+        case Fold::kBnAddRelu:  // (a shortcut's missing channels are zeros the op skips)
+          return static_cast<nn::BatchNorm2d&>(*modules_[fold.producer])
+              .forward_add_relu(input_of(source), input_of(fold.other));
         case Fold::kNone:
           break;
       }

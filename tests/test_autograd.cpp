@@ -45,6 +45,26 @@ TEST_CASE("summing a gradient in place never changes one that is shared", "[auto
   for (double g : x.grad().to_vector()) CHECK(g == Approx(8.0));
 }
 
+TEST_CASE("a variable with many consumers gets their gradients summed in arrival order",
+          "[autograd]") {
+  // h feeds 11 scales (more than Pending holds, so it sums more than once), each gradient a
+  // different multiple: their sum, with the bits of adding them two by two in the order the
+  // backward pass delivers them (the last recorded consumer's first).
+  Variable x = leaf({1.0f, -2.0f, 3.0f, 0.1f}, {4});
+  Variable h = ops::scale(x, 1.0);
+  std::vector<double> c;
+  Variable total;
+  for (int k = 0; k < 11; ++k) {
+    c.push_back(0.1 * (k + 1) + 1e-3 / (k + 1));
+    Variable term = ops::scale(h, c.back());
+    total = k == 0 ? term : ops::add(total, term);
+  }
+  ops::sum(total).backward();
+  float want = static_cast<float>(c[10]);
+  for (int k = 9; k >= 0; --k) want += static_cast<float>(c[k]);
+  for (double g : x.grad().to_vector()) CHECK(g == static_cast<double>(want));
+}
+
 TEST_CASE("gradients accumulate over backward calls until zero_grad", "[autograd]") {
   Variable x = leaf({1, 2}, {2});
   ops::sum(ops::scale(x, 2.0)).backward();

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "engine/backend.h"
 #include "engine/nn/layers.h"
@@ -226,6 +227,31 @@ TEST_CASE("per-channel kernels take more channels than a grid's y dimension", "[
   for (size_t i = 0; i < cpu.size(); ++i) {
     INFO("output " << i);
     CHECK(close(gpu[i], cpu[i], i < 2 ? kFp32Forward : kFp32Backward));
+  }
+}
+
+// A gradient's several contributions summed in one launch (up to 8 a launch): the CPU's bits,
+// which are the pairwise adds' bits, with 11 inputs (two launches), in place into the first, and
+// with one input a float off 16-byte alignment (the one-float-at-a-time kernel).
+TEST_CASE("add_n gives the CPU's bits", "[quick]") {
+  for (bool misaligned : {false, true}) {
+    INFO("an input off 16-byte alignment: " << misaligned);
+    std::vector<Tensor> cpu, gpu;
+    for (int i = 0; i < 11; ++i) {
+      const int64_t n = 100'003, skip = misaligned && i == 4 ? 1 : 0;
+      const Tensor t = random_tensor({n + skip}, DType::F32, 300 + i).narrow(skip, n + skip);
+      cpu.push_back(t.clone());
+      gpu.push_back(t.to(Device::CUDA));
+    }
+    std::vector<const Tensor*> pc, pg;
+    for (size_t i = 0; i < cpu.size(); ++i) pc.push_back(&cpu[i]), pg.push_back(&gpu[i]);
+    Tensor want = Tensor::empty(cpu[0].shape());
+    cpu_backend().add_n(pc, want);
+    Tensor got = Tensor::empty(gpu[0].shape(), DType::F32, Device::CUDA);
+    backend_for(Device::CUDA).add_n(pg, got);
+    CHECK(std::memcmp(got.to(Device::CPU).raw_data(), want.raw_data(), want.nbytes()) == 0);
+    backend_for(Device::CUDA).add_n(pg, gpu[0]);  // into the first term
+    CHECK(std::memcmp(gpu[0].to(Device::CPU).raw_data(), want.raw_data(), want.nbytes()) == 0);
   }
 }
 

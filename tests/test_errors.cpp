@@ -38,8 +38,15 @@ TEST_CASE("shape mismatches name the op and the shapes", "[errors]") {
                                0.1, 1e-5, zeros({2, 3, 4, 5})),
       Contains("batch_norm_relu_add") && Contains("[2, 3, 4, 4]") && Contains("[2, 3, 4, 5]"));
   CHECK_THROWS_WITH(ops::batch_norm_add_relu(zeros({2, 3, 4, 4}), zeros({3}), zeros({3}), nullptr,
+                                             nullptr, true, 0.1, 1e-5, zeros({2, 4, 4, 4})),
+                    Contains("batch_norm_add_relu") && Contains("[2, 4, 4, 4]") &&
+                        Contains("may have fewer channels"));
+  CHECK_THROWS_WITH(ops::batch_norm_add_relu(zeros({2, 3, 4, 4}), zeros({3}), zeros({3}), nullptr,
+                                             nullptr, true, 0.1, 1e-5, zeros({2, 2, 4, 5})),
+                    Contains("batch_norm_add_relu") && Contains("[2, 2, 4, 5]"));
+  CHECK_THROWS_WITH(ops::batch_norm_relu_add(zeros({2, 3, 4, 4}), zeros({3}), zeros({3}), nullptr,
                                              nullptr, true, 0.1, 1e-5, zeros({2, 2, 4, 4})),
-                    Contains("batch_norm_add_relu") && Contains("[2, 2, 4, 4]"));
+                    Contains("batch_norm_relu_add") && Contains("[2, 2, 4, 4]"));
   CHECK_THROWS_WITH(
       ops::upsample_nearest2d_add(zeros({2, 3, 2, 2}), zeros({2, 4, 4, 4})),
       Contains("upsample_nearest2d_add") && Contains("[2, 3, 2, 2]") && Contains("[2, 4, 4, 4]"));

@@ -125,6 +125,85 @@ TEST_CASE("batch norm + ReLU drops non-finite gradients where the ReLU was off",
   }
 }
 
+// A residual with fewer channels than its batch norm (a shortcut widened by zero channels) is
+// summed without storing the zeros, and its backward reads the output's mask and writes the
+// residual's gradient in batch norm's own pass. Against the unfused composition (the padded
+// residual forward; relu_backward, batch_norm_backward and a channel copy backward, the base
+// class's default): equal values forward, the same bits backward, with non-finite gradients where
+// the ReLU was off, on a plane streamed past the caches and a small one, into a dx aligned for
+// the streaming stores and one that is not.
+TEST_CASE("a narrower residual: the fused batch norm pass against the composition", "[nn]") {
+  Backend& be = cpu_backend();
+  for (Shape s : {Shape{16, 64, 32, 32}, Shape{3, 5, 7, 7}}) {
+    const int64_t N = s[0], C = s[1], inner = s[2] * s[3];
+    for (int64_t Cs : {int64_t{3}, C}) {
+      INFO(s << ", residual of " << Cs << " channels");
+      Shape narrow = s;
+      narrow[1] = Cs;
+      const Tensor x = testing::random_tensor(s, DType::F32, 81);
+      const Tensor res = testing::random_tensor(narrow, DType::F32, 82);
+      const Tensor gamma = testing::random_tensor({C}, DType::F32, 83);
+      const Tensor beta = testing::random_tensor({C}, DType::F32, 84);
+      Tensor padded = Tensor::zeros(s);
+      be.channel_copy(res, 0, padded, 0, Cs);
+      Tensor y = Tensor::empty(s), want = Tensor::empty(s);
+      Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});
+      be.batch_norm_relu_forward_train(x, gamma, beta, y, mean, invstd, nullptr, nullptr, 0.1, 1e-5,
+                                       BnAdd{&res, true});
+      be.batch_norm_relu_forward_train(x, gamma, beta, want, mean, invstd, nullptr, nullptr, 0.1,
+                                       1e-5, BnAdd{&padded, true});
+      int64_t differ = 0, positive = 0;
+      for (int64_t i = 0; i < x.numel(); ++i) {  // (== : the zeros' signs may differ)
+        differ += !(y.data<float>()[i] == want.data<float>()[i]);
+        positive += y.data<float>()[i] > 0.0f;
+      }
+      CHECK(differ == 0);
+      REQUIRE(positive > 0);
+      REQUIRE(positive < x.numel());
+      // dy: non-finite where the output is zero, which the mask must drop.
+      Tensor dy = testing::random_tensor(s, DType::F32, 85);
+      for (int64_t i = 0; i < x.numel(); ++i)
+        if (!(y.data<float>()[i] > 0.0f)) dy.data<float>()[i] = i % 2 ? NAN : -INFINITY;
+      struct Grads {
+        Tensor dx, dg, db, dres;
+      };
+      auto run = [&](bool fused, bool aligned) {
+        Grads g{aligned ? Tensor::empty(s)
+                        : Tensor::empty({x.numel() + 1}).narrow(1, x.numel() + 1).reshape(s),
+                Tensor::empty({C}), Tensor::empty({C}), Tensor::empty(narrow)};
+        if (fused)
+          be.batch_norm_add_relu_backward(dy, y, x, gamma, mean, invstd, true, &g.dx, &g.dg, &g.db,
+                                          &g.dres);
+        else
+          be.Backend::batch_norm_add_relu_backward(dy, y, x, gamma, mean, invstd, true, &g.dx,
+                                                   &g.dg, &g.db, &g.dres);
+        return g;
+      };
+      const Grads ref = run(false, true);
+      for (bool aligned : {true, false}) {
+        INFO("dx aligned for streaming stores: " << aligned);
+        const Grads got = run(true, aligned);
+        CHECK(std::memcmp(got.dx.data<float>(), ref.dx.data<float>(), x.nbytes()) == 0);
+        CHECK(std::memcmp(got.dg.data<float>(), ref.dg.data<float>(), C * 4) == 0);
+        CHECK(std::memcmp(got.db.data<float>(), ref.db.data<float>(), C * 4) == 0);
+        CHECK(std::memcmp(got.dres.data<float>(), ref.dres.data<float>(), res.nbytes()) == 0);
+      }
+      // And the residual's gradient is dy where the output was positive, else 0.
+      int64_t wrong = 0;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < Cs; ++c)
+          for (int64_t i = 0; i < inner; ++i) {
+            const int64_t at = (n * C + c) * inner + i;
+            const float want_g = y.data<float>()[at] > 0.0f ? dy.data<float>()[at] : 0.0f;
+            wrong += ref.dres.data<float>()[(n * Cs + c) * inner + i] != want_g;
+          }
+      CHECK(wrong == 0);
+      const std::vector<double> dx = ref.dx.to_vector();
+      CHECK(std::all_of(dx.begin(), dx.end(), [](double v) { return std::isfinite(v); }));
+    }
+  }
+}
+
 // Outputs of 4 MiB and more are written past the caches by vector code of their own: the same
 // operations as the plain loops (fma, the add before or after the ReLU, the ReLU itself), so
 // the same bits, in training and in evaluation. The expected values are computed here, one by
@@ -245,6 +324,27 @@ TEST_CASE("element-wise outputs written past the caches cover every element once
       }
       CHECK(differ == 0);
     }
+}
+
+TEST_CASE("add_n gives the pairwise sums' bits, in place or not", "[nn]") {
+  Backend& be = cpu_backend();
+  for (DType dt : {DType::F32, DType::F64}) {
+    for (size_t k : {size_t{3}, size_t{5}, size_t{8}, size_t{11}}) {
+      INFO(dtype_name(dt) << ", " << k << " tensors");
+      std::vector<Tensor> xs;
+      for (size_t i = 0; i < k; ++i) xs.push_back(testing::random_tensor({3, 70001}, dt, 90 + i));
+      std::vector<const Tensor*> ptrs;
+      for (const Tensor& t : xs) ptrs.push_back(&t);
+      Tensor want = Tensor::empty(xs[0].shape(), dt), got = Tensor::empty(xs[0].shape(), dt);
+      be.Backend::add_n(ptrs, want);  // the default: two by two
+      be.add_n(ptrs, got);
+      CHECK(std::memcmp(got.raw_data(), want.raw_data(), want.nbytes()) == 0);
+      Tensor first = xs[0].clone();  // into the first term itself
+      ptrs[0] = &first;
+      be.add_n(ptrs, first);
+      CHECK(std::memcmp(first.raw_data(), want.raw_data(), want.nbytes()) == 0);
+    }
+  }
 }
 
 TEST_CASE("dropout: scaled, reproducible, off in evaluation", "[nn]") {

@@ -19,8 +19,13 @@ Variable batch_norm_impl(const Variable& x, const Variable& gamma, const Variabl
   check_float_inputs(op, {&x, &gamma, &beta});
   if (add) {
     check_float_inputs(op, {&x, add});
-    SIRE_CHECK(add->shape() == x.shape(), op, ": input ", x.shape(), " and the tensor added ",
-               add->shape(), " differ in shape");
+    // A residual may lack x's last channels (zeros); a skip connection has them all.
+    Shape widened = add->shape();
+    if (add_before_relu && widened.size() >= 2 && x.data().ndim() >= 2 && widened[1] <= x.size(1))
+      widened[1] = x.size(1);
+    SIRE_CHECK(widened == x.shape(), op, ": input ", x.shape(), " and the tensor added ",
+               add->shape(), " differ in shape",
+               add_before_relu ? " (the tensor added may have fewer channels)" : "");
   }
   SIRE_CHECK(x.data().ndim() >= 2, op, ": input ", x.shape(), " has no channel dimension");
   const int64_t C = x.size(1);
@@ -61,18 +66,22 @@ Variable batch_norm_impl(const Variable& x, const Variable& gamma, const Variabl
   std::vector<Variable> inputs{x, gamma, beta};
   if (add) inputs.push_back(*add);
   return record(op, y, inputs,
-                [xt = x.data(), gt = gamma.data(), mean, invstd, training, bt, yt](
+                [xt = x.data(), gt = gamma.data(), mean, invstd, training, bt, yt,
+                 add_shape = add ? add->shape() : Shape{}](
                     const Tensor& gy, std::vector<Tensor>& grads, const std::vector<bool>& needed) {
                   for (int i = 0; i < 3; ++i)
                     if (needed[i]) grads[i] = like(i == 0 ? xt : gt);
                   Tensor* g0 = needed[0] ? &grads[0] : nullptr;
                   Tensor* g1 = needed[1] ? &grads[1] : nullptr;
                   Tensor* g2 = needed[2] ? &grads[2] : nullptr;
-                  Tensor g = gy;  // the gradient of the sum before the ReLU (residual) or of y
-                  if (yt.defined()) {
-                    g = like(gy);
-                    be(gy).relu_backward(yt, gy, g);
+                  if (yt.defined()) {  // a residual: the masked gradient is also the residual's
+                    Tensor* g3 = nullptr;
+                    if (needed[3]) g3 = &(grads[3] = new_of(gy, add_shape));
+                    be(gy).batch_norm_add_relu_backward(gy, yt, xt, gt, mean, invstd, training, g0,
+                                                        g1, g2, g3);
+                    return;
                   }
+                  const Tensor& g = gy;  // the gradient of y (a skip connection's too)
                   if (bt.defined()) {
                     be(g).batch_norm_relu_backward(g, xt, gt, bt, mean, invstd, training, g0, g1,
                                                    g2);

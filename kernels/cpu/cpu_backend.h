@@ -16,6 +16,7 @@ class CpuBackend final : public Backend {
   void convert(const Tensor& src, Tensor& dst) override;
 
   void add(const Tensor& a, const Tensor& b, Tensor& y) override;
+  void add_n(const std::vector<const Tensor*>& xs, Tensor& y) override;
   void axpy(double alpha, const Tensor& x, Tensor& y) override;
   void scale(const Tensor& x, double alpha, Tensor& y) override;
   void relu_forward(const Tensor& x, Tensor& y) override;
@@ -65,6 +66,10 @@ class CpuBackend final : public Backend {
   void batch_norm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                 const Tensor& beta, const Tensor& mean, const Tensor& invstd,
                                 bool training, Tensor* dx, Tensor* dgamma, Tensor* dbeta) override;
+  void batch_norm_add_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
+                                    const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
+                                    bool training, Tensor* dx, Tensor* dgamma, Tensor* dbeta,
+                                    Tensor* dadd) override;
 
   void linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) override;
   void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor* dx, Tensor* dw,

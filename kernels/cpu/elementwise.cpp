@@ -1,4 +1,5 @@
 // Memory, element-wise and per-channel kernels of the CPU backend.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -129,6 +130,52 @@ void CpuBackend::add(const Tensor& a, const Tensor& b, Tensor& y) {
     if constexpr (std::is_same_v<T, float>)
       if (add_streamed(pa, pb, py, a.numel())) return;
     each(a.numel(), [&](int64_t i) { py[i] = pa[i] + pb[i]; });
+  });
+}
+
+// y[i] = ((x0[i] + x1[i]) + x2[i]) + ... for K inputs, one loop: every input is a stream of its
+// own, and y is written once.
+template <size_t K, class T>
+static void add_k(const T* const* in, T* py, int64_t lo, int64_t hi) {
+#pragma omp simd
+  for (int64_t i = lo; i < hi; ++i) {
+    T s = in[0][i] + in[1][i];
+    for (size_t k = 2; k < K; ++k) s += in[k][i];
+    py[i] = s;
+  }
+}
+
+// Up to 8 inputs in one pass; more in passes of 7 more each (into y, in order).
+void CpuBackend::add_n(const std::vector<const Tensor*>& xs, Tensor& y) {
+  SIRE_CHECK(xs.size() >= 2, "add_n: ", xs.size(), " tensors to sum");
+  if (xs.size() == 2) return add(*xs[0], *xs[1], y);
+  dispatch_float(y, "add_n", [&](auto tag) {
+    using T = decltype(tag);
+    T* py = y.data<T>();
+    std::vector<const T*> in{xs[0]->data<T>()};
+    for (size_t next = 1; next < xs.size();) {
+      while (in.size() < 8 && next < xs.size()) in.push_back(xs[next++]->data<T>());
+      const T* const* p = in.data();
+      parallel_for(0, y.numel(), kGrain, [&](int64_t lo, int64_t hi) {
+        switch (in.size()) {
+          case 2:
+            return add_k<2>(p, py, lo, hi);
+          case 3:
+            return add_k<3>(p, py, lo, hi);
+          case 4:
+            return add_k<4>(p, py, lo, hi);
+          case 5:
+            return add_k<5>(p, py, lo, hi);
+          case 6:
+            return add_k<6>(p, py, lo, hi);
+          case 7:
+            return add_k<7>(p, py, lo, hi);
+          default:
+            return add_k<8>(p, py, lo, hi);
+        }
+      });
+      in.assign(1, py);  // the partial sum is the next pass's first term
+    }
   });
 }
 

@@ -369,14 +369,16 @@ void CudaBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
 
 // The fused batch norm + ReLU: the ReLU applied as y is written (with a skip connection or a
 // residual summed in, when given), and its mask recomputed from x as dy is read (no separate
-// ReLU pass, no masked copy of dy).
+// ReLU pass, no masked copy of dy). A residual with fewer channels than x gets its missing ones
+// as stored zeros (widened): one copy more than the CPU, whose kernels skip them.
 void CudaBackend::batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
                                                 const Tensor& beta, Tensor& y, Tensor& mean,
                                                 Tensor& invstd, Tensor* running_mean,
                                                 Tensor* running_var, double momentum, double eps,
                                                 const BnAdd& add) {
+  Tensor holder;
   forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum, eps, true,
-                add);
+                widened(add, x, holder));
 }
 
 void CudaBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -389,7 +391,9 @@ void CudaBackend::batch_norm_relu_forward_eval(const Tensor& x, const Tensor& ga
                                                const Tensor& beta, const Tensor& running_mean,
                                                const Tensor& running_var, double eps, Tensor& y,
                                                Tensor& mean, Tensor& invstd, const BnAdd& add) {
-  forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd, true, add);
+  Tensor holder;
+  forward_eval(x, gamma, beta, running_mean, running_var, eps, y, mean, invstd, true,
+               widened(add, x, holder));
 }
 
 void CudaBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,

@@ -21,6 +21,7 @@ class CudaBackend final : public Backend {
   void convert(const Tensor& src, Tensor& dst) override;
 
   void add(const Tensor& a, const Tensor& b, Tensor& y) override;
+  void add_n(const std::vector<const Tensor*>& xs, Tensor& y) override;
   void axpy(double alpha, const Tensor& x, Tensor& y) override;
   void scale(const Tensor& x, double alpha, Tensor& y) override;
   void relu_forward(const Tensor& x, Tensor& y) override;

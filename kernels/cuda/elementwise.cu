@@ -49,6 +49,24 @@ struct AddOp {  // y = a + b
     va.store(y, g);
   }
 };
+// y = ((x[0] + x[1]) + x[2]) + ... over `count` (3 to kMaxAddN) inputs, in that order: the bits
+// of pairwise adds. The pointers travel in the kernel's arguments.
+constexpr int kMaxAddN = 8;
+struct AddNOp {
+  const float* x[kMaxAddN];
+  int count;
+  float* y;
+  template <int V>
+  __device__ void apply(int64_t g) const {
+    Floats<V> s, v;
+    s.load(x[0], g);
+    for (int j = 1; j < count; ++j) {
+      v.load(x[j], g);
+      for (int k = 0; k < V; ++k) s.v[k] += v.v[k];
+    }
+    s.store(y, g);
+  }
+};
 
 struct AxpyOp {  // y += alpha x
   float alpha;
@@ -217,6 +235,35 @@ void CudaBackend::add(const Tensor& a, const Tensor& b, Tensor& y) {
   if (n == 0) return;
   const AddOp op{a.data<float>(), b.data<float>(), y.data<float>()};
   map(op, n, {op.a, op.b, op.y});
+}
+
+// Up to kMaxAddN inputs a launch; more in further launches, each starting from y.
+void CudaBackend::add_n(const std::vector<const Tensor*>& xs, Tensor& y) {
+  SIRE_CHECK(xs.size() >= 2, "add_n: ", xs.size(), " tensors to sum");
+  for (const Tensor* x : xs) require_f32("add_n", *x, y);
+  const int64_t n = y.numel();
+  if (n == 0) return;
+  AddNOp op{};
+  op.y = y.data<float>();
+  op.x[0] = xs[0]->data<float>();
+  op.count = 1;
+  bool aligned = aligned16({op.x[0], op.y});
+  for (size_t next = 1; next < xs.size();) {
+    while (op.count < kMaxAddN && next < xs.size()) {
+      op.x[op.count] = xs[next++]->data<float>();
+      aligned = aligned && aligned16({op.x[op.count]});
+      ++op.count;
+    }
+    if (aligned) {
+      auto add_n_by4 = map_kernel<4, AddNOp>;
+      SIRE_LAUNCH(add_n_by4, grid_for(n / 4 > 0 ? n / 4 : 1), kBlock, op, n);
+    } else {
+      auto add_n_by1 = map_kernel<1, AddNOp>;
+      SIRE_LAUNCH(add_n_by1, grid_for(n), kBlock, op, n);
+    }
+    op.x[0] = op.y;  // the partial sum is the next launch's first term
+    op.count = 1;
+  }
 }
 
 void CudaBackend::axpy(double alpha, const Tensor& x, Tensor& y) {

@@ -187,6 +187,31 @@ void norm_and_dense_cases(Builder& b) {
           true);
     }
   }
+  // A residual with fewer channels than the batch norm (a shortcut widened by zero channels):
+  // 2 of 4, and one of 3 (every channel but the first takes nothing).
+  for (auto [s, Cs] : {std::pair<Shape, int64_t>{Shape{2, 4, 3, 5}, 2},
+                       std::pair<Shape, int64_t>{Shape{3, 3, 2, 2}, 1}}) {
+    const int64_t C = s[1];
+    Shape narrow = s;
+    narrow[1] = Cs;
+    b.add(
+        str("batch_norm_add_relu train ", s, " + ", narrow),
+        {b.rnd(s), b.rnd({C}), b.rnd({C}), b.rnd(narrow)},
+        [](const Vars& v) {
+          return ops::batch_norm_add_relu(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5,
+                                          v[3]);
+        },
+        true);
+    Tensor rm = b.rnd({C}, 0.3), rv = Tensor::full({C}, 0.7, b.dtype);
+    b.add(
+        str("batch_norm_add_relu eval ", s, " + ", narrow),
+        {b.rnd(s), b.rnd({C}), b.rnd({C}), b.rnd(narrow)},
+        [rm, rv](const Vars& v) {
+          Tensor m = rm.to(v[0].device()).clone(), r = rv.to(v[0].device()).clone();
+          return ops::batch_norm_add_relu(v[0], v[1], v[2], &m, &r, false, 0.1, 1e-5, v[3]);
+        },
+        true);
+  }
   b.add_large("batch_norm train [64, 16, 8, 8]", {b.rnd({64, 16, 8, 8}), b.rnd({16}), b.rnd({16})},
               [](const Vars& v) {
                 return ops::batch_norm(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5);
@@ -201,6 +226,11 @@ void norm_and_dense_cases(Builder& b) {
       "batch_norm_relu_add train [64, 8, 16, 16]",
       {b.rnd({64, 8, 16, 16}), b.rnd({8}), b.rnd({8}), b.rnd({64, 8, 16, 16})}, [](const Vars& v) {
         return ops::batch_norm_relu_add(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5, v[3]);
+      });
+  b.add_large(
+      "batch_norm_add_relu train [64, 8, 16, 16] + [64, 3, 16, 16]",
+      {b.rnd({64, 8, 16, 16}), b.rnd({8}), b.rnd({8}), b.rnd({64, 3, 16, 16})}, [](const Vars& v) {
+        return ops::batch_norm_add_relu(v[0], v[1], v[2], nullptr, nullptr, true, 0.1, 1e-5, v[3]);
       });
   b.add_large(
       "batch_norm_add_relu train [64, 8, 16, 16]",
