@@ -67,6 +67,7 @@ class Pending {
   }
   // The sum of everything added (moved out).
   Tensor take() {
+    if (parts_.empty()) return Tensor();
     collapse();
     Tensor out = std::move(parts_[0]);
     parts_.clear();

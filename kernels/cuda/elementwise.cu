@@ -49,7 +49,8 @@ struct AddOp {  // y = a + b
     va.store(y, g);
   }
 };
-// y = ((x[0] + x[1]) + x[2]) + ... over `count` (3 to kMaxAddN) inputs, in that order: the bits
+
+// y = ((x[0] + x[1]) + x[2]) + ... over `count` (2 to kMaxAddN) inputs, in that order: the bits
 // of pairwise adds. The pointers travel in the kernel's arguments.
 constexpr int kMaxAddN = 8;
 struct AddNOp {
