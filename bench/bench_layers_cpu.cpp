@@ -1,10 +1,12 @@
 // Memory-bound CPU kernels at SIRe-CNN's largest activation ([64, 64, 32, 32], 16 MiB): batch norm
 // (with and without the fused ReLU), ReLU, a bias gradient's channel sums, max-pool, upsample,
-// add, MSE, and the SGD step, reported in GB/s (bytes each kernel must read and write) next to a
-// plain copy measured in the same run.
+// add, a gradient's five contributions summed, MSE, and the SGD step, reported in GB/s (bytes each
+// kernel must read and write) next to a plain copy measured in the same run.
 //
 //   build/bench/bench_layers_cpu --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
+
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/random.h"
@@ -98,6 +100,24 @@ void upsample(benchmark::State& state) {
   set_bytes(state, (mode == 2 ? 2.25 : 1.25) * kBytes);
 }
 
+// Five gradients of one activation (SIRe-CNN's 32x32 level: the next layer and four decoders'
+// skips) summed into the first: fused 1, one pass (add_n); 0, four pairwise adds in place (the
+// engine's default). Both reported against the bytes one pass must move (read 5, write 1).
+void gradient_sum(benchmark::State& state) {
+  const bool fused = state.range(0);
+  std::vector<Tensor> g;
+  for (int i = 0; i < 5; ++i) g.push_back(rnd(kAct, 1 + i));
+  std::vector<const Tensor*> xs;
+  for (const Tensor& t : g) xs.push_back(&t);
+  for (auto _ : state) {
+    if (fused)
+      cpu_backend().add_n(xs, g[0]);
+    else
+      cpu_backend().Backend::add_n(xs, g[0]);
+  }
+  set_bytes(state, 6 * kBytes);
+}
+
 void mse(benchmark::State& state) {
   Tensor a = rnd(kAct, 1), b = rnd(kAct, 2), out = Tensor::empty({});
   for (auto _ : state) cpu_backend().mse_forward(a, b, out);
@@ -129,6 +149,12 @@ BENCHMARK(upsample)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(sgd)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(gradient_sum)
+    ->Arg(0)
+    ->Arg(1)
+    ->ArgName("fused")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(mse)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

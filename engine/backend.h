@@ -126,7 +126,8 @@ class Backend {
   // The backward of max(0, bn(x) + add) (BnAdd before the ReLU): dy counts where the output y
   // was positive (the mask read from y, as relu_backward reads it), and that masked gradient is
   // also the residual's: `dadd`, when given, receives its first dadd->size(1) channels. The
-  // default runs relu_backward, batch_norm_backward and a channel copy one after the other.
+  // default runs relu_backward, batch_norm_backward and a channel copy one after the other (a
+  // fused CPU pass measured no faster: docs/performance.md).
   virtual void batch_norm_add_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
                                             const Tensor& gamma, const Tensor& mean,
                                             const Tensor& invstd, bool training, Tensor* dx,

@@ -1,9 +1,10 @@
 // Batch normalization on the CPU, one channel per task, optionally fused with the ReLU that
 // follows it. Statistics are summed in float lanes flushed into double (channel_sums), the
 // variance in a second pass around the mean (no cancellation from E[x^2] - E[x]^2). The fused
-// ReLU's backward recomputes its mask from x instead of reading the output; a residual summed
-// before the ReLU reads the output's, and writes the residual's gradient in the same pass. Outputs
-// of 4 MiB and more are written past the caches (streaming stores), in the plain loops' operations.
+// ReLU's backward recomputes its mask from x instead of reading the output. A residual summed
+// before the ReLU may have fewer channels than x: the missing ones add nothing, and are not
+// read. Outputs of 4 MiB and more are written past the caches (streaming stores), in the plain
+// loops' operations.
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -268,27 +269,11 @@ struct InputGrad {
   T operator()(T d, T x) const { return k * std::fma(-(x - mu), coef, d - mean_dy); }
 };
 
-// Where the upstream gradient reaches batch norm: everywhere (kNone), where a fused ReLU's output
-// was positive, recomputed from x with the forward's operations (kFromX, Affine), or where the
-// output of a residual's ReLU was positive, read from that output (kFromY, as relu_backward).
-// Selects, not a mask multiply, so that a NaN or infinite dy where the ReLU was off gives 0, as
-// relu_backward and the CUDA kernels do; and not branches (random signs mispredict half the time).
-enum class Mask { kNone, kFromX, kFromY };
-
-// dy[i] as batch norm sees it; y is read only where it is the mask (kFromY).
-template <Mask M, class T>
-T masked(const T* dy, const T* x, const T* y, int64_t i, const Affine<T>& f) {
-  if constexpr (M == Mask::kFromX) return f(x[i]) > T(0) ? dy[i] : T(0);
-  if constexpr (M == Mask::kFromY) return y[i] > T(0) ? dy[i] : T(0);
-  (void)x, (void)y, (void)f;
-  return dy[i];
-}
-
-// One row of dx written with streaming stores (InputGrad's operations, the mask as masked()
-// takes it); false where it does not apply, nothing written then.
-template <class T, Mask M>
-bool input_grad_row_streamed(const T* x, const T* y, const T* dy, T* out, int64_t inner,
-                             const Affine<T>& f, const InputGrad<T>& ig) {
+// One row of dx written with streaming stores (InputGrad's operations, the ReLU's mask
+// recomputed as the plain loop does); false where it does not apply, nothing written then.
+template <class T, bool Relu>
+bool input_grad_row_streamed(const T* x, const T* dy, T* out, int64_t inner, const Affine<T>& f,
+                             const InputGrad<T>& ig) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     if (inner % 16 != 0 || (reinterpret_cast<uintptr_t>(out) & 63) != 0) return false;
@@ -298,64 +283,53 @@ bool input_grad_row_streamed(const T* x, const T* y, const T* dy, T* out, int64_
     for (int64_t i = 0; i < inner; i += 16) {
       const __m512 xv = _mm512_loadu_ps(x + i);
       __m512 d = _mm512_loadu_ps(dy + i);
-      if constexpr (M == Mask::kFromX)  // dy where fma(x, a, b) > 0, else 0
+      if constexpr (Relu)  // dy where fma(x, a, b) > 0, else 0
         d = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_fmadd_ps(xv, a, b), zero, _CMP_GT_OQ), d);
-      if constexpr (M == Mask::kFromY)  // dy where y > 0, else 0
-        d = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(y + i), zero, _CMP_GT_OQ), d);
       const __m512 t = _mm512_fnmadd_ps(_mm512_sub_ps(xv, mu), coef, _mm512_sub_ps(d, mean_dy));
       _mm512_stream_ps(out + i, _mm512_mul_ps(k, t));
     }
     return true;
   }
 #endif
-  (void)x, (void)y, (void)dy, (void)out, (void)inner, (void)f, (void)ig;
+  (void)x, (void)dy, (void)out, (void)inner, (void)f, (void)ig;
   return false;
 }
 
-// beta: a fused ReLU's (kFromX); y: a residual ReLU's output (kFromY), whose masked gradient is
-// also the residual's: dadd, when given, receives its first dadd->size(1) channels.
-template <class T, Mask M>
-void backward(const Tensor& dy, const Tensor& x, const Tensor* y, const Tensor& gamma,
-              const Tensor* beta, const Tensor& mean, const Tensor& invstd, bool training,
-              Tensor* dx, Tensor* dgamma, Tensor* dbeta, Tensor* dadd) {
+// With a fused ReLU (Relu = true), dy counts only where the output was positive, which is
+// recomputed from x (Affine: the forward's operations) rather than read.
+template <class T, bool Relu>
+void backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor* beta,
+              const Tensor& mean, const Tensor& invstd, bool training, Tensor* dx, Tensor* dgamma,
+              Tensor* dbeta) {
   const Layout l(x);
   const T *px = x.data<T>(), *pdy = dy.data<T>(), *pg = gamma.data<T>();
-  const T* pb = M == Mask::kFromX ? beta->data<T>() : nullptr;
-  const T* py = M == Mask::kFromY ? y->data<T>() : nullptr;
+  const T* pb = Relu ? beta->data<T>() : nullptr;
   const T *pm = mean.data<T>(), *ps = invstd.data<T>();
   T* pdx = dx ? dx->data<T>() : nullptr;
-  T* pda = dadd ? dadd->data<T>() : nullptr;
-  const int64_t Ca = dadd ? dadd->size(1) : 0;
   const double m = static_cast<double>(l.count());
   const bool stream = pdx && l.streamed(sizeof(T));
   parallel_for(0, l.C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
       const T mu = pm[c], is = ps[c];
-      const Affine<T> f(pg, pb ? pb : pg, pm, ps, c);  // (used by kFromX only)
+      const Affine<T> f(pg, Relu ? pb : pg, pm, ps, c);  // (f unused without the ReLU)
       const T *xc = px + l.at(0, c), *gc = pdy + l.at(0, c);
-      const T* yc = py ? py + l.at(0, c) : nullptr;
       const int64_t stride = l.C * l.inner;
       double sum_dy = 0.0, sum_dy_xc = 0.0;  // sum of dy, and of dy (x - mean)
       channel_sums<T>(
           l,
           [&](int64_t n, int64_t i, T& u, T& v) {
-            const int64_t at = n * stride + i;
-            const T g = masked<M>(gc, xc, yc, at, f);
+            const T x = xc[n * stride + i], dyv = gc[n * stride + i];
+            // A select, not a branch (random signs would mispredict half the time); a select,
+            // not a mask multiply, so that a NaN or infinite dy where the ReLU was off gives 0,
+            // as relu_backward and the CUDA kernels do.
+            const T g = Relu && !(f(x) > T(0)) ? T(0) : dyv;
             u = g;
-            v = g * (xc[at] - mu);
+            v = g * (x - mu);
           },
           sum_dy, sum_dy_xc);
       const double sum_dy_xhat = sum_dy_xc * is;
       if (dgamma) dgamma->data<T>()[c] = static_cast<T>(sum_dy_xhat);
       if (dbeta) dbeta->data<T>()[c] = static_cast<T>(sum_dy);
-      // The residual's gradient: this channel's masked dy, while its rows are in cache.
-      if (pda && c < Ca)
-        for (int64_t n = 0; n < l.N; ++n) {
-          const T *gr = pdy + l.at(n, c), *yr = py + l.at(n, c);
-          T* out = pda + (n * Ca + c) * l.inner;
-#pragma omp simd
-          for (int64_t i = 0; i < l.inner; ++i) out[i] = masked<M>(gr, gr, yr, i, f);
-        }
       if (!pdx) continue;
       // Training: the batch statistics depend on x too, which adds the two mean terms:
       // dx = k (dy - mean(dy) - xhat mean(dy xhat)), k = gamma invstd.
@@ -363,12 +337,14 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor* y, const Tensor& 
                             mu, static_cast<T>(training ? sum_dy_xhat / m * is : 0.0)};
       for (int64_t n = 0; n < l.N; ++n) {
         const T* xr = px + l.at(n, c);
-        const T* yr = py ? py + l.at(n, c) : nullptr;
         const T* gr = pdy + l.at(n, c);
         T* out = pdx + l.at(n, c);
-        if (stream && input_grad_row_streamed<T, M>(xr, yr, gr, out, l.inner, f, ig)) continue;
+        if (stream && input_grad_row_streamed<T, Relu>(xr, gr, out, l.inner, f, ig)) continue;
 #pragma omp simd
-        for (int64_t i = 0; i < l.inner; ++i) out[i] = ig(masked<M>(gr, xr, yr, i, f), xr[i]);
+        for (int64_t i = 0; i < l.inner; ++i) {
+          const T g = Relu && !(f(xr[i]) > T(0)) ? T(0) : gr[i];
+          out[i] = ig(g, xr[i]);
+        }
       }
     }
     if (stream) store_fence();
@@ -421,8 +397,8 @@ void CpuBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const Te
                                      const Tensor& mean, const Tensor& invstd, bool training,
                                      Tensor* dx, Tensor* dgamma, Tensor* dbeta) {
   dispatch_float(x, "batch_norm_backward", [&](auto tag) {
-    backward<decltype(tag), Mask::kNone>(dy, x, nullptr, gamma, nullptr, mean, invstd, training, dx,
-                                         dgamma, dbeta, nullptr);
+    backward<decltype(tag), false>(dy, x, gamma, nullptr, mean, invstd, training, dx, dgamma,
+                                   dbeta);
   });
 }
 
@@ -431,18 +407,7 @@ void CpuBackend::batch_norm_relu_backward(const Tensor& dy, const Tensor& x, con
                                           const Tensor& invstd, bool training, Tensor* dx,
                                           Tensor* dgamma, Tensor* dbeta) {
   dispatch_float(x, "batch_norm_relu_backward", [&](auto tag) {
-    backward<decltype(tag), Mask::kFromX>(dy, x, nullptr, gamma, &beta, mean, invstd, training, dx,
-                                          dgamma, dbeta, nullptr);
-  });
-}
-
-void CpuBackend::batch_norm_add_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
-                                              const Tensor& gamma, const Tensor& mean,
-                                              const Tensor& invstd, bool training, Tensor* dx,
-                                              Tensor* dgamma, Tensor* dbeta, Tensor* dadd) {
-  dispatch_float(x, "batch_norm_add_relu_backward", [&](auto tag) {
-    backward<decltype(tag), Mask::kFromY>(dy, x, &y, gamma, nullptr, mean, invstd, training, dx,
-                                          dgamma, dbeta, dadd);
+    backward<decltype(tag), true>(dy, x, gamma, &beta, mean, invstd, training, dx, dgamma, dbeta);
   });
 }
 

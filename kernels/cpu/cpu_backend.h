@@ -66,10 +66,6 @@ class CpuBackend final : public Backend {
   void batch_norm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                 const Tensor& beta, const Tensor& mean, const Tensor& invstd,
                                 bool training, Tensor* dx, Tensor* dgamma, Tensor* dbeta) override;
-  void batch_norm_add_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
-                                    const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
-                                    bool training, Tensor* dx, Tensor* dgamma, Tensor* dbeta,
-                                    Tensor* dadd) override;
 
   void linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) override;
   void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, Tensor* dx, Tensor* dw,
