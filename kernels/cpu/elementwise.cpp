@@ -156,24 +156,12 @@ void CpuBackend::add_n(const std::vector<const Tensor*>& xs, Tensor& y) {
     for (size_t next = 1; next < xs.size();) {
       while (in.size() < 8 && next < xs.size()) in.push_back(xs[next++]->data<T>());
       const T* const* p = in.data();
-      parallel_for(0, y.numel(), kGrain, [&](int64_t lo, int64_t hi) {
-        switch (in.size()) {
-          case 2:
-            return add_k<2>(p, py, lo, hi);
-          case 3:
-            return add_k<3>(p, py, lo, hi);
-          case 4:
-            return add_k<4>(p, py, lo, hi);
-          case 5:
-            return add_k<5>(p, py, lo, hi);
-          case 6:
-            return add_k<6>(p, py, lo, hi);
-          case 7:
-            return add_k<7>(p, py, lo, hi);
-          default:
-            return add_k<8>(p, py, lo, hi);
-        }
-      });
+      // add_k for each count of inputs, 2 to 8.
+      using Kernel = void (*)(const T* const*, T*, int64_t, int64_t);
+      static constexpr Kernel kAddK[] = {add_k<2, T>, add_k<3, T>, add_k<4, T>, add_k<5, T>,
+                                         add_k<6, T>, add_k<7, T>, add_k<8, T>};
+      const Kernel kernel = kAddK[in.size() - 2];
+      parallel_for(0, y.numel(), kGrain, [&](int64_t lo, int64_t hi) { kernel(p, py, lo, hi); });
       in.assign(1, py);  // the partial sum is the next pass's first term
     }
   });
