@@ -9,15 +9,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#if defined(__AVX512F__)
-// GCC 12's max intrinsic starts from _mm512_undefined_ps(), which -Wmaybe-uninitialized reports
-// wherever it is inlined (as in conv_winograd.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#endif
-
+#include "kernels/cpu/avx512_intrinsics.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/parallel.h"

@@ -7,15 +7,7 @@
 #include <cstring>
 #include <utility>
 
-#if defined(__AVX512F__)
-// GCC 12's unpack and shuffle intrinsics start from _mm512_undefined_ps(), which -Wmaybe-
-// uninitialized reports wherever they are inlined (its self-initialization is deliberate).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#endif
-
+#include "kernels/cpu/avx512_intrinsics.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/streaming.h"

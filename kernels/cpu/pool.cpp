@@ -5,15 +5,7 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__AVX512F__)
-// GCC 12's permute and 256-to-512 intrinsics start from undefined vectors, which
-// -Wmaybe-uninitialized reports wherever they are inlined (as in conv_winograd.cpp).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#endif
-
+#include "kernels/cpu/avx512_intrinsics.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/parallel.h"
