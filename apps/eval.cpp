@@ -45,8 +45,8 @@ int run_eval(const std::vector<std::string>& argv) {
   const data::DatasetSplits splits = data::dataset_from_dir(args.get("dataset"), args.get("data"), so);
   const std::string split = args.get("split");
   const data::DatasetPtr d = splits.get(split);
-  const train::Evaluation e = train::evaluate(model, d, train::eval_transform(c.extra.at("data")),
-                                              device, static_cast<int>(args.get_int("workers")));
+  const train::Evaluation e = train::evaluate(model, d, train::eval_transform(c), device,
+                                              static_cast<int>(args.get_int("workers")));
   if (args.get_flag("json")) {
     std::cout << nlohmann::json{{"checkpoint", path}, {"model", model.spec().name},
                                 {"dataset", splits.name}, {"split", split},

@@ -1,6 +1,7 @@
 // `sire COMMAND [options]`: dispatch to the subcommands of apps/commands.h.
 #include <cstdio>
 #include <iostream>
+#include <new>
 
 #include "apps/commands.h"
 #include "engine/error.h"
@@ -37,6 +38,12 @@ int main(int argc, char** argv) {
     try {
       return c.run(rest);
     } catch (const sire::Error& e) {
+      std::cerr << "sire " << name << ": error: " << e.what() << "\n";
+      return 1;
+    } catch (const std::bad_alloc&) {
+      std::cerr << "sire " << name << ": error: out of memory\n";
+      return 1;
+    } catch (const std::exception& e) {  // a library's own, where no check of ours caught it
       std::cerr << "sire " << name << ": error: " << e.what() << "\n";
       return 1;
     }

@@ -56,13 +56,14 @@ int run_recon(const std::vector<std::string>& argv) {
   so.seed = static_cast<uint64_t>(args.get_int("split-seed"));
   if (auto v = args.maybe_int("val-size")) so.val_size = *v;
   const data::DatasetSplits splits = data::dataset_from_dir(args.get("dataset"), args.get("data"), so);
-  const std::string trained_on = c.extra.at("data").value("dataset", "");
+  const std::string trained_on =
+      with_context(path, [&] { return c.extra.at("data").value("dataset", std::string()); });
   if (!trained_on.empty() && trained_on != splits.name)
     std::fprintf(stderr, "sire recon: warning: %s was trained on %s, these images are %s\n",
                  path.c_str(), trained_on.c_str(), splits.name.c_str());
   const std::string split = args.get("split");
   const data::DatasetPtr d = splits.get(split);
-  const data::Transform transform = train::eval_transform(c.extra.at("data"));
+  const data::Transform transform = train::eval_transform(c);
   // The grid first: a request too large for one PNG is refused before the model runs.
   const data::SampleShape shape = transform.output_shape(d->sample_shape());
   viz::GridLayout l;

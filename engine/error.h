@@ -2,9 +2,11 @@
 // which shapes, and where in the source it was raised.
 #pragma once
 
+#include <new>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace sire {
 
@@ -24,6 +26,25 @@ std::string str(const Args&... args) {
 namespace detail {
 [[noreturn]] void fail(const char* file, int line, const std::string& message);
 }  // namespace detail
+
+// Runs f() and returns what it returns. Any exception from inside becomes a sire::Error that
+// names `where` (a file, a layer): one whose message already names it passes unchanged, any
+// other is prefixed with it, a library's own (a JSON field of the wrong type in a file's
+// metadata, an allocation that failed) included. For the boundaries where a user's file is
+// read, so that a failure deep inside still says which file it came from.
+template <class F>
+auto with_context(const std::string& where, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    if (std::string_view(e.what()).find(where) != std::string_view::npos) throw;
+    throw Error(where + ": " + e.what());
+  } catch (const std::bad_alloc&) {
+    throw Error(where + ": out of memory");
+  } catch (const std::exception& e) {
+    throw Error(where + ": " + e.what());
+  }
+}
 
 }  // namespace sire
 

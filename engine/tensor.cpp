@@ -14,10 +14,16 @@ std::atomic<int64_t> g_transfer_bytes{0};
 int64_t transfer_bytes() { return g_transfer_bytes.load(); }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  for (int64_t d : shape) SIRE_CHECK(d >= 0, "tensor shape ", shape, " has a negative extent");
+  // The byte count, refusing sizes whose product overflows (a damaged file's shape) before
+  // anything multiplies them unchecked.
+  int64_t bytes = static_cast<int64_t>(dtype_size(dtype));
+  for (int64_t d : shape) {
+    SIRE_CHECK(d >= 0, "tensor shape ", shape, " has a negative extent");
+    SIRE_CHECK(!__builtin_mul_overflow(bytes, d, &bytes), "tensor shape ", shape,
+               " is too large to address (over 2^63 bytes)");
+  }
   Tensor t;
-  t.storage_ = std::make_shared<Storage>(static_cast<size_t>(sire::numel(shape)) * dtype_size(dtype),
-                                         device);
+  t.storage_ = std::make_shared<Storage>(static_cast<size_t>(bytes), device);
   t.shape_ = shape;
   t.dtype_ = dtype;
   return t;

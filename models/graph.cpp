@@ -106,7 +106,9 @@ GraphPlan plan_graph(std::vector<LayerSpec> layers, const Shape& input, const Bu
       in_shapes.push_back(in == "input" ? input : plan.shapes[plan.index.at(in)]);
     }
     plan.inputs.push_back(ins);
-    plan.shapes.push_back(layer_type_of(l).infer(l, in_shapes, ctx));
+    // A failure inside (a shape that does not fit) names the layer.
+    plan.shapes.push_back(
+        with_context(l.where(), [&] { return layer_type_of(l).infer(l, in_shapes, ctx); }));
   }
   return plan;
 }
@@ -117,7 +119,10 @@ GraphModel::GraphModel(GraphPlan plan, Shape input, const BuildContext& ctx)
     std::vector<Shape> in_shapes;
     for (int j : plan_.inputs[i]) in_shapes.push_back(j < 0 ? input_ : plan_.shapes[j]);
     const LayerSpec& l = plan_.layers[i];
-    modules_.push_back(register_module(l.name, layer_type_of(l).build(l, in_shapes, ctx)));
+    // A failure inside (a weight too large to allocate, sizes a layer refuses) names the layer.
+    modules_.push_back(register_module(l.name, with_context(l.where(), [&] {
+                                         return layer_type_of(l).build(l, in_shapes, ctx);
+                                       })));
   }
   fuse_batchnorm_relu();
   fold_into_sums();

@@ -8,8 +8,9 @@
 
 namespace sire::models {
 
+// Every error names the file: one raised while building a layer also names the layer.
 Model Model::load(const std::string& path, const ModelOptions& options) {
-  return from_spec(load_model_spec(path), options);
+  return with_context(path, [&] { return from_spec(load_model_spec(path), options); });
 }
 
 Model Model::from_spec(ModelSpec spec, const ModelOptions& o) {

@@ -139,15 +139,30 @@ const std::set<std::string> kTopLevel = {"name", "description", "input", "classe
 
 }  // namespace
 
+namespace {
+
+// An optional string field of `obj`; `what` names it in the error ("outputs.logits").
+std::string optional_string(const json& obj, const char* key, const std::string& fallback,
+                            const std::string& origin, const std::string& what) {
+  if (!obj.contains(key)) return fallback;
+  const json& v = obj[key];
+  SIRE_CHECK(v.is_string(), origin, ": field '", what, "' must be a string, got ", kind_of(v), " ",
+             v.dump());
+  return v.get<std::string>();
+}
+
+}  // namespace
+
 ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
   ModelSpec m;
   m.file = origin;
   m.raw = doc;
+  SIRE_CHECK(doc.is_object(), origin, ": a model file holds one JSON object, got ", kind_of(doc));
   for (auto it = doc.begin(); it != doc.end(); ++it)
     SIRE_CHECK(kTopLevel.count(it.key()), origin, ": unknown top-level field '", it.key(),
                "' (known: name, description, input, classes, layers, outputs, sire, defaults, base)");
-  m.name = doc.value("name", origin);
-  m.description = doc.value("description", "");
+  m.name = optional_string(doc, "name", origin, origin, "name");
+  m.description = optional_string(doc, "description", "", origin, "description");
   SIRE_CHECK(doc.contains("input"), origin, ": missing field 'input' ([channels, height, width])");
   m.input = parse_shape(doc["input"], origin);
   SIRE_CHECK(doc.contains("classes") && doc["classes"].is_number_integer() &&
@@ -173,7 +188,11 @@ ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
                "' has no 'type'");
     s.type = l["type"].get<std::string>();
     SIRE_CHECK(names.insert(s.name).second, origin, ": layer name '", s.name, "' is used twice");
-    if (defaults.contains(s.type)) s.fields = defaults[s.type];
+    if (defaults.contains(s.type)) {
+      SIRE_CHECK(defaults[s.type].is_object(), origin, ": field 'defaults.", s.type,
+                 "' must be an object of fields, got ", kind_of(defaults[s.type]));
+      s.fields = defaults[s.type];
+    }
     for (auto it = l.begin(); it != l.end(); ++it) {
       const std::string& k = it.key();
       if (k == "name" || k == "type") continue;
@@ -198,12 +217,14 @@ ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
 
   const json outputs = doc.value("outputs", json::object());
   SIRE_CHECK(outputs.is_object(), origin, ": field 'outputs' must be an object");
-  m.logits = outputs.value("logits", m.layers.back().name);
+  m.logits = optional_string(outputs, "logits", m.layers.back().name, origin, "outputs.logits");
   if (outputs.contains("aux")) {
     SIRE_CHECK(outputs["aux"].is_array(), origin, ": outputs.aux must be a list");
     for (const json& a : outputs["aux"]) {
       SIRE_CHECK(a.is_object() && a.contains("layer") && a["layer"].is_string(), origin,
                  ": outputs.aux entries need a 'layer'");
+      SIRE_CHECK(!a.contains("weight") || a["weight"].is_number(), origin,
+                 ": outputs.aux weights must be numbers, got ", a.dump());
       m.aux.push_back({a["layer"].get<std::string>(), a.value("weight", 0.3)});
     }
   }
@@ -252,7 +273,7 @@ ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
                  ": sire.lambda must be a non-negative number");
       m.sire.lambda = s["lambda"].get<double>();
     }
-    m.sire.decoder_init = s.value("decoder_init", std::string("fan_in"));
+    m.sire.decoder_init = optional_string(s, "decoder_init", "fan_in", origin, "sire.decoder_init");
     SIRE_CHECK(m.sire.decoder_init == "fan_in" || m.sire.decoder_init == "pytorch", origin,
                ": sire.decoder_init must be \"fan_in\" or \"pytorch\", got \"",
                m.sire.decoder_init, "\"");

@@ -133,7 +133,7 @@ TEST_CASE("sire recon draws a trained model's reconstructions", "[viz]") {
   data::SplitOptions so;
   so.val_size = 32;
   const data::DatasetPtr test = data::dataset_from_dir("mnist", tmp.path(), so).test;
-  const data::Transform transform = train::eval_transform(c.extra.at("data"));
+  const data::Transform transform = train::eval_transform(c);
   const float mean = transform.options().mean.at(0), sd = transform.options().std.at(0);
 
   // The reconstructions and their MSE, in network and pixel units; the batch does not matter.

@@ -13,13 +13,15 @@ json model_metadata(const models::Model& m) {
 }
 
 models::Model model_from_metadata(const json& meta, const std::string& origin) {
-  models::ModelSpec spec = models::parse_model_spec(meta.at("spec"), origin);
-  models::ModelOptions o;
-  o.classes = meta.at("classes").get<int64_t>();
-  o.input = Shape(meta.at("input").get<std::vector<int64_t>>());
-  o.lambda = meta.at("lambda").get<double>();
-  o.decoder_init = meta.at("decoder_init").get<std::string>();
-  return models::Model::from_spec(spec, o);
+  return with_context(origin, [&] {
+    models::ModelSpec spec = models::parse_model_spec(meta.at("spec"), origin);
+    models::ModelOptions o;
+    o.classes = meta.at("classes").get<int64_t>();
+    o.input = Shape(meta.at("input").get<std::vector<int64_t>>());
+    o.lambda = meta.at("lambda").get<double>();
+    o.decoder_init = meta.at("decoder_init").get<std::string>();
+    return models::Model::from_spec(spec, o);
+  });
 }
 
 void save_checkpoint(const std::string& path, models::Model& model, optim::Sgd* sgd,

@@ -31,12 +31,17 @@ Evaluation evaluate(models::Model& model, const data::DatasetPtr& data,
   return e;
 }
 
-data::Transform eval_transform(const nlohmann::json& d) {
-  data::TransformOptions t;
-  t.mean = d.at("mean").get<std::vector<float>>();
-  t.std = d.at("std").get<std::vector<float>>();
-  t.pad = d.at("pad");
-  return data::Transform(t);
+data::Transform eval_transform(const Checkpoint& c) {
+  const std::string& path = c.file.path;
+  SIRE_CHECK(c.extra.count("data"), path, ": no data transform in its metadata");
+  return with_context(path, [&] {
+    const nlohmann::json& d = c.extra.at("data");
+    data::TransformOptions t;
+    t.mean = d.at("mean").get<std::vector<float>>();
+    t.std = d.at("std").get<std::vector<float>>();
+    t.pad = d.at("pad");
+    return data::Transform(t);
+  });
 }
 
 }  // namespace sire::train

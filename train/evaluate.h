@@ -6,6 +6,7 @@
 #include "data/dataset.h"
 #include "data/transform.h"
 #include "models/model.h"
+#include "train/checkpoint.h"
 #include "train/metrics.h"
 
 namespace sire::train {
@@ -20,6 +21,6 @@ Evaluation evaluate(models::Model& model, const data::DatasetPtr& data,
                     int64_t batch = 256);
 
 // The transform a checkpoint's model was trained with (its "data" metadata), without flips.
-data::Transform eval_transform(const nlohmann::json& data_meta);
+data::Transform eval_transform(const Checkpoint& checkpoint);
 
 }  // namespace sire::train

@@ -146,7 +146,7 @@ class Run {
     // kept in the checkpoint so that evaluation uses the same numbers.
     data::TransformOptions t;
     if (from) {
-      t = eval_transform(from->extra.at("data")).options();
+      t = eval_transform(*from).options();
     } else {
       data::SplitOptions all = so;
       all.train_limit = -1;
@@ -193,14 +193,16 @@ class Run {
     if (from) {
       load_model_state(model_, from->file);
       load_optimizer_state(*sgd_, model_, from->file);
-      const json& pr = from->extra.at("progress");
-      epoch_ = pr.at("epoch");
-      batch_ = pr.at("batch");
-      sgd_->set_steps(pr.at("steps"));
-      best_epoch_ = pr.at("best_epoch");
-      best_metric_ = pr.at("best_metric");
-      sums_ = EpochSums::from_json(pr.at("sums"));
-      default_generator().set_state(pr.at("generator")[0], pr.at("generator")[1]);
+      with_context(from->file.path, [&] {
+        const json& pr = from->extra.at("progress");
+        epoch_ = pr.at("epoch");
+        batch_ = pr.at("batch");
+        sgd_->set_steps(pr.at("steps"));
+        best_epoch_ = pr.at("best_epoch");
+        best_metric_ = pr.at("best_metric");
+        sums_ = EpochSums::from_json(pr.at("sums"));
+        default_generator().set_state(pr.at("generator").at(0), pr.at("generator").at(1));
+      });
     } else {
       std::ofstream(o_.out_dir + "/config.json") << options_json(o_).dump(2) << "\n";
       std::ofstream(o_.out_dir + "/metrics.jsonl", std::ios::trunc);
@@ -395,7 +397,8 @@ TrainResult resume(const std::string& out_dir, const ResumeOptions& ro) {
   const Checkpoint c = read_checkpoint(path);
   SIRE_CHECK(c.extra.count("progress") && c.extra.count("data"), path,
              ": holds no training progress (is it a best.safetensors?)");
-  TrainOptions o = options_from_json(c.extra.at("progress").at("options"));
+  TrainOptions o =
+      with_context(path, [&] { return options_from_json(c.extra.at("progress").at("options")); });
   o.out_dir = out_dir;
   if (ro.device) o.device = *ro.device;
   if (ro.device == Device::CPU) o.math = GpuMath::kFP32;  // all the CPU has
@@ -403,14 +406,20 @@ TrainResult resume(const std::string& out_dir, const ResumeOptions& ro) {
   if (ro.workers) o.workers = *ro.workers;
   if (ro.progress) o.progress = *ro.progress;
   o.stop_after_batches = ro.stop_after_batches;
-  // Lines of epochs after the checkpoint (written just before a crash) would be repeated.
-  const int done = c.extra.at("progress").at("epoch");
+  // Lines of epochs after the checkpoint (written just before a crash) would be repeated, and
+  // a line cut short by the crash is not JSON: only whole lines of checkpointed epochs stay.
+  const int done =
+      with_context(path, [&] { return c.extra.at("progress").at("epoch").get<int>(); });
   std::vector<std::string> keep;
   {
     std::ifstream in(out_dir + "/metrics.jsonl");
     std::string line;
-    while (std::getline(in, line))
-      if (!line.empty() && json::parse(line).at("epoch").get<int>() <= done) keep.push_back(line);
+    while (std::getline(in, line)) {
+      const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer() &&
+          j["epoch"].get<int>() <= done)
+        keep.push_back(line);
+    }
   }
   {
     std::ofstream out(out_dir + "/metrics.jsonl", std::ios::trunc);

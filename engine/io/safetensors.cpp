@@ -99,7 +99,9 @@ void save_safetensors(const std::string& path,
   write_file_atomically(path, bytes);
 }
 
-TensorFile load_safetensors(const std::string& path) {
+namespace {
+
+TensorFile read_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   SIRE_CHECK(in.good(), path, ": cannot open");
   std::stringstream ss;
@@ -131,10 +133,13 @@ TensorFile load_safetensors(const std::string& path) {
       continue;
     }
     const json& e = it.value();
-    SIRE_CHECK(e.is_object() && e.contains("dtype") && e.contains("shape") &&
-                   e.contains("data_offsets") && e["data_offsets"].is_array() &&
-                   e["data_offsets"].size() == 2 && e["shape"].is_array(),
-               path, ": tensor '", it.key(), "' lacks dtype, shape or data_offsets");
+    SIRE_CHECK(e.is_object() && e.contains("dtype") && e["dtype"].is_string() &&
+                   e.contains("shape") && e["shape"].is_array() && e.contains("data_offsets") &&
+                   e["data_offsets"].is_array() && e["data_offsets"].size() == 2 &&
+                   e["data_offsets"][0].is_number_unsigned() &&
+                   e["data_offsets"][1].is_number_unsigned(),
+               path, ": tensor '", it.key(), "' needs a dtype (a string), a shape (a list) and ",
+               "data_offsets (two byte offsets), got ", e.dump());
     order.emplace_back(e["data_offsets"][0].get<size_t>(), it.key());
   }
   std::sort(order.begin(), order.end());
@@ -150,14 +155,26 @@ TensorFile load_safetensors(const std::string& path) {
     const size_t begin = e["data_offsets"][0].get<size_t>(), end = e["data_offsets"][1].get<size_t>();
     SIRE_CHECK(begin <= end && end <= data_size, path, ": tensor '", name, "' spans bytes [",
                begin, ", ", end, ") but the data holds ", data_size, " (truncated file?)");
-    SIRE_CHECK(end - begin == static_cast<size_t>(numel(shape)) * dtype_size(dt), path,
-               ": tensor '", name, "' of shape ", shape, " and dtype ", e["dtype"].get<std::string>(),
-               " needs ", numel(shape) * static_cast<int64_t>(dtype_size(dt)), " bytes, has ", end - begin);
+    int64_t need = static_cast<int64_t>(dtype_size(dt));  // checked: the shape is the file's
+    for (int64_t d : shape)
+      SIRE_CHECK(!__builtin_mul_overflow(need, d, &need), path, ": tensor '", name, "' of shape ",
+                 shape, " is too large to address");
+    SIRE_CHECK(end - begin == static_cast<size_t>(need), path, ": tensor '", name, "' of shape ",
+               shape, " and dtype ", e["dtype"].get<std::string>(), " needs ", need, " bytes, has ",
+               end - begin);
     Tensor t = Tensor::empty(shape, dt);
     std::memcpy(t.raw_data(), bytes.data() + data_start + begin, end - begin);
     f.tensors.emplace_back(name, t);
   }
   return f;
+}
+
+}  // namespace
+
+// A header field of the wrong JSON type (a string where an offset belongs) or a tensor too large
+// to allocate still names the file.
+TensorFile load_safetensors(const std::string& path) {
+  return with_context(path, [&] { return read_safetensors(path); });
 }
 
 const Tensor& TensorFile::get(const std::string& name) const {
