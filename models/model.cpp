@@ -8,9 +8,10 @@
 
 namespace sire::models {
 
-// Every error names the file: one raised while building a layer also names the layer.
+// Every error about the file names it (one raised while building a layer names the layer too:
+// graph.cpp); one about `options` does not blame the file.
 Model Model::load(const std::string& path, const ModelOptions& options) {
-  return with_context(path, [&] { return from_spec(load_model_spec(path), options); });
+  return from_spec(with_context(path, [&] { return load_model_spec(path); }), options);
 }
 
 Model Model::from_spec(ModelSpec spec, const ModelOptions& o) {

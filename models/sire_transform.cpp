@@ -65,9 +65,20 @@ std::vector<Unit> path_units(const GraphPlan& plan, const std::string& point, in
 
 }  // namespace
 
+namespace {
+
+// The layers made here (shortcuts, decoders) name the model's file in their errors.
+void name_file(const ModelSpec& spec, std::vector<LayerSpec>& layers) {
+  for (LayerSpec& l : layers)
+    if (l.origin == "sire transform") l.origin = spec.file + " (sire transform)";
+}
+
+}  // namespace
+
 SireNetwork apply_sire(const ModelSpec& spec, const BuildContext& ctx) {
   SireNetwork net;
   net.layers = resolve_shortcuts(spec.layers, spec.sire.residual);
+  name_file(spec, net.layers);
   const GraphPlan plan = plan_graph(net.layers, spec.input, ctx);
   for (const LayerSpec& l : net.layers)
     if (l.get_bool("downsample", false)) net.downsample_points.push_back(l.name);
@@ -114,6 +125,7 @@ SireNetwork apply_sire(const ModelSpec& spec, const BuildContext& ctx) {
     net.autoencoders.push_back(ae);
     net.reconstructions.push_back(d);
   }
+  name_file(spec, net.layers);
   return net;
 }
 

@@ -20,7 +20,7 @@ struct LayerSpec {
   std::string type;
   std::vector<std::string> inputs;  // empty in the file means: the previous layer
   json fields = json::object();     // everything but name, type and input(s)
-  std::string origin;               // file the layer came from, or "sire transform"
+  std::string origin;               // file the layer came from ("F (sire transform)": made for F)
 
   // "models/x.json: layer 'conv3' (conv)"
   std::string where() const;

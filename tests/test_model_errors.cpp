@@ -102,3 +102,18 @@ TEST_CASE("SIRe section errors", "[models][errors]") {
                     Contains("unknown field 'sire.skip'"));
   CHECK_NOTHROW(build(write("ok.json", base + R"({"autoencoders": [1], "skips": true}})")));
 }
+
+TEST_CASE("a decoder layer that cannot be built names the model file and the layer",
+          "[models][errors]") {
+  nn::init::SkipGuard skip;
+  const std::string file = std::string(SIRE_SOURCE_DIR) + "/models/sire-resnet34.json";
+  ModelOptions o;
+  o.input = Shape{3, 1, 224};  // the backbone takes it; AE 5's mirrored stride-2 block cannot
+  CHECK_THROWS_WITH(Model::load(file, o),
+                    Contains(file + " (sire transform): layer 'ae5.layer4.0_t' (basic_block_t)") &&
+                        Contains("cannot reach size 1x14"));
+  // An option at fault is not blamed on the file.
+  o.input.reset();
+  o.classes = 0;
+  CHECK_THROWS_WITH(Model::load(file, o), !Contains(file) && Contains("classes must be positive"));
+}
