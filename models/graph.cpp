@@ -109,6 +109,13 @@ GraphPlan plan_graph(std::vector<LayerSpec> layers, const Shape& input, const Bu
     // A failure inside (a shape that does not fit) names the layer.
     plan.shapes.push_back(
         with_context(l.where(), [&] { return layer_type_of(l).infer(l, in_shapes, ctx); }));
+    // Extents stay below 2^31 and a sample's size addressable, so the next layer's arithmetic
+    // on them (an extent times a stride or a factor: below 2^62) cannot overflow.
+    int64_t elems = 1;
+    for (int64_t d : plan.shapes.back())
+      SIRE_CHECK(d >= 0 && d <= kMaxExtent && !__builtin_mul_overflow(elems, d, &elems), l.where(),
+                 ": gives the shape ", plan.shapes.back(),
+                 " per sample, too large (extents must stay below 2^31)");
   }
   return plan;
 }

@@ -1,5 +1,6 @@
 #include "models/model.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <iomanip>
 #include <sstream>
@@ -16,12 +17,15 @@ Model Model::load(const std::string& path, const ModelOptions& options) {
 
 Model Model::from_spec(ModelSpec spec, const ModelOptions& o) {
   if (o.classes) {
-    SIRE_CHECK(*o.classes > 0, "classes must be positive, got ", *o.classes);
+    SIRE_CHECK(*o.classes > 0 && *o.classes <= kMaxExtent,
+               "classes must be positive and below 2^31, got ", *o.classes);
     spec.classes = *o.classes;
   }
   if (o.input) {
-    SIRE_CHECK(o.input->size() == 3 && (*o.input)[0] > 0 && (*o.input)[1] > 0 && (*o.input)[2] > 0,
-               "input must be C,H,W with positive extents, got ", *o.input);
+    SIRE_CHECK(
+        o.input->size() == 3 && std::all_of(o.input->begin(), o.input->end(),
+                                            [](int64_t d) { return d > 0 && d <= kMaxExtent; }),
+        "input must be C,H,W with positive extents below 2^31, got ", *o.input);
     spec.input = *o.input;
   }
   if (o.lambda) spec.sire.lambda = *o.lambda;

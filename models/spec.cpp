@@ -24,6 +24,14 @@ const char* kind_of(const json& v) {
   return "null";
 }
 
+// Integers a model file may hold: |v| < 2^31 (kMaxExtent).
+bool in_range(const json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= static_cast<uint64_t>(kMaxExtent);
+  const int64_t i = v.get<int64_t>();
+  return i >= -kMaxExtent && i <= kMaxExtent;
+}
+constexpr const char* kRange = "(a model's integers lie within +-(2^31 - 1))";
+
 }  // namespace
 
 int64_t LayerSpec::get_int(const std::string& key) const {
@@ -31,6 +39,7 @@ int64_t LayerSpec::get_int(const std::string& key) const {
   const json& v = fields.at(key);
   SIRE_CHECK(v.is_number_integer(), where(), ": field '", key, "' must be an integer, got ",
              kind_of(v), " ", v.dump());
+  SIRE_CHECK(in_range(v), where(), ": field '", key, "' = ", v.dump(), " is out of range ", kRange);
   return v.get<int64_t>();
 }
 
@@ -71,6 +80,8 @@ std::vector<int64_t> LayerSpec::get_int_list(const std::string& key) const {
   for (const json& e : v) {
     SIRE_CHECK(e.is_number_integer(), where(), ": field '", key,
                "' must be a list of integers, got ", v.dump());
+    SIRE_CHECK(in_range(e), where(), ": field '", key, "' holds ", e.dump(), ", out of range ",
+               kRange);
     out.push_back(e.get<int64_t>());
   }
   return out;
@@ -127,8 +138,8 @@ Shape parse_shape(const json& v, const std::string& origin) {
              ": field 'input' must be [channels, height, width], got ", v.dump());
   Shape s;
   for (const json& e : v) {
-    SIRE_CHECK(e.is_number_integer() && e.get<int64_t>() > 0, origin,
-               ": field 'input' must hold positive integers, got ", v.dump());
+    SIRE_CHECK(e.is_number_integer() && e.get<int64_t>() > 0 && in_range(e), origin,
+               ": field 'input' must hold positive integers below 2^31, got ", v.dump());
     s.push_back(e.get<int64_t>());
   }
   return s;
@@ -166,8 +177,8 @@ ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
   SIRE_CHECK(doc.contains("input"), origin, ": missing field 'input' ([channels, height, width])");
   m.input = parse_shape(doc["input"], origin);
   SIRE_CHECK(doc.contains("classes") && doc["classes"].is_number_integer() &&
-                 doc["classes"].get<int64_t>() > 0,
-             origin, ": field 'classes' must be a positive integer");
+                 doc["classes"].get<int64_t>() > 0 && in_range(doc["classes"]),
+             origin, ": field 'classes' must be a positive integer below 2^31");
   m.classes = doc["classes"].get<int64_t>();
 
   const json defaults = doc.value("defaults", json::object());
@@ -256,8 +267,9 @@ ModelSpec parse_model_spec(const json& doc, const std::string& origin) {
       SIRE_CHECK(s["autoencoders"].is_array(), origin, ": sire.autoencoders must be a list of "
                  "1-based downsampling points, e.g. [1, 2, 3, 4]");
       for (const json& e : s["autoencoders"]) {
-        SIRE_CHECK(e.is_number_integer() && e.get<int>() >= 1, origin,
-                   ": sire.autoencoders must hold positive integers, got ", s["autoencoders"].dump());
+        SIRE_CHECK(e.is_number_integer() && in_range(e) && e.get<int>() >= 1, origin,
+                   ": sire.autoencoders must hold positive integers, got ",
+                   s["autoencoders"].dump());
         m.sire.autoencoders.push_back(e.get<int>());
       }
     }

@@ -15,6 +15,10 @@ namespace sire::models {
 
 using json = nlohmann::json;
 
+// The largest integer a model file may give (a field, an input extent, a class count), and the
+// largest extent a layer's output may have: 2^31 - 1, so that shape arithmetic stays in int64.
+constexpr int64_t kMaxExtent = 0x7fffffff;
+
 struct LayerSpec {
   std::string name;
   std::string type;

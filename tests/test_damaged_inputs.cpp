@@ -258,6 +258,27 @@ TEST_CASE("damaged PNG and JPEG images are decoded or named", "[data][damage]") 
   }
 }
 
+// stb_image's Huffman tables hold 256 codes, and it did not check that a table's 16 counts sum
+// to no more: a JPEG listing more made it write past them (found under the sanitizers above).
+TEST_CASE("a JPEG Huffman table of more than 256 codes is refused before stb_image sees it",
+          "[data][damage]") {
+  TempDir dir;
+  const std::string f = dir.file("many-codes.jpg");
+  std::vector<uint8_t> hwc(8 * 8 * 3, 128);
+  write_jpeg(f, 8, 8, 3, hwc);
+  std::vector<uint8_t> b = data::read_raw_file(f);
+  size_t dht = 0;
+  for (size_t i = 2; i + 1 < b.size() && !dht; ++i)
+    if (b[i] == 0xFF && b[i + 1] == 0xC4) dht = i;
+  REQUIRE(dht > 0);
+  for (int k = 0; k < 16; ++k) b[dht + 5 + k] = 64;  // after FF C4, the length and class/id
+  write_file(f, b);
+  std::vector<uint8_t> out(3 * 8 * 8);
+  CHECK_THROWS_WITH(data::decode_image_file(f, 3, 8, 8, out.data()),
+                    Catch::Contains(f + ": cannot decode image: corrupt JPEG") &&
+                        Catch::Contains("lists 1024 codes"));
+}
+
 TEST_CASE("damaged safetensors files are read or named", "[io][damage]") {
   TempDir dir;
   const std::string f = dir.file("t.safetensors");

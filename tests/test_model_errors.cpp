@@ -103,6 +103,21 @@ TEST_CASE("SIRe section errors", "[models][errors]") {
   CHECK_NOTHROW(build(write("ok.json", base + R"({"autoencoders": [1], "skips": true}})")));
 }
 
+TEST_CASE("integers out of range and shapes too large are refused, not overflowed",
+          "[models][errors]") {
+  CHECK_THROWS_WITH(build(write("big.json", layers(R"({"name": "c", "type": "conv",
+      "out": 4294967296, "kernel": 3})"))),
+                    Contains("layer 'c' (conv): field 'out' = 4294967296 is out of range"));
+  CHECK_THROWS_WITH(build(write("bigin.json", R"({"name": "t", "input": [1, 8, 4294967296],
+      "classes": 2, "layers": [{"name": "f", "type": "flatten"}]})")),
+                    Contains("field 'input' must hold positive integers below 2^31"));
+  // Each extent fits, their growth does not: 65536 x 65536 upsampled by 65536.
+  CHECK_THROWS_WITH(build(write("grow.json", R"({"name": "t", "input": [1, 65536, 65536],
+      "classes": 2, "layers": [{"name": "u", "type": "upsample", "scale": 65536}]})")),
+                    Contains("layer 'u' (upsample): gives the shape [1, 4294967296, 4294967296]") &&
+                        Contains("too large"));
+}
+
 TEST_CASE("a decoder layer that cannot be built names the model file and the layer",
           "[models][errors]") {
   nn::init::SkipGuard skip;
