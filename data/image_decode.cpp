@@ -29,11 +29,15 @@ namespace {
 // So every DHT segment is checked here first, walking the markers as the JPEG standard lays
 // them out: a segment is FF, its marker byte and a big-endian length that counts itself;
 // entropy-coded data after a scan header runs to the next FF not followed by 00 or a restart
-// marker (D0-D7). What this walk cannot follow is left for stb_image to refuse.
+// marker (D0-D7). Bytes between segments that start none are stepped over one at a time, as
+// stb_image steps over them looking for its next marker, so no table it would read is missed.
 void check_jpeg_huffman_tables(const std::vector<uint8_t>& b, const std::string& path) {
   size_t at = 2;  // after SOI (FF D8)
   while (at + 4 <= b.size()) {
-    if (b[at] != 0xFF) return;
+    if (b[at] != 0xFF) {
+      ++at;
+      continue;
+    }
     const uint8_t marker = b[at + 1];
     if (marker == 0xFF) {  // fill byte
       ++at;

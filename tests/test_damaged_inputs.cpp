@@ -272,11 +272,16 @@ TEST_CASE("a JPEG Huffman table of more than 256 codes is refused before stb_ima
     if (b[i] == 0xFF && b[i + 1] == 0xC4) dht = i;
   REQUIRE(dht > 0);
   for (int k = 0; k < 16; ++k) b[dht + 5 + k] = 64;  // after FF C4, the length and class/id
-  write_file(f, b);
   std::vector<uint8_t> out(3 * 8 * 8);
-  CHECK_THROWS_WITH(data::decode_image_file(f, 3, 8, 8, out.data()),
-                    Catch::Contains(f + ": cannot decode image: corrupt JPEG") &&
-                        Catch::Contains("lists 1024 codes"));
+  for (int junk : {0, 3}) {  // stb_image steps over bytes between segments: so must the check
+    INFO(junk << " junk bytes before the table");
+    std::vector<uint8_t> damaged = b;
+    damaged.insert(damaged.begin() + static_cast<std::ptrdiff_t>(dht), junk, uint8_t{0x5a});
+    write_file(f, damaged);
+    CHECK_THROWS_WITH(data::decode_image_file(f, 3, 8, 8, out.data()),
+                      Catch::Contains(f + ": cannot decode image: corrupt JPEG") &&
+                          Catch::Contains("lists 1024 codes"));
+  }
 }
 
 TEST_CASE("damaged safetensors files are read or named", "[io][damage]") {
