@@ -239,6 +239,11 @@ TEST_CASE("damaged CIFAR binaries are read or named", "[data][damage]") {
                   [&] { data::load_cifar("x", data::CifarKind::Cifar10, {f}); });
   damage_and_read(f, cifar_records({0, 42, 99}, {0, 7, 19}), count_of(200), 6,
                   [&] { data::load_cifar("x", data::CifarKind::Cifar100, {f}); });
+  // The class-name file beside the binaries (batches.meta.txt: ten names, one a line).
+  const std::string names = dir.file("batches.meta.txt");
+  const std::string ten = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
+  damage_and_read(names, std::vector<uint8_t>(ten.begin(), ten.end()), count_of(200), 12,
+                  [&] { data::read_class_names(names, 10); });
 }
 
 TEST_CASE("damaged PNG and JPEG images are decoded or named", "[data][damage]") {
