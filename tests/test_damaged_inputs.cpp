@@ -67,7 +67,7 @@ bool reads_or_names_the_file(const std::string& path, const std::string& damage,
 
 // Counts a run of damaged copies: the undamaged file must read (or the fixture, not the reader,
 // is at fault) and over a quarter of the copies must be refused (or `read` does not check what
-// it is given; 64-99% are, by format, at the default counts).
+// it is given; 53-99% are, by format, at the default counts).
 struct Tally {
   int refused = 0, total = 0;
   void add(bool r) { refused += r, ++total; }
