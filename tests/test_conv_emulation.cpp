@@ -82,8 +82,7 @@ void check_geometry(const ConvGeom& g) {
     CHECK(ref::mismatch(dx, dx_ref, tol, tol) <= 1.0);
   }
   for (Mode mode : {Mode::kFP32, Mode::kTF32, Mode::kTF32x3})
-    for (ConvTile tile :
-         {ConvTile::k128x128, ConvTile::k64x256, ConvTile::k64x128, ConvTile::k64x64})
+    for (ConvTile tile : kConvTiles)
       for (int splits : {1, 3}) {
         INFO(mode_name(mode) << " tile " << tile_rows(tile) << "x" << tile_cols(tile) << ", "
                              << splits << " splits");

@@ -53,8 +53,7 @@ void check_winograd(const ConvGeom& g) {
     const Tensor& ref = input_gradient ? dx_ref : y_ref;
     const double t = 1e-5 * std::sqrt(static_cast<double>(in * 9)) * 4;
     for (Mode mode : {Mode::kFP32, Mode::kTF32})
-      for (ConvTile tile :
-           {ConvTile::k128x128, ConvTile::k64x256, ConvTile::k64x128, ConvTile::k64x64})
+      for (ConvTile tile : kConvTiles)
         for (int splits : {1, 2}) {
           INFO(mode_name(mode) << " tile " << tile_rows(tile) << "x" << tile_cols(tile) << ", "
                                << splits << " splits");
@@ -85,8 +84,7 @@ void check_winograd(const ConvGeom& g) {
   for (int64_t i = 0; i < wo.threads(); ++i) wo.run(i);
   const double tw = 1e-5 * std::sqrt(static_cast<double>(g.N * g.H * g.W)) * 4;
   for (Mode mode : {Mode::kFP32, Mode::kTF32})
-    for (ConvTile tile :
-         {ConvTile::k128x128, ConvTile::k64x256, ConvTile::k64x128, ConvTile::k64x64})
+    for (ConvTile tile : kConvTiles)
       for (int splits : {1, 3}) {
         INFO(mode_name(mode) << " tile " << tile_rows(tile) << "x" << tile_cols(tile) << ", "
                              << splits << " splits");

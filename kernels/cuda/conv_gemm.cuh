@@ -228,20 +228,9 @@ void run(const char* op, const P& p) {
     workspace = scratch(plan.workspace_floats());
     partial = workspace.data<float>();
   }
-  switch (plan.tile) {
-    case ConvTile::k128x128:
-      launch_tile<P, 128, 128>(p, plan, partial);
-      break;
-    case ConvTile::k64x256:
-      launch_tile<P, 64, 256>(p, plan, partial);
-      break;
-    case ConvTile::k64x128:
-      launch_tile<P, 64, 128>(p, plan, partial);
-      break;
-    case ConvTile::k64x64:
-      launch_tile<P, 64, 64>(p, plan, partial);
-      break;
-  }
+  with_tile_shape(plan.tile, [&](auto bm, auto bn) {
+    launch_tile<P, decltype(bm)::value, decltype(bn)::value>(p, plan, partial);
+  });
   if (partial) {
     auto reduce_splits = split_reduce_kernel<P>;
     SIRE_LAUNCH(reduce_splits, grid_for(int64_t{p.M} * p.Ncols * plan.batches), kBlock, p,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 namespace sire::cuda {
 
@@ -11,9 +12,30 @@ namespace sire::cuda {
 constexpr int kConvBK = 8;
 enum class ConvTile { k128x128, k64x256, k64x128, k64x64 };
 
+constexpr ConvTile kConvTiles[] = {ConvTile::k128x128, ConvTile::k64x256, ConvTile::k64x128,
+                                   ConvTile::k64x64};
+
 inline int tile_rows(ConvTile t) { return t == ConvTile::k128x128 ? 128 : 64; }
 inline int tile_cols(ConvTile t) {
   return t == ConvTile::k64x256 ? 256 : t == ConvTile::k64x64 ? 64 : 128;
+}
+
+// Calls f(std::integral_constant<int, BM>{}, std::integral_constant<int, BN>{}) with t's rows and
+// columns as compile-time constants: the one place a tile becomes template arguments (the
+// launcher's and the CPU emulation's).
+template <class F>
+void with_tile_shape(ConvTile t, F&& f) {
+  using std::integral_constant;
+  switch (t) {
+    case ConvTile::k128x128:
+      return f(integral_constant<int, 128>{}, integral_constant<int, 128>{});
+    case ConvTile::k64x256:
+      return f(integral_constant<int, 64>{}, integral_constant<int, 256>{});
+    case ConvTile::k64x128:
+      return f(integral_constant<int, 64>{}, integral_constant<int, 128>{});
+    case ConvTile::k64x64:
+      return f(integral_constant<int, 64>{}, integral_constant<int, 64>{});
+  }
 }
 
 struct ConvPlan {

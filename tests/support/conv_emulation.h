@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/common/conv_geometry.h"
+#include "kernels/cuda/conv_plan.h"
 #include "kernels/cuda/conv_problems.h"
 
 namespace sire::cuda::conv::emulation {
@@ -208,20 +209,9 @@ void emulate(const P& p, const ConvPlan& plan, Mode mode) {
 
 template <class P>
 void emulate(const P& p, const ConvPlan& plan, Mode mode) {
-  switch (plan.tile) {
-    case ConvTile::k128x128:
-      emulate<P, 128, 128>(p, plan, mode);
-      break;
-    case ConvTile::k64x256:
-      emulate<P, 64, 256>(p, plan, mode);
-      break;
-    case ConvTile::k64x128:
-      emulate<P, 64, 128>(p, plan, mode);
-      break;
-    case ConvTile::k64x64:
-      emulate<P, 64, 64>(p, plan, mode);
-      break;
-  }
+  with_tile_shape(plan.tile, [&](auto bm, auto bn) {
+    emulate<P, decltype(bm)::value, decltype(bn)::value>(p, plan, mode);
+  });
 }
 
 // A square convolution geometry: N x C x H x W in, K out, k x k kernel, stride s, padding p.
