@@ -129,7 +129,9 @@ json load_with_bases(const std::string& path, std::set<std::string>& seen) {
   SIRE_CHECK(doc.is_object(), path, ": a model file must hold a JSON object");
   if (!doc.contains("base")) return doc;
   SIRE_CHECK(doc["base"].is_string(), path, ": field 'base' must name a model file");
-  const std::string base_path = dir_of(path) + doc["base"].get<std::string>();
+  // A relative base is found beside the file that names it; an absolute one where it says.
+  const std::string base = doc["base"].get<std::string>();
+  const std::string base_path = !base.empty() && base[0] == '/' ? base : dir_of(path) + base;
   return merge(load_with_bases(base_path, seen), doc);
 }
 

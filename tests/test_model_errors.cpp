@@ -37,6 +37,26 @@ TEST_CASE("malformed JSON reports line and column", "[models][errors]") {
                                                           Contains("cannot open"));
 }
 
+TEST_CASE("\"base\" files: beside the file, absolute, missing, and in a loop", "[models][errors]") {
+  const std::string base = write("base.json", layers(R"({"name": "f", "type": "flatten"},
+      {"name": "fc", "type": "linear", "out": "classes"})"));
+  nn::init::SkipGuard skip;
+  // Relative: beside the file that names it (both in /tmp here); absolute: as written.
+  CHECK(Model::load(write("rel.json", R"({"base": "sire_model_test_base.json", "name": "r"})"))
+            .spec()
+            .name == "r");
+  CHECK(Model::load(write("abs.json", R"({"base": ")" + base + R"(", "name": "a"})")).spec().name ==
+        "a");
+  const std::string missing = write("miss_base.json", R"({"base": "/nonexistent/b.json"})");
+  CHECK_THROWS_WITH(build(missing), Contains(missing) && Contains("/nonexistent/b.json") &&
+                                        Contains("cannot open"));
+  write("loop_a.json", R"({"base": "sire_model_test_loop_b.json"})");
+  const std::string b = write("loop_b.json", R"({"base": "sire_model_test_loop_a.json"})");
+  CHECK_THROWS_WITH(build(b), Contains("include each other in a loop"));
+  CHECK_THROWS_WITH(build(write("num_base.json", R"({"base": 3})")),
+                    Contains("field 'base' must name a model file"));
+}
+
 TEST_CASE("unknown layer types list the known ones", "[models][errors]") {
   const std::string p = write("type.json", layers(R"({"name": "c", "type": "convolution", "out": 4})"));
   CHECK_THROWS_WITH(build(p), Contains("layer 'c'") && Contains("unknown type 'convolution'") &&
