@@ -38,6 +38,9 @@ int run_train(const std::vector<std::string>& argv) {
       .option("batch", "override the protocol's batch size")
       .option("lr", "override the protocol's learning rate")
       .option("lambda", "override the model's reconstruction weight")
+      .option("clip-grad-norm",
+              "scale the gradients to this global L2 norm when it is exceeded (0: off, the "
+              "protocols' default; not in the paper)")
       .option("train-images", "train on the first N images of the training split")
       .option("decoder-init", "decoder initialization: fan_in or pytorch")
       .option("seed", "seed of the weights, dropout, shuffles and flips", "0")
@@ -78,6 +81,7 @@ int run_train(const std::vector<std::string>& argv) {
     if (auto v = args.maybe_int("epochs")) o.protocol.epochs = static_cast<int>(*v);
     if (auto v = args.maybe_int("batch")) o.protocol.batch = *v;
     if (auto v = args.maybe_double("lr")) o.protocol.lr = *v;
+    if (auto v = args.maybe_double("clip-grad-norm")) o.protocol.clip_grad_norm = *v;
     if (auto v = args.maybe_int("train-images")) o.protocol.train_images = *v;
     if (args.get_flag("no-flip")) o.protocol.hflip = false;
     o.lambda = args.maybe_double("lambda");

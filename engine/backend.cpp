@@ -105,4 +105,11 @@ void Backend::sum_abs(const Tensor& x, Tensor& out) {
   out.copy_from(r.to(out.device()));
 }
 
+void Backend::sum_squares(const Tensor& x, Tensor& out) {
+  Tensor host = x.to(Device::CPU);
+  Tensor r = Tensor::empty({}, x.dtype(), Device::CPU);
+  cpu_backend().sum_squares(host, r);
+  out.copy_from(r.to(out.device()));
+}
+
 }  // namespace sire

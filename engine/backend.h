@@ -148,8 +148,9 @@ class Backend {
   virtual void mse_backward(const Tensor& a, const Tensor& b, const Tensor& g, Tensor* da,
                             Tensor* db) = 0;
   virtual void sum(const Tensor& x, Tensor& out) = 0;
-  // out[0] = sum of |x|; the default goes through the host (backends may do better).
+  // out[0] = sum of |x|, and sum of x^2; the defaults go through the host (backends may do better).
   virtual void sum_abs(const Tensor& x, Tensor& out);
+  virtual void sum_squares(const Tensor& x, Tensor& out);
   virtual void broadcast_scalar(const Tensor& g, double alpha, Tensor& y) = 0;  // y[i] = alpha g[0]
 
   // One fused SGD step, PyTorch's rule: d = grad + wd p; buf = momentum buf + (1 - dampening) d

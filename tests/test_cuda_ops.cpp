@@ -255,6 +255,23 @@ TEST_CASE("add_n gives the CPU's bits", "[quick]") {
   }
 }
 
+// The reductions behind the trainer's gradient statistics: |g| for the gradient-flow plot, g^2 for
+// the norm that gradient clipping caps. Different summation orders: close, not the same bits.
+TEST_CASE("sum_abs and sum_squares match the CPU", "[quick]") {
+  for (int64_t n : {int64_t{1}, int64_t{1000}, int64_t{1'000'003}}) {
+    INFO(n << " elements");
+    const Tensor x = random_tensor({n}, DType::F32, 11);
+    const Tensor xg = x.to(Device::CUDA);
+    Tensor want = Tensor::empty({}), got = Tensor::empty({}, DType::F32, Device::CUDA);
+    cpu_backend().sum_abs(x, want);
+    backend_for(Device::CUDA).sum_abs(xg, got);
+    CHECK(got.to(Device::CPU).item() == Approx(want.item()).epsilon(1e-5));
+    cpu_backend().sum_squares(x, want);
+    backend_for(Device::CUDA).sum_squares(xg, got);
+    CHECK(got.to(Device::CPU).item() == Approx(want.item()).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("host <-> device copies round-trip and are counted", "[quick]") {
   const Tensor a = random_tensor({4, 7, 3}, DType::F32, 3);
   const int64_t before = transfer_bytes();

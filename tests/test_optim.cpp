@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
+#include "engine/backend.h"
+#include "engine/optim/clip.h"
 #include "engine/optim/schedule.h"
 #include "engine/optim/sgd.h"
 
@@ -78,4 +82,95 @@ TEST_CASE("learning-rate schedules", "[optim]") {
   CHECK(cos.lr(5) == Approx(0.05));
   CHECK(cos.lr(10) == Approx(0.0).margin(1e-12));
   CHECK(optim::ConstantLr(0.3).lr(99) == 0.3);
+}
+
+namespace {
+
+std::vector<float> ramp(int n, float step, float offset) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i)
+    v[static_cast<size_t>(i)] = step * static_cast<float>(i % 53) + offset;
+  return v;
+}
+
+double squares(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += static_cast<double>(x) * x;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("sum_squares adds the squares of every element, in f32 and f64", "[optim]") {
+  // 10007 elements: several of the reduction's blocks and a remainder.
+  const std::vector<float> v = ramp(10007, 0.013f, -0.3f);
+  Tensor out = Tensor::empty({}, DType::F32);
+  cpu_backend().sum_squares(Tensor::from_vector({10007}, v), out);
+  CHECK(out.item() == Approx(squares(v)).epsilon(1e-6));
+  const Tensor x64 = Tensor::from_vector({10007}, v).to(DType::F64);
+  Tensor out64 = Tensor::empty({}, DType::F64);
+  cpu_backend().sum_squares(x64, out64);
+  CHECK(out64.item() == Approx(squares(v)).epsilon(1e-12));
+}
+
+TEST_CASE("gradient clipping scales every gradient to the global norm, only above it", "[optim]") {
+  const std::vector<float> ga = ramp(1001, 0.01f, -0.2f), gb = ramp(37, -0.05f, 1.0f);
+  const double norm = std::sqrt(squares(ga) + squares(gb));
+  auto make = [&] {
+    std::vector<Variable> ps = {Variable(Tensor::zeros({1001}), true),
+                                Variable(Tensor::zeros({37}), true),
+                                Variable(Tensor::zeros({5}), true)};  // no gradient: skipped
+    ps[0].set_grad(Tensor::from_vector({1001}, ga));
+    ps[1].set_grad(Tensor::from_vector({37}, gb));
+    return ps;
+  };
+  SECTION("above the maximum: scaled by max / norm, each element") {
+    std::vector<Variable> ps = make();
+    const double max_norm = norm / 4;
+    CHECK(optim::clip_grad_norm(ps, max_norm) == Approx(norm).epsilon(1e-6));
+    const float* a = ps[0].grad().data<float>();
+    const float* b = ps[1].grad().data<float>();
+    for (size_t i = 0; i < ga.size(); ++i) REQUIRE(a[i] == Approx(ga[i] / 4.0).margin(1e-7));
+    for (size_t i = 0; i < gb.size(); ++i) REQUIRE(b[i] == Approx(gb[i] / 4.0).margin(1e-7));
+    CHECK_FALSE(ps[2].has_grad());
+    CHECK(optim::clip_grad_norm(ps, max_norm) == Approx(max_norm).epsilon(1e-6));
+  }
+  SECTION("at or below it: the gradients keep their bits") {
+    std::vector<Variable> ps = make();
+    CHECK(optim::clip_grad_norm(ps, norm * 1.01) == Approx(norm).epsilon(1e-6));
+    CHECK(ps[0].grad().to_vector() == std::vector<double>(ga.begin(), ga.end()));
+    CHECK(ps[1].grad().to_vector() == std::vector<double>(gb.begin(), gb.end()));
+  }
+  SECTION("the halves: squares per parameter, then the scaling by a given norm") {
+    std::vector<Variable> ps = make();
+    Tensor sq = Tensor::empty({3});
+    optim::grad_squares(ps, sq);
+    const std::vector<double> got = sq.to_vector();
+    CHECK(got[0] == Approx(squares(ga)).epsilon(1e-6));
+    CHECK(got[1] == Approx(squares(gb)).epsilon(1e-6));
+    CHECK(got[2] == 0.0);
+    CHECK(optim::scale_grads_to_norm(ps, norm, norm / 2) == Approx(0.5));
+    CHECK(ps[0].grad().data<float>()[3] == Approx(ga[3] / 2.0));
+    CHECK(optim::scale_grads_to_norm(ps, std::nan(""), 1.0) == 1.0);  // the caller's to judge
+    CHECK(optim::scale_grads_to_norm(ps, HUGE_VAL, 1.0) == 1.0);
+    Tensor wrong = Tensor::empty({2});
+    CHECK_THROWS_WITH(optim::grad_squares(ps, wrong),
+                      Catch::Contains("one value per parameter (3)"));
+  }
+  SECTION("two parameters holding one gradient tensor are each scaled once") {
+    // An add's backward may hand the same dy to two leaves.
+    std::vector<Variable> ps = {Variable(Tensor::zeros({37}), true),
+                                Variable(Tensor::zeros({37}), true)};
+    const Tensor shared = Tensor::from_vector({37}, gb);
+    ps[0].set_grad(shared);
+    ps[1].set_grad(shared);
+    const double both = std::sqrt(2 * squares(gb));
+    optim::clip_grad_norm(ps, both / 2);
+    for (const Variable& p : ps) CHECK(p.grad().data<float>()[5] == Approx(gb[5] / 2.0));
+  }
+  SECTION("a maximum that is not positive is refused") {
+    std::vector<Variable> ps = make();
+    CHECK_THROWS_WITH(optim::clip_grad_norm(ps, 0.0), Catch::Contains("must be positive"));
+    CHECK_THROWS_WITH(optim::clip_grad_norm(ps, -1.0), Catch::Contains("must be positive"));
+  }
 }

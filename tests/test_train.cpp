@@ -84,6 +84,54 @@ TEST_CASE("training on generated images learns, and resumes bit-identically", "[
   CHECK(e.top.error1() == full.test_top1);
 }
 
+TEST_CASE("gradient clipping is recorded, logged each epoch, and resumes bit-identically",
+          "[train]") {
+  TempDir tmp;
+  write_bar_images(tmp.path(), 320, 64);
+  train::TrainOptions o = bar_training_options(tmp.path(), tmp.file("clip"));
+  o.protocol.epochs = 2;
+  o.protocol.clip_grad_norm = 0.05;  // below the bar task's gradient norms: every step clipped
+  const train::TrainResult full = train::train(o);
+  REQUIRE(full.complete);
+  const auto m = run_metrics(tmp.file("clip"));
+  REQUIRE(m.size() == 2);
+  for (const auto& line : m) {
+    REQUIRE(line.contains("clip"));
+    CHECK(line["clip"]["max_norm"].get<double>() == 0.05);
+    CHECK(line["clip"]["clipped_steps"].get<int>() > 0);
+    CHECK(line["clip"]["largest_norm"].get<double>() >= line["clip"]["mean_norm"].get<double>());
+    CHECK(line["clip"]["mean_norm"].get<double>() > 0.05);
+  }
+  json config;
+  std::ifstream(tmp.file("clip") + "/config.json") >> config;
+  CHECK(config["protocol"]["clip_grad_norm"].get<double>() == 0.05);
+
+  // Interrupted and resumed: the same bits, the clipping included.
+  train::TrainOptions split = o;
+  split.out_dir = tmp.file("clip-split");
+  split.stop_after_batches = 3;
+  CHECK_FALSE(train::train(split).complete);
+  train::ResumeOptions ro;
+  ro.progress = false;
+  REQUIRE(train::resume(tmp.file("clip-split"), ro).complete);
+  CHECK(run_metrics(tmp.file("clip-split")) == m);
+
+  // Clipping changed the course: the unclipped run ends elsewhere, and logs no "clip".
+  train::TrainOptions plain = o;
+  plain.out_dir = tmp.file("plain");
+  plain.protocol.clip_grad_norm = 0;
+  REQUIRE(train::train(plain).complete);
+  const auto mp = run_metrics(tmp.file("plain"));
+  CHECK_FALSE(mp[0].contains("clip"));
+  CHECK(mp[1]["train"]["loss"] != m[1]["train"]["loss"]);
+
+  train::TrainOptions bad = o;
+  bad.out_dir = tmp.file("bad");
+  bad.protocol.clip_grad_norm = -1;
+  CHECK_THROWS_WITH(train::train(bad),
+                    Catch::Contains("clip_grad_norm must be a finite number >= 0"));
+}
+
 namespace {
 // The message of the error a diverging run must stop with (empty, and the test fails, if none).
 std::string divergence_message(const train::TrainOptions& o) {

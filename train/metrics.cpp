@@ -21,8 +21,18 @@ void TopK::add(const Tensor& logits, const Tensor& labels) {
 }
 
 json EpochSums::to_json() const {
-  return {{"loss", loss}, {"ce", ce}, {"aux", aux}, {"mse", mse}, {"top", top.to_json()},
-          {"samples", samples}, {"steps", steps}, {"grad", grad}, {"seconds", seconds}};
+  return {{"loss", loss},
+          {"ce", ce},
+          {"aux", aux},
+          {"mse", mse},
+          {"top", top.to_json()},
+          {"samples", samples},
+          {"steps", steps},
+          {"grad", grad},
+          {"seconds", seconds},
+          {"grad_norm", grad_norm},
+          {"grad_norm_max", grad_norm_max},
+          {"clipped", clipped}};
 }
 
 EpochSums EpochSums::from_json(const json& j) {
@@ -36,6 +46,10 @@ EpochSums EpochSums::from_json(const json& j) {
   s.steps = j.at("steps");
   s.grad = j.at("grad").get<std::map<std::string, double>>();
   s.seconds = j.at("seconds");
+  // Absent from the checkpoints of runs made before gradient clipping existed (none clipped).
+  s.grad_norm = j.value("grad_norm", 0.0);
+  s.grad_norm_max = j.value("grad_norm_max", 0.0);
+  s.clipped = j.value("clipped", int64_t{0});
   return s;
 }
 

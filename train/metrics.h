@@ -30,6 +30,10 @@ struct EpochSums {
   TopK top;
   int64_t samples = 0, steps = 0;
   std::map<std::string, double> grad;  // conv weight name -> sum over steps of mean |grad|
+  // With gradient clipping: the sum and the largest of the steps' global gradient norms (before
+  // clipping), and how many steps were clipped.
+  double grad_norm = 0, grad_norm_max = 0;
+  int64_t clipped = 0;
   double seconds = 0;
 
   json to_json() const;

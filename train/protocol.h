@@ -18,6 +18,8 @@ struct Protocol {
   int64_t train_images = -1;    // > 0: train on the first n images of the training split
   bool hflip = true;            // random horizontal flips ("in all cases")
   std::string select = "val";   // the epoch whose weights are kept: best "val" or best "train"
+  double clip_grad_norm = 0;    // > 0: gradients scaled to this global L2 norm at most (not in
+                                // the paper; docs/sire.md)
 };
 
 // "paper-mnist", "paper-cifar" or "paper-caltech"; an unknown name lists the known ones.

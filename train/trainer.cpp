@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "engine/autograd/node.h"
 #include "engine/backend.h"
+#include "engine/optim/clip.h"
 #include "engine/optim/schedule.h"
 #include "engine/random.h"
 #include "train/checkpoint.h"
@@ -26,10 +27,19 @@ namespace {
 std::atomic<bool> g_stop{false};
 
 json protocol_json(const Protocol& p) {
-  return {{"name", p.name}, {"epochs", p.epochs}, {"batch", p.batch}, {"lr", p.lr},
-          {"momentum", p.momentum}, {"weight_decay", p.weight_decay}, {"nesterov", p.nesterov},
-          {"milestones", p.milestones}, {"gamma", p.gamma}, {"train_images", p.train_images},
-          {"hflip", p.hflip}, {"select", p.select}};
+  return {{"name", p.name},
+          {"epochs", p.epochs},
+          {"batch", p.batch},
+          {"lr", p.lr},
+          {"momentum", p.momentum},
+          {"weight_decay", p.weight_decay},
+          {"nesterov", p.nesterov},
+          {"milestones", p.milestones},
+          {"gamma", p.gamma},
+          {"train_images", p.train_images},
+          {"hflip", p.hflip},
+          {"select", p.select},
+          {"clip_grad_norm", p.clip_grad_norm}};
 }
 
 Protocol protocol_from_json(const json& j) {
@@ -46,6 +56,7 @@ Protocol protocol_from_json(const json& j) {
   p.train_images = j.at("train_images");
   p.hflip = j.at("hflip");
   p.select = j.at("select");
+  p.clip_grad_norm = j.value("clip_grad_norm", 0.0);  // absent before clipping existed: off
   return p;
 }
 
@@ -90,6 +101,10 @@ class Run {
                ": epochs and batch must be positive");
     SIRE_CHECK(o_.protocol.select == "val" || o_.protocol.select == "train",
                "protocol ", o_.protocol.name, ": select must be val or train");
+    SIRE_CHECK(o_.protocol.clip_grad_norm >= 0 && std::isfinite(o_.protocol.clip_grad_norm),
+               "protocol ", o_.protocol.name,
+               ": clip_grad_norm must be a finite number >= 0 (0: off), got ",
+               o_.protocol.clip_grad_norm);
     SIRE_CHECK(o_.math == GpuMath::kFP32 || o_.device == Device::CUDA, "train: math ",
                gpu_math_name(o_.math), " is for device cuda (the CPU computes in FP32 only)");
     set_gpu_math(o_.math);
@@ -224,8 +239,11 @@ class Run {
     parts.insert(parts.end(), loss.aux_ce.begin(), loss.aux_ce.end());
     parts.insert(parts.end(), loss.mse.begin(), loss.mse.end());
     const int64_t np = static_cast<int64_t>(parts.size());
-    Tensor stats =
-        Tensor::empty({np + static_cast<int64_t>(conv_weights_.size())}, DType::F32, o_.device);
+    const int64_t nw = static_cast<int64_t>(conv_weights_.size());
+    const bool clip = o_.protocol.clip_grad_norm > 0;
+    const std::vector<Variable>& params = sgd_->params();
+    const int64_t nsq = clip ? static_cast<int64_t>(params.size()) : 0;
+    Tensor stats = Tensor::empty({np + nw + nsq}, DType::F32, o_.device);
     auto slot = [&](int64_t i) { return stats.narrow(i, i + 1).reshape({}); };
     for (int64_t i = 0; i < np; ++i) slot(i).copy_from(parts[static_cast<size_t>(i)]);
     for (size_t i = 0; i < conv_weights_.size(); ++i) {
@@ -233,24 +251,39 @@ class Run {
       Tensor s = slot(np + static_cast<int64_t>(i));
       backend_for(v.device()).sum_abs(v.grad(), s);
     }
+    if (clip) {  // each parameter's sum of squared gradients, for the global norm
+      Tensor squares = stats.narrow(np + nw, np + nw + nsq);
+      optim::grad_squares(params, squares);
+    }
     const std::vector<double> got = stats.to(Device::CPU).to_vector();
     const double total = got[0], ce = got[1];
+    double norm = 0;
+    for (int64_t i = 0; i < nsq; ++i) norm += got[static_cast<size_t>(np + nw + i)];
+    norm = std::sqrt(norm);
     const size_t n_aux = loss.aux_ce.size(), n_mse = loss.mse.size();
 
     // Checked before the update: a diverged step changes no weight.
-    if (!std::isfinite(total)) {
+    if (!std::isfinite(total) || !std::isfinite(norm)) {
       std::string detail = str("CE ", ce);
+      if (clip) detail += str(", gradient norm ", norm);
       for (size_t i = 0; i < n_mse; ++i)
         detail += str(", MSE of AE ", model_.autoencoders()[i], " ", got[2 + n_aux + i]);
       // Checkpoints are written at the end of an epoch (or on Ctrl-C): whatever is there is the
       // last good state, and this step writes nothing.
       const std::string last = o_.out_dir + "/last.safetensors";
-      SIRE_FAIL("the loss became ", total, " at epoch ", epoch_ + 1, ", batch ", batch_ + 1, " (",
-                detail, "): stopping. ",
+      SIRE_FAIL(std::isfinite(total) ? "the gradient's norm became " : "the loss became ",
+                std::isfinite(total) ? norm : total, " at epoch ", epoch_ + 1, ", batch ",
+                batch_ + 1, " (", detail, "): stopping. ",
                 std::filesystem::exists(last)
                     ? str("The last good state is kept, untouched, in ", last)
                     : str("No checkpoint was written yet (the first comes at the end of epoch 1)"),
                 "; a lower --lr or --lambda may help");
+    }
+    if (clip) {
+      if (optim::scale_grads_to_norm(params, norm, o_.protocol.clip_grad_norm) != 1.0)
+        ++sums_.clipped;
+      sums_.grad_norm += norm;
+      sums_.grad_norm_max = std::max(sums_.grad_norm_max, norm);
     }
     sgd_->step();
     const double n = static_cast<double>(b.size());
@@ -313,6 +346,13 @@ class Run {
       if (g != sums_.grad.end()) grad[name] = g->second / static_cast<double>(std::max<int64_t>(sums_.steps, 1));
     }
     line["grad"] = grad;
+    if (o_.protocol.clip_grad_norm > 0) {
+      const double steps = static_cast<double>(std::max<int64_t>(sums_.steps, 1));
+      line["clip"] = {{"max_norm", o_.protocol.clip_grad_norm},
+                      {"mean_norm", sums_.grad_norm / steps},
+                      {"largest_norm", sums_.grad_norm_max},
+                      {"clipped_steps", sums_.clipped}};
+    }
     eval_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     line["seconds"] = sums_.seconds + eval_seconds_;
     line["images_per_s"] = sums_.seconds > 0 ? sums_.samples / sums_.seconds : 0.0;

@@ -80,6 +80,7 @@ class CpuBackend final : public Backend {
                     Tensor* db) override;
   void sum(const Tensor& x, Tensor& out) override;
   void sum_abs(const Tensor& x, Tensor& out) override;
+  void sum_squares(const Tensor& x, Tensor& out) override;
   void broadcast_scalar(const Tensor& g, double alpha, Tensor& y) override;
 
   void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buffer,

@@ -116,6 +116,17 @@ void CpuBackend::sum_abs(const Tensor& x, Tensor& out) {
   });
 }
 
+void CpuBackend::sum_squares(const Tensor& x, Tensor& out) {
+  dispatch_float(x, "sum_squares", [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    out.data<T>()[0] = static_cast<T>(deterministic_sum(x.numel(), [px](int64_t i) noexcept {
+      const T v = px[i];
+      return v * v;
+    }));
+  });
+}
+
 void CpuBackend::broadcast_scalar(const Tensor& g, double alpha, Tensor& y) {
   dispatch_float(y, "broadcast_scalar", [&](auto tag) {
     using T = decltype(tag);

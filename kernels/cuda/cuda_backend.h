@@ -84,6 +84,7 @@ class CudaBackend final : public Backend {
                     Tensor* db) override;
   void sum(const Tensor& x, Tensor& out) override;
   void sum_abs(const Tensor& x, Tensor& out) override;
+  void sum_squares(const Tensor& x, Tensor& out) override;
   void broadcast_scalar(const Tensor& g, double alpha, Tensor& y) override;
 
   void sgd_update(Tensor& param, const Tensor& grad, Tensor* momentum_buffer,

@@ -55,6 +55,14 @@ struct AbsValue {
   __device__ double operator()(int64_t i) const { return fabs(static_cast<double>(x[i])); }
 };
 
+struct SquaredValue {
+  const float* x;
+  __device__ double operator()(int64_t i) const {
+    const double v = x[i];
+    return v * v;
+  }
+};
+
 template <class F>
 void reduce_to_scalar(int64_t n, F f, double scale, Tensor& out) {
   const int parts = reduce_blocks(n);
@@ -265,6 +273,11 @@ void CudaBackend::sum(const Tensor& x, Tensor& out) {
 void CudaBackend::sum_abs(const Tensor& x, Tensor& out) {
   require_f32("sum_abs", x, out);
   reduce_to_scalar(x.numel(), AbsValue{x.data<float>()}, 1.0, out);
+}
+
+void CudaBackend::sum_squares(const Tensor& x, Tensor& out) {
+  require_f32("sum_squares", x, out);
+  reduce_to_scalar(x.numel(), SquaredValue{x.data<float>()}, 1.0, out);
 }
 
 void CudaBackend::broadcast_scalar(const Tensor& g, double alpha, Tensor& y) {

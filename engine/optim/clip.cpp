@@ -1,0 +1,53 @@
+#include "engine/optim/clip.h"
+
+#include <cmath>
+
+#include "engine/backend.h"
+
+namespace sire::optim {
+
+void grad_squares(const std::vector<Variable>& params, Tensor& out) {
+  SIRE_CHECK(out.ndim() == 1 && out.numel() == static_cast<int64_t>(params.size()),
+             "grad_squares: needs one value per parameter (", params.size(), "), got ",
+             out.describe());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const int64_t k = static_cast<int64_t>(i);
+    Tensor slot = out.narrow(k, k + 1).reshape({});
+    if (params[i].has_grad())
+      backend_for(params[i].device()).sum_squares(params[i].grad(), slot);
+    else
+      slot.fill_(0.0);
+  }
+}
+
+double scale_grads_to_norm(const std::vector<Variable>& params, double norm, double max_norm) {
+  SIRE_CHECK(max_norm > 0, "clip_grad_norm: the maximum norm must be positive, got ", max_norm);
+  if (!std::isfinite(norm) || norm <= max_norm) return 1.0;
+  const double factor = max_norm / norm;
+  for (Variable p : params) {  // a handle: set_grad reaches the parameter itself
+    if (!p.has_grad()) continue;
+    // Out of place: two leaves may hold the same gradient tensor (an add's dy passed to both),
+    // which scaling in place would scale twice.
+    const Tensor& g = p.grad();
+    Tensor scaled = Tensor::empty(g.shape(), g.dtype(), g.device());
+    backend_for(g.device()).scale(g, factor, scaled);
+    p.set_grad(std::move(scaled));
+  }
+  return factor;
+}
+
+double clip_grad_norm(const std::vector<Variable>& params, double max_norm) {
+  SIRE_CHECK(max_norm > 0, "clip_grad_norm: the maximum norm must be positive, got ", max_norm);
+  double total = 0.0;
+  for (const Variable& p : params) {
+    if (!p.has_grad()) continue;
+    Tensor s = Tensor::empty({}, p.grad().dtype(), p.device());
+    backend_for(p.device()).sum_squares(p.grad(), s);
+    total += s.to(Device::CPU).item();
+  }
+  const double norm = std::sqrt(total);
+  scale_grads_to_norm(params, norm, max_norm);
+  return norm;
+}
+
+}  // namespace sire::optim
