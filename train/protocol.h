@@ -2,6 +2,7 @@
 // command line; docs/sire.md says where the paper is silent and what was chosen.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,9 @@ struct Protocol {
 // "paper-mnist", "paper-cifar" or "paper-caltech"; an unknown name lists the known ones.
 Protocol protocol_named(const std::string& name);
 std::vector<std::string> protocol_names();
+
+// A protocol as a run's config.json and checkpoints record it, and back.
+nlohmann::json protocol_json(const Protocol& p);
+Protocol protocol_from_json(const nlohmann::json& j);
 
 }  // namespace sire::train

@@ -26,40 +26,6 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-json protocol_json(const Protocol& p) {
-  return {{"name", p.name},
-          {"epochs", p.epochs},
-          {"batch", p.batch},
-          {"lr", p.lr},
-          {"momentum", p.momentum},
-          {"weight_decay", p.weight_decay},
-          {"nesterov", p.nesterov},
-          {"milestones", p.milestones},
-          {"gamma", p.gamma},
-          {"train_images", p.train_images},
-          {"hflip", p.hflip},
-          {"select", p.select},
-          {"clip_grad_norm", p.clip_grad_norm}};
-}
-
-Protocol protocol_from_json(const json& j) {
-  Protocol p;
-  p.name = j.at("name");
-  p.epochs = j.at("epochs");
-  p.batch = j.at("batch");
-  p.lr = j.at("lr");
-  p.momentum = j.at("momentum");
-  p.weight_decay = j.at("weight_decay");
-  p.nesterov = j.at("nesterov");
-  p.milestones = j.at("milestones").get<std::vector<int>>();
-  p.gamma = j.at("gamma");
-  p.train_images = j.at("train_images");
-  p.hflip = j.at("hflip");
-  p.select = j.at("select");
-  p.clip_grad_norm = j.value("clip_grad_norm", 0.0);  // absent before clipping existed: off
-  return p;
-}
-
 json options_json(const TrainOptions& o) {
   json j = {{"model", o.model_path},
             {"data", o.data_dir},
