@@ -156,6 +156,9 @@ TEST_CASE("gradient clipping scales every gradient to the global norm, only abov
     Tensor wrong = Tensor::empty({2});
     CHECK_THROWS_WITH(optim::grad_squares(ps, wrong),
                       Catch::Contains("one value per parameter (3)"));
+    Tensor f64 = Tensor::empty({3}, DType::F64);  // the gradients are f32
+    CHECK_THROWS_WITH(optim::grad_squares(ps, f64), Catch::Contains("parameter 0's gradient") &&
+                                                        Catch::Contains("does not match"));
   }
   SECTION("two parameters holding one gradient tensor are each scaled once") {
     // An add's backward may hand the same dy to two leaves.

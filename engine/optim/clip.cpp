@@ -13,10 +13,14 @@ void grad_squares(const std::vector<Variable>& params, Tensor& out) {
   for (size_t i = 0; i < params.size(); ++i) {
     const int64_t k = static_cast<int64_t>(i);
     Tensor slot = out.narrow(k, k + 1).reshape({});
-    if (params[i].has_grad())
-      backend_for(params[i].device()).sum_squares(params[i].grad(), slot);
-    else
+    if (params[i].has_grad()) {
+      const Tensor& g = params[i].grad();
+      SIRE_CHECK(g.dtype() == out.dtype() && g.device() == out.device(), "grad_squares: parameter ",
+                 i, "'s gradient ", g.describe(), " does not match ", out.describe());
+      backend_for(g.device()).sum_squares(g, slot);
+    } else {
       slot.fill_(0.0);
+    }
   }
 }
 
