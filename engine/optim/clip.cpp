@@ -1,5 +1,6 @@
 #include "engine/optim/clip.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/backend.h"
@@ -42,13 +43,15 @@ double scale_grads_to_norm(const std::vector<Variable>& params, double norm, dou
 
 double clip_grad_norm(const std::vector<Variable>& params, double max_norm) {
   SIRE_CHECK(max_norm > 0, "clip_grad_norm: the maximum norm must be positive, got ", max_norm);
+  const auto with_grad =
+      std::find_if(params.begin(), params.end(), [](const Variable& p) { return p.has_grad(); });
+  if (with_grad == params.end()) return 0.0;
+  // The same halves the trainer uses, the squares read back in one copy.
+  Tensor squares = Tensor::empty({static_cast<int64_t>(params.size())}, with_grad->grad().dtype(),
+                                 with_grad->device());
+  grad_squares(params, squares);
   double total = 0.0;
-  for (const Variable& p : params) {
-    if (!p.has_grad()) continue;
-    Tensor s = Tensor::empty({}, p.grad().dtype(), p.device());
-    backend_for(p.device()).sum_squares(p.grad(), s);
-    total += s.to(Device::CPU).item();
-  }
+  for (double v : squares.to(Device::CPU).to_vector()) total += v;
   const double norm = std::sqrt(total);
   scale_grads_to_norm(params, norm, max_norm);
   return norm;

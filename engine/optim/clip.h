@@ -11,7 +11,8 @@
 namespace sire::optim {
 
 // Scales the gradients if their global norm exceeds max_norm (> 0) and returns that norm, as it
-// was before scaling. Parameters without a gradient are skipped. A non-finite norm scales nothing
+// was before scaling. Parameters without a gradient are skipped; the others' gradients must share
+// one device and dtype (a mix is refused, naming the parameter). A non-finite norm scales nothing
 // and is returned as is: the caller decides what a diverged step means.
 double clip_grad_norm(const std::vector<Variable>& params, double max_norm);
 
