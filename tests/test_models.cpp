@@ -77,6 +77,9 @@ TEST_CASE("literature networks have their standard ImageNet parameter counts", "
   CHECK(count("sire-resnet34.json", 1000, imagenet) == 52616183);  // paper: 50.4M
   CHECK(count("sire-resnet50.json", 1000, imagenet) == 59058167);  // paper: 59.4M
   CHECK(count("sire-googlenet.json", 1000, imagenet) == 17051812);  // paper: 17.0M
+  // The VGG16 ablations of docs/results.md: the residuals have no parameters.
+  CHECK(count("re-vgg16.json", 1000, imagenet) == 138365992);
+  CHECK(count("si-vgg16.json", 1000, imagenet) == 162763063);
 }
 
 // The model prints itself back as a model file (decoders written out) that builds the same
