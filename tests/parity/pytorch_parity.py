@@ -265,21 +265,34 @@ def check_model(a, model, tmp):
             failures.append(f"{group}, {key}: |ours - PyTorch float64| = {d_ours:.3g}, |float64| = {size:.3g}" +
                             (f", |PyTorch float32 - float64| = {d_torch:.3g}" if t is not None else ""))
 
+    # Where PyTorch's own double-precision steps blow up (SIRe-ResNet34's do, at batch 32), only
+    # the steps before are compared: from there on each step multiplies every difference, and
+    # soon both sides compute with infinities.
+    losses = np.array([v for k, v in ref.items() if k.startswith("loss/")])
+    sane = np.all(np.isfinite(losses) & (np.abs(losses) <= 1e4 * np.abs(losses[:, :1]) + 1.0), axis=0)
+    finite = a.steps if sane.all() else int(np.argmin(sane))
+    if finite < a.steps:
+        print(f"{stem}: PyTorch's float64 losses blow up (over 10^4 times the first step's, or not "
+              f"finite) from step {finite + 1}: comparing the first {finite} step(s) only")
     for key, r in ref.items():
         if key not in ours["f64"] or key not in ours["f32"]:
             failures.append(f"{key}: PyTorch has it, we do not")
             continue
+        mine64, mine, t = ours["f64"][key], ours["f32"][key], theirs[key]
+        if key.startswith("loss/"):
+            r, mine64, mine, t = r[:finite], mine64[:finite], mine[:finite], t[:finite]
+        elif key.startswith("final/") and finite < a.steps:
+            continue
         # Double precision: the same definitions give the same numbers, every step, every tensor.
-        compare("float64", key, ours["f64"][key], r, None, a.f64_rtol)
+        compare("float64", key, mine64, r, None, a.f64_rtol)
         # Single precision: the forward pass (the first losses, the batch's statistics) must be
         # as close as PyTorch's own; gradients and what follows them can differ more, because a
         # ReLU input within rounding of zero goes either way (see docs/architecture.md), so they
         # are held to a coarse bound that still catches a wrong kernel.
-        mine, t = ours["f32"][key], theirs[key]
         kind, name = key.split("/", 1)
         if kind == "loss":
             compare("float32 forward", key + "[1]", mine[:1], r[:1], t[:1], a.rtol)
-            if a.steps > 1:
+            if len(r) > 1:
                 compare("float32 later losses", key + "[2:]", mine[1:], r[1:], t[1:], a.coarse_rtol)
         elif kind == "step1" and name.endswith(("running_mean", "running_var")):
             compare("float32 forward", key, mine, r, t, a.rtol)
@@ -293,8 +306,10 @@ def check_model(a, model, tmp):
         for key in sorted(k for k in ref if k.startswith("loss/")):
             print(f"  {key[5:]:>6}  ours " + " ".join(f"{v:10.5g}" for v in ours["f32"][key]) +
                   "   PyTorch float64 " + " ".join(f"{v:10.5g}" for v in ref[key]))
-    for f in failures:
+    for f in failures[:20]:
         print(f"  MISMATCH {f}")
+    if len(failures) > 20:
+        print(f"  ... and {len(failures) - 20} more mismatches")
     return not failures
 
 
