@@ -200,7 +200,8 @@ class SpecNet:
 
 def torch_steps(a, spec, init, x, y, dtype):
     """PyTorch's steps from our initial numbers, in `dtype`: the losses of every step (loss/...),
-    the first step's gradients (grad/...), the final parameters and statistics (final/...)."""
+    the first step's gradients (grad/...), the parameters and statistics after the first step
+    (step1/...) and after the last (final/...): the names parity_step writes."""
     net = SpecNet(spec, {k: v.astype(np.float64) for k, v in init.items()}, dtype)
     names = list(net.params)
     opt = torch.optim.SGD([net.params[n] for n in names], lr=a.lr, momentum=0.9, nesterov=True,
@@ -250,6 +251,14 @@ def check_model(a, model, tmp):
                                str(a.weight_decay), precision])
         ours[precision] = {k: v.astype(np.float64) for k, v in read_safetensors(out_path).items()}
     init = {k[len("init/"):]: v for k, v in ours["f32"].items() if k.startswith("init/")}
+    if a.rms:
+        # The size of chosen layers' outputs at the initial weights (PyTorch float32, this batch).
+        with torch.no_grad():
+            vals = SpecNet(spec, init, torch.float32).forward(torch.tensor(x))
+        for name in a.rms.split(","):
+            if name in vals:
+                print(f"{stem}: RMS of {name}'s output at initialization: "
+                      f"{vals[name].pow(2).mean().sqrt().item():.3g}")
     ref = torch_steps(a, spec, init, x, y, torch.float64)
     theirs = torch_steps(a, spec, init, x, y, torch.float32)
     failures, worst = [], {}
@@ -335,6 +344,7 @@ def main():
     p.add_argument("--atol", type=float, default=1e-7)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--show-losses", action="store_true", help="print each step's losses, ours and PyTorch's")
+    p.add_argument("--rms", default="", help="LAYER,...: print the RMS of these layers' outputs at initialization")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     ok = True
