@@ -5,7 +5,7 @@ images, then `sire recon`, `scripts/plots curves|gradflow` and `scripts/results-
 and every faulty input they must refuse with a clear one-line error (file and line named, exit
 status 1, no traceback).
 
-usage: plots_test.py SIRE_BINARY SOURCE_DIR  (CTest runs it through run_with_matplotlib.sh)
+usage: plots_test.py SIRE_BINARY SOURCE_DIR  (CTest runs it through run_with_python.sh)
 """
 
 import json
