@@ -256,9 +256,11 @@ def check_model(a, model, tmp):
         with torch.no_grad():
             vals = SpecNet(spec, init, torch.float32).forward(torch.tensor(x))
         for name in a.rms.split(","):
-            if name in vals:
-                print(f"{stem}: RMS of {name}'s output at initialization: "
-                      f"{vals[name].pow(2).mean().sqrt().item():.3g}")
+            if name not in vals:
+                print(f"{stem}: --rms: no layer named '{name}'")
+                continue
+            print(f"{stem}: RMS of {name}'s output at initialization: "
+                  f"{vals[name].pow(2).mean().sqrt().item():.3g}")
     ref = torch_steps(a, spec, init, x, y, torch.float64)
     theirs = torch_steps(a, spec, init, x, y, torch.float32)
     failures, worst = [], {}
