@@ -295,8 +295,12 @@ TEST_CASE("bad labels are reported at the next wait, naming the first bad sample
   const Variable logits(random_tensor({3, 7}, DType::F32, 4).to(Device::CUDA));
   const Tensor good = Tensor::from_vector({3}, std::vector<int32_t>{0, 6, 2}).to(Device::CUDA);
   const Tensor bad = Tensor::from_vector({3}, std::vector<int32_t>{0, 9, -1}).to(Device::CUDA);
-  const auto named = Catch::Contains("cross_entropy") && Catch::Contains("label 9 of sample 1") &&
-                     Catch::Contains("[0, 7)");
+  // Catch's `a && b` keeps pointers to a and b: each part must outlive the combined matcher, so
+  // none may be a temporary.
+  const auto op = Catch::Contains("cross_entropy");
+  const auto label = Catch::Contains("label 9 of sample 1");
+  const auto range = Catch::Contains("[0, 7)");
+  const auto named = op && label && range;
   CHECK_THROWS_WITH(ops::cross_entropy(logits, bad).data().to(Device::CPU), named);
   // Checked once: after the error, good labels read back normally.
   CHECK(std::isfinite(ops::cross_entropy(logits, good).data().to(Device::CPU).item()));
