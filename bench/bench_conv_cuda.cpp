@@ -156,7 +156,7 @@ void run_conv(benchmark::State& state, ConvShape s, bool transposed, int pass, c
   state.counters["cuDNN_algo"] = algo;
   state.counters["rel_diff"] = err;
   // Which of our kernels ran: Winograd (conv_winograd.h) or the implicit GEMM.
-  const bool winograd = cuda::conv::winograd_takes(g, cuda::conv_winograd(), math);
+  const bool winograd = cuda::conv::winograd_takes(g, cuda::conv_winograd());
   state.counters["winograd"] = winograd ? 1 : 0;
   // 3xTF32: FP32's bound; Winograd rounds 10-20x more than a direct FP32 sum.
   const double bound = math == cuda::Math::kTF32 ? 1e-2 : winograd ? 1e-3 : 1e-4;

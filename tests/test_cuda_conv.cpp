@@ -111,11 +111,11 @@ TEST_CASE("Winograd convolutions agree with the f64 path", "[quick]") {
     CHECK(gpu[0].to_vector() != implicit[0].to_vector());
     CHECK(gpu[1].to_vector() != implicit[1].to_vector());
     CHECK(gpu[2].to_vector() != implicit[2].to_vector());
-    // The products on the tensor cores (SIRE_CUDA_WINOGRAD=1 takes these; the default does not):
+    // The products on the tensor cores (what the default runs in those maths from 64 channels):
     // 3xTF32 within FP32 Winograd's bounds (twice them). TF32 rounds the transformed operands,
-    // which the output transform's cancellations amplify: printed for docs/cuda.md, and held
-    // only to 10x TF32's usual norm-wise bound (how close it comes decides whether TF32 may
-    // default to Winograd).
+    // which the output transform's cancellations amplify: held to TF32's own norm-wise bound,
+    // the one the implicit GEMM's TF32 tests use (an H200 measured 2.5e-3..3.8e-3 against its
+    // 5e-3), and printed for docs/cuda.md.
     WinogradGuard always(cuda::Winograd::kAlways);
     std::vector<Tensor> three, tf32;
     {
@@ -133,7 +133,7 @@ TEST_CASE("Winograd convolutions agree with the f64 path", "[quick]") {
       INFO("TF32, output " << i);
       const double e = relative_l2(tf32[i], ref[i]);
       WARN("Winograd in TF32, output " << i << " (y, dx, dw): relative L2 error " << e);
-      CHECK(e <= 10 * kTf32.l2);
+      CHECK(e <= kTf32.l2);
     }
   }
 }

@@ -28,7 +28,7 @@ namespace {
 // buffer starts as NaN, so a value no thread writes is caught.
 void check_winograd(const ConvGeom& g) {
   INFO("Winograd: N" << g.N << " C" << g.C << " " << g.H << "x" << g.W << " K" << g.K);
-  REQUIRE(winograd_takes(g, Winograd::kAlways, Math::kFP32));
+  REQUIRE(winograd_takes(g, Winograd::kAlways));
   const Tensor x = testing::random_tensor({g.N, g.C, g.H, g.W}, DType::F32, 31);
   const Tensor w = testing::random_tensor({g.K, g.C, 3, 3}, DType::F32, 32, 0.3);
   const Tensor bias = testing::random_tensor({g.K}, DType::F32, 33);
@@ -113,20 +113,19 @@ TEST_CASE("the CUDA Winograd path, emulated, matches the f64 path", "[conv_emula
 TEST_CASE("the CUDA Winograd path takes 3x3 'same' stride-1 convolutions with enough channels",
           "[conv_emulation]") {
   const ConvGeom same = conv_geom(64, 64, 32, 32, 64, 3, 1, 1);
-  CHECK(winograd_takes(same, Winograd::kAuto, Math::kFP32));
-  CHECK_FALSE(winograd_takes(same, Winograd::kAuto, Math::kTF32));  // auto: FP32 only
-  CHECK(winograd_takes(same, Winograd::kAlways, Math::kTF32));
-  CHECK_FALSE(winograd_takes(same, Winograd::kOff, Math::kFP32));
-  CHECK_FALSE(winograd_takes(conv_geom(64, 32, 32, 32, 64, 3, 1, 1), Winograd::kAuto, Math::kFP32));
-  CHECK(winograd_takes(conv_geom(64, 32, 32, 32, 64, 3, 1, 1), Winograd::kAlways, Math::kFP32));
+  CHECK(winograd_takes(same, Winograd::kAuto));
+  CHECK(winograd_takes(same, Winograd::kAlways));
+  CHECK_FALSE(winograd_takes(same, Winograd::kOff));
+  CHECK_FALSE(winograd_takes(conv_geom(64, 32, 32, 32, 64, 3, 1, 1), Winograd::kAuto));
+  CHECK(winograd_takes(conv_geom(64, 32, 32, 32, 64, 3, 1, 1), Winograd::kAlways));
   CHECK_FALSE(
-      winograd_takes(conv_geom(64, 8, 32, 32, 64, 3, 1, 1), Winograd::kAlways, Math::kFP32));
+      winograd_takes(conv_geom(64, 8, 32, 32, 64, 3, 1, 1), Winograd::kAlways));
   CHECK_FALSE(
-      winograd_takes(conv_geom(64, 64, 32, 32, 64, 3, 2, 1), Winograd::kAlways, Math::kFP32));
+      winograd_takes(conv_geom(64, 64, 32, 32, 64, 3, 2, 1), Winograd::kAlways));
   CHECK_FALSE(
-      winograd_takes(conv_geom(64, 64, 32, 32, 64, 3, 1, 0), Winograd::kAlways, Math::kFP32));
+      winograd_takes(conv_geom(64, 64, 32, 32, 64, 3, 1, 0), Winograd::kAlways));
   CHECK_FALSE(
-      winograd_takes(conv_geom(64, 64, 32, 32, 64, 1, 1, 0), Winograd::kAlways, Math::kFP32));
-  CHECK_FALSE(winograd_takes(conv_geom(64, 64, 2, 2, 64, 3, 1, 1), Winograd::kAlways, Math::kFP32));
-  CHECK(winograd_takes(conv_geom(64, 512, 4, 4, 512, 3, 1, 1), Winograd::kAuto, Math::kFP32));
+      winograd_takes(conv_geom(64, 64, 32, 32, 64, 1, 1, 0), Winograd::kAlways));
+  CHECK_FALSE(winograd_takes(conv_geom(64, 64, 2, 2, 64, 3, 1, 1), Winograd::kAlways));
+  CHECK(winograd_takes(conv_geom(64, 512, 4, 4, 512, 3, 1, 1), Winograd::kAuto));
 }

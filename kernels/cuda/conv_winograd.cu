@@ -37,7 +37,7 @@ conv::WinogradGeom geometry(const char* op, const ConvGeom& g, bool input_gradie
 
 bool winograd_conv(const char* op, const Tensor& in, const Tensor& w, const Tensor* bias,
                    Tensor& out, const ConvGeom& g, bool input_gradient) {
-  if (!conv::winograd_takes(g, conv_winograd(), math())) return false;
+  if (!conv::winograd_takes(g, conv_winograd())) return false;
   const conv::WinogradGeom wg = geometry(op, g, input_gradient);
   Tensor u = scratch(wg.u_floats()), v = scratch(wg.v_floats()), m = scratch(wg.m_floats());
   transform(conv::WinogradWeight{w.data<float>(), u.data<float>(), wg.in, wg.out, input_gradient});
@@ -54,7 +54,7 @@ bool winograd_conv(const char* op, const Tensor& in, const Tensor& w, const Tens
 
 bool winograd_weight_grad(const char* op, const Tensor& x, const Tensor& dy, Tensor& dw,
                           const ConvGeom& g) {
-  if (!conv::winograd_takes(g, conv_winograd(), math())) return false;
+  if (!conv::winograd_takes(g, conv_winograd())) return false;
   const conv::WinogradGeom wg = geometry(op, g, false);
   Tensor v = scratch(wg.v_floats()), dm = scratch(wg.m_floats()), du = scratch(wg.u_floats());
   transform(conv::WinogradInput{x.data<float>(), v.data<float>(), wg});

@@ -36,11 +36,12 @@ void set_conv_tiles_fill(bool fill);
 bool conv_tiles_fill();
 
 // Winograd F(4x4, 3x3) (conv_winograd.h) for the forward and input-gradient passes of 3x3 "same"
-// stride-1 convolutions: kAuto (the default) where both channel counts are 64 or more and the
-// math is FP32 (the other maths keep the implicit GEMM); kAlways wherever it fits (16 or more
-// channels each side; its products then in the math set now); kOff never. Also set by
-// SIRE_CUDA_WINOGRAD=0|1 at start-up. Winograd rounds 10-20x more than the direct sum (as on
-// the CPU, whose Winograd kernels take the same convolutions by default).
+// stride-1 convolutions: kAuto (the default) where both channel counts are 64 or more;
+// kAlways wherever it fits (16 or more channels each side); kOff never. In every math, its
+// products in the math set now (TF32 and 3xTF32 on the tensor cores). Also set by
+// SIRE_CUDA_WINOGRAD=0|1 at start-up. Winograd rounds 10-20x more than the direct sum in FP32 (as
+// on the CPU, whose Winograd kernels take the same convolutions by default), and in TF32 about as
+// much as TF32's own norm-wise bound allows (docs/cuda.md).
 enum class Winograd { kOff, kAuto, kAlways };
 void set_conv_winograd(Winograd use);
 Winograd conv_winograd();
