@@ -2,8 +2,10 @@
 // nearest upsampling, batch norm (training forward and backward), fused MSE, relu, add, dropout
 // and the fused SGD step. Each row reports the bytes the kernel must move (every input read once,
 // every output written once) over its time, as GB/s and as a fraction of the device-to-device
-// copy bandwidth measured in the same run (target >= 0.8); pooling and batch norm also next to
-// cuDNN (our time over theirs). Times: CUDA events, L2 flushed, median of 25 after warm-up.
+// copy bandwidth measured in the same run (target >= 0.8): of a 512 MiB copy (`of_copy`), and
+// of a copy that moves the same bytes (`of_copy_same_size`, the fair one at these sizes);
+// pooling and batch norm also next to cuDNN (our time over theirs). Times: CUDA events, L2
+// flushed, median of 25 after warm-up.
 //
 //   build/bench/bench_layers_cuda --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -34,6 +36,7 @@ void report(benchmark::State& state, double bytes, const std::function<void()>& 
   const double gbs = bytes / (t * 1e6);
   state.counters["GB/s"] = gbs;
   state.counters["of_copy"] = gbs / copy_bandwidth_gbs();
+  state.counters["of_copy_same_size"] = gbs / copy_bandwidth_gbs(bytes);
   state.counters["ms"] = t;
   if (theirs) {
     state.counters["cuDNN_ms"] = t_theirs;
@@ -184,6 +187,7 @@ void copy_baseline(benchmark::State& state) {
   for (auto _ : state) state.SetIterationTime(1e-3);
   state.counters["GB/s"] = copy_bandwidth_gbs();
   state.counters["of_copy"] = 1.0;
+  state.counters["of_copy_same_size"] = 1.0;
 }
 
 template <class F>

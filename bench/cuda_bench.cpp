@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include "engine/random.h"
@@ -62,6 +63,19 @@ double copy_bandwidth_gbs() {
     return 2.0 * static_cast<double>(a.nbytes()) / (ms * 1e6);
   }();
   return gbs;
+}
+
+double copy_bandwidth_gbs(double bytes_moved) {
+  static std::map<int64_t, double> measured;
+  const int64_t n = std::max<int64_t>(1, static_cast<int64_t>(bytes_moved / 8));  // floats copied
+  auto it = measured.find(n);
+  if (it != measured.end()) return it->second;
+  Tensor a = random_device({n}, 98), b = Tensor::empty({n}, DType::F32, Device::CUDA);
+  const double ms = median_ms([&] {
+    SIRE_CUDA_CHECK(
+        cudaMemcpyAsync(b.raw_data(), a.raw_data(), a.nbytes(), cudaMemcpyDeviceToDevice, 0));
+  });
+  return measured[n] = 2.0 * static_cast<double>(a.nbytes()) / (ms * 1e6);
 }
 
 Tensor random_device(const Shape& shape, uint64_t seed) {

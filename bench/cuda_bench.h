@@ -29,6 +29,10 @@ double median_ms(const std::function<void()>& f, int warmup = 3, int reps = 25);
 // Device-to-device copy bandwidth in GB/s (bytes read + bytes written), measured once per run
 // on 512 MiB.
 double copy_bandwidth_gbs();
+// The same for a copy that moves `bytes_moved` bytes in all (half read, half written), timed
+// like a kernel (median_ms), measured once per size: the yardstick for a kernel that moves
+// those bytes, since at a few MiB a launch and its ramp are part of any kernel's time.
+double copy_bandwidth_gbs(double bytes_moved);
 
 // Uniform(-1, 1) values on the GPU.
 Tensor random_device(const Shape& shape, uint64_t seed);
