@@ -75,9 +75,12 @@ for who, net, sp, label in [("ours", "baseline", None, "ours Baseline-CNN"), ("p
                             ("pytorch", "sire", "convtranspose", "PyTorch SIRe-CNN (ConvTranspose2d)")]:
     print(f"{label:<34}{med(who, net, sp):>10.1f}")
 print()
-print(f"ours / PyTorch, Baseline-CNN:                {ratio(('ours','baseline'), ('pytorch','baseline','conv')):.2f}  (target <= 1.0)")
-print(f"ours / PyTorch, SIRe-CNN (Conv2d spelling):  {ratio(('ours','sire'), ('pytorch','sire','conv')):.2f}  (target <= 1.0)")
-print(f"PyTorch ConvTranspose2d spelling / ours:     {ratio(('pytorch','sire','convtranspose'), ('ours','sire')):.2f}  (target >= 5)")
+# The targets (docs/performance.md): on the CPU, at or ahead of PyTorch and 5x ahead of its
+# ConvTranspose2d spelling; on the GPU, the SIRe-CNN step at 0.8x PyTorch eager or less.
+cpu = dev == "cpu"
+print(f"ours / PyTorch, Baseline-CNN:                {ratio(('ours','baseline'), ('pytorch','baseline','conv')):.2f}  ({'target <= 1.0' if cpu else 'no target'})")
+print(f"ours / PyTorch, SIRe-CNN (Conv2d spelling):  {ratio(('ours','sire'), ('pytorch','sire','conv')):.2f}  (target <= {'1.0' if cpu else '0.8'})")
+print(f"PyTorch ConvTranspose2d spelling / ours:     {ratio(('pytorch','sire','convtranspose'), ('ours','sire')):.2f}  ({'target >= 5' if cpu else 'no target'})")
 arith = med('ours','sire',key='gflop_per_step')/med('ours','baseline',key='gflop_per_step')
 print(f"ours SIRe-CNN / ours Baseline-CNN:           {ratio(('ours','sire'), ('ours','baseline')):.2f}  (separate runs; arithmetic ratio {arith:.2f})")
 if versus:
