@@ -118,14 +118,10 @@ TEST_CASE("the CUDA Winograd path takes 3x3 'same' stride-1 convolutions with en
   CHECK_FALSE(winograd_takes(same, Winograd::kOff));
   CHECK_FALSE(winograd_takes(conv_geom(64, 32, 32, 32, 64, 3, 1, 1), Winograd::kAuto));
   CHECK(winograd_takes(conv_geom(64, 32, 32, 32, 64, 3, 1, 1), Winograd::kAlways));
-  CHECK_FALSE(
-      winograd_takes(conv_geom(64, 8, 32, 32, 64, 3, 1, 1), Winograd::kAlways));
-  CHECK_FALSE(
-      winograd_takes(conv_geom(64, 64, 32, 32, 64, 3, 2, 1), Winograd::kAlways));
-  CHECK_FALSE(
-      winograd_takes(conv_geom(64, 64, 32, 32, 64, 3, 1, 0), Winograd::kAlways));
-  CHECK_FALSE(
-      winograd_takes(conv_geom(64, 64, 32, 32, 64, 1, 1, 0), Winograd::kAlways));
+  CHECK_FALSE(winograd_takes(conv_geom(64, 8, 32, 32, 64, 3, 1, 1), Winograd::kAlways));
+  CHECK_FALSE(winograd_takes(conv_geom(64, 64, 32, 32, 64, 3, 2, 1), Winograd::kAlways));
+  CHECK_FALSE(winograd_takes(conv_geom(64, 64, 32, 32, 64, 3, 1, 0), Winograd::kAlways));
+  CHECK_FALSE(winograd_takes(conv_geom(64, 64, 32, 32, 64, 1, 1, 0), Winograd::kAlways));
   CHECK_FALSE(winograd_takes(conv_geom(64, 64, 2, 2, 64, 3, 1, 1), Winograd::kAlways));
   CHECK(winograd_takes(conv_geom(64, 512, 4, 4, 512, 3, 1, 1), Winograd::kAuto));
 }
