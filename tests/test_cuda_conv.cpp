@@ -17,10 +17,22 @@ using namespace sire;
 using namespace sire::testing::gpu;
 using testing::random_tensor;
 
+namespace {
+struct WinogradGuard {
+  explicit WinogradGuard(cuda::Winograd w) : before(cuda::conv_winograd()) {
+    cuda::set_conv_winograd(w);
+  }
+  ~WinogradGuard() { cuda::set_conv_winograd(before); }
+  cuda::Winograd before;
+};
+}  // namespace
+
 // On the hardware, and through the dispatch: at a reduction as long as SIRe-CNN's longest (512
 // channels x 3 x 3), 3xTF32 is about as close to an f64 reference as FP32, TF32 far further; and
-// 3xTF32 is not FP32 run under another name (its bits differ).
+// 3xTF32 is not FP32 run under another name (its bits differ). The implicit GEMM's: Winograd,
+// which would take this convolution by default, has its own test below.
 TEST_CASE("3xTF32 convolutions are FP32-accurate on the tensor cores", "[tf32]") {
+  WinogradGuard implicit_gemm(cuda::Winograd::kOff);
   const Tensor x = random_tensor({2, 512, 6, 6}, DType::F32, 31);
   const Tensor w = random_tensor({64, 512, 3, 3}, DType::F32, 32);
   const Tensor b = random_tensor({64}, DType::F32, 33);
@@ -46,16 +58,6 @@ TEST_CASE("3xTF32 convolutions are FP32-accurate on the tensor cores", "[tf32]")
   CHECK(e_tf32 >= 10 * e_three);
   CHECK(three.to_vector() != fp32.to_vector());
 }
-
-namespace {
-struct WinogradGuard {
-  explicit WinogradGuard(cuda::Winograd w) : before(cuda::conv_winograd()) {
-    cuda::set_conv_winograd(w);
-  }
-  ~WinogradGuard() { cuda::set_conv_winograd(before); }
-  cuda::Winograd before;
-};
-}  // namespace
 
 // Winograd F(4x4, 3x3) on the GPU (conv_winograd.cu) against the f64 path, within the CPU
 // Winograd test's tolerances (tests/test_reference.cpp): a convolution's forward (with bias),
