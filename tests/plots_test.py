@@ -184,6 +184,49 @@ class Pictures(unittest.TestCase):
         r = self.plots("gradflow", self.runs["baseline"], "--epoch", "3", "--out", out)
         self.assert_refused(r, "metrics.jsonl: has no epoch 3 (it holds epochs 1 to 2)")
 
+    # --- scripts/plots kernels (bench_conv_cuda's JSON) -------------------------------------
+    def write_bench(self, name, rows, context=None):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            json.dump(rows if context == "raw" else
+                      {"context": context or {"device": "test GPU"}, "benchmarks": rows}, f)
+        return path
+
+    def test_kernels(self):
+        def row(name, ratio, **extra):
+            return dict(name=name + "/iterations:1/manual_time", vs_cuDNN=ratio, ms=0.1, **extra)
+        rows = [row(f"{kind}/{layer}/64to64@32/{p}/{m}", 0.5 + 0.1 * i)
+                for i, (kind, layer) in enumerate((("conv2d", "enc1b"), ("conv_transpose2d", "dec1a")))
+                for p in ("fwd", "bwd_data", "bwd_weight") for m in ("fp32", "tf32")]
+        rows.append(dict(name="max_pool2d/64@32/fwd", vs_cuDNN=1.0))  # another kernel: left out
+        rows.append(dict(name="conv2d/enc2a/64to128@16/fwd/fp32", error_occurred=True))  # refused by the run
+        a = self.write_bench("bench-a.json", rows)
+        b = self.write_bench("bench-b.json", [r for r in rows if "/tf32" in r["name"]])
+        out = os.path.join(self.tmp, "kernels.png")
+        r = self.plots("kernels", a, b, "--labels", "first", "second", "--out", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("first: " + a + " (12 passes)", r.stdout)
+        self.assertIn("second: " + b + " (6 passes)", r.stdout)
+        self.assert_image(out)
+        never = os.path.join(self.tmp, "never-kernels.png")
+        refused = [
+            (os.path.join(self.tmp, "no-such.json"), "no such file"),
+            (self.write_bench("raw.json", [1, 2], context="raw"), "an object with a 'benchmarks' list"),
+            (self.write_bench("name.json", [row("conv2d/enc1b/fwd", 1.0)]), "is not KIND/LAYER/SHAPE/PASS/MATH"),
+            (self.write_bench("ratio.json", [row("conv2d/enc1b/64to64@32/fwd/fp32", "fast")]),
+             "benchmarks[0] (conv2d/enc1b/64to64@32/fwd/fp32/iterations:1/manual_time): 'vs_cuDNN' must be a positive number"),
+            (self.write_bench("none.json", [dict(name="relu/4Mi", ms=0.01)]), "no convolution rows"),
+        ]
+        for path, phrase in refused:
+            self.assert_refused(self.plots("kernels", path, "--out", never), path, phrase)
+        broken = os.path.join(self.tmp, "broken.json")
+        with open(broken, "w") as f:
+            f.write('{"benchmarks": [\n')
+        self.assert_refused(self.plots("kernels", broken, "--out", never), broken + ":2: not valid JSON")
+        self.assert_refused(self.plots("kernels", a, "--labels", "x", "y", "--out", never),
+                            "--labels: 2 labels for 1 files")
+        self.assertFalse(os.path.exists(never))
+
     def test_refused_inputs(self):
         bad = os.path.join(self.tmp, "bad")
         os.makedirs(bad, exist_ok=True)
