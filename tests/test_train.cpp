@@ -1,6 +1,8 @@
 // End-to-end training on generated data: the loss falls and accuracy rises well above chance;
 // an interrupted run resumes to bit-identical results; checkpoints round-trip; a NaN loss stops
 // the run and keeps the last good checkpoint.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -57,8 +59,19 @@ TEST_CASE("training on generated images learns, and resumes bit-identically", "[
   // A crash while an epoch's line was being written leaves half a line: the resume drops it.
   std::ofstream(tmp.file("split") + "/metrics.jsonl", std::ios::app)
       << R"({"epoch": 2, "train": {"lo)";
+  // A crash while a checkpoint was being written leaves its temporary (NAME.tmp.PID): the resume
+  // removes it once that process is gone, and keeps a live process's (here the parent's) and
+  // other files.
+  const std::string stale = tmp.file("split") + "/last.safetensors.tmp.2147483646";
+  const std::string live =
+      tmp.file("split") + "/best.safetensors.tmp." + std::to_string(::getppid());
+  const std::string other = tmp.file("split") + "/notes.tmp.x1";
+  for (const std::string& f : {stale, live, other}) std::ofstream(f) << "partial";
   ro.stop_after_batches = -1;
   const train::TrainResult resumed = train::resume(tmp.file("split"), ro);
+  CHECK_FALSE(std::filesystem::exists(stale));
+  CHECK(std::filesystem::exists(live));
+  CHECK(std::filesystem::exists(other));
   REQUIRE(resumed.complete);
   CHECK(resumed.best_epoch == full.best_epoch);
   CHECK(resumed.test_top1 == full.test_top1);

@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "engine/autograd/node.h"
 #include "engine/backend.h"
+#include "engine/io/safetensors.h"
 #include "engine/optim/clip.h"
 #include "engine/optim/schedule.h"
 #include "engine/random.h"
@@ -416,7 +417,8 @@ TrainResult resume(const std::string& out_dir, const ResumeOptions& ro) {
   // a line cut short by the crash is not JSON: only whole lines of checkpointed epochs stay.
   const int done =
       with_context(path, [&] { return c.extra.at("progress").at("epoch").get<int>(); });
-  std::vector<std::string> keep;
+  // Rewritten atomically: a crash during the resume itself loses none of them.
+  std::string keep;
   {
     std::ifstream in(out_dir + "/metrics.jsonl");
     std::string line;
@@ -424,13 +426,12 @@ TrainResult resume(const std::string& out_dir, const ResumeOptions& ro) {
       const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
       if (j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer() &&
           j["epoch"].get<int>() <= done)
-        keep.push_back(line);
+        keep += line + "\n";
     }
   }
-  {
-    std::ofstream out(out_dir + "/metrics.jsonl", std::ios::trunc);
-    for (auto& l : keep) out << l << "\n";
-  }
+  io::write_file_atomically(out_dir + "/metrics.jsonl", keep);
+  // Checkpoints (or that file) half-written by the process that died: not needed any more.
+  io::remove_stale_temporaries(out_dir);
   Run run(o, &c);
   return run.run();
 }

@@ -1,11 +1,13 @@
 #include "engine/io/safetensors.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -70,6 +72,26 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const size_t at = name.rfind(".tmp.");
+    if (at == std::string::npos || at == 0 || at + 5 == name.size() ||
+        name.find_first_not_of("0123456789", at + 5) != std::string::npos || name.size() - at > 15)
+      continue;
+    const long pid = std::stol(name.substr(at + 5));
+    // Alive (or not ours to ask about): kept. Only "no such process" marks it stale.
+    if (pid == ::getpid() || pid <= 0 || pid > 2147483647L ||
+        ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
+      continue;
+    std::error_code rm;
+    if (std::filesystem::remove(entry.path(), rm)) removed.push_back(name);
+  }
+  return removed;
 }
 
 void save_safetensors(const std::string& path,

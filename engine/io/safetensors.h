@@ -31,4 +31,9 @@ TensorFile load_safetensors(const std::string& path);
 // Writes `bytes` to `path` atomically (temporary file, fsync, rename).
 void write_file_atomically(const std::string& path, const std::string& bytes);
 
+// Removes the temporaries write_file_atomically left in `dir` when its process died between
+// creating one and renaming it (NAME.tmp.PID, PID no longer running); a live process's are
+// kept. Returns the names removed. A resumed run calls it, so that crashes leave no clutter.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
+
 }  // namespace sire::io
