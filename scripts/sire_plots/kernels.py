@@ -51,8 +51,8 @@ def _load(path, label):
         ratios[(parts[1], parts[3], parts[4])] = float(ratio)
     if not ratios:
         raise PlotError(f"{path}: no convolution rows (conv2d/... or conv_transpose2d/...) with a 'vs_cuDNN'")
-    device = doc.get("context", {}).get("device", "") if isinstance(doc.get("context"), dict) else ""
-    return Bench(path, label, device, ratios)
+    context = doc.get("context")
+    return Bench(path, label, context.get("device", "") if isinstance(context, dict) else "", ratios)
 
 
 def load(paths, labels=None):
