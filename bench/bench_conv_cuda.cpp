@@ -158,6 +158,17 @@ void run_conv(benchmark::State& state, ConvShape s, bool transposed, int pass, c
   // Which of our kernels ran: Winograd (conv_winograd.h) or the implicit GEMM.
   const bool winograd = cuda::conv::winograd_takes(g, cuda::conv_winograd());
   state.counters["winograd"] = winograd ? 1 : 0;
+  // How many chunks of samples its forward and input-gradient passes ran in (L2 blocking,
+  // conv_winograd.h); the weight gradient runs the batch whole.
+  const Kernel kernel = kernel_of(pass, transposed);
+  int chunks = 1;
+  if (winograd && kernel != Kernel::kBackwardWeight) {
+    const cuda::conv::WinogradGeom all =
+        cuda::conv::winograd_geometry(g, kernel == Kernel::kBackwardData);
+    const int per = cuda::conv::winograd_chunk_samples(all, cuda::winograd_chunk_bytes());
+    chunks = (all.N + per - 1) / per;
+  }
+  state.counters["winograd_chunks"] = chunks;
   // 3xTF32: FP32's bound; Winograd rounds 10-20x more than a direct FP32 sum.
   const double bound = math == cuda::Math::kTF32 ? 1e-2 : winograd ? 1e-3 : 1e-4;
   if (!(err < bound))
@@ -190,6 +201,7 @@ int main(int argc, char** argv) {
   }
   benchmark::AddCustomContext("device", device_description());
   benchmark::AddCustomContext("winograd", cuda::winograd_name(cuda::conv_winograd()));
+  benchmark::AddCustomContext("winograd_chunk_bytes", std::to_string(cuda::winograd_chunk_bytes()));
   register_all();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -25,6 +25,10 @@ struct WinogradGuard {
   ~WinogradGuard() { cuda::set_conv_winograd(before); }
   cuda::Winograd before;
 };
+struct ChunkGuard {  // Winograd's L2 blocking budget (runtime.h)
+  explicit ChunkGuard(int64_t bytes) { cuda::set_winograd_chunk_bytes(bytes); }
+  ~ChunkGuard() { cuda::set_winograd_chunk_bytes(-1); }
+};
 }  // namespace
 
 // On the hardware, and through the dispatch: at a reduction as long as SIRe-CNN's longest (512
@@ -64,7 +68,7 @@ TEST_CASE("3xTF32 convolutions are FP32-accurate on the tensor cores", "[tf32]")
 // input gradient and weight gradient, and a transposed convolution's (the same kernels). Partial
 // tiles (7x9), channel counts off the 8-deep step, SIRe-CNN's 4x4 and 16x16 levels, a weight
 // gradient the plan splits. And Winograd did run: its bits differ from the implicit GEMM's. Also
-// its products in 3xTF32 and TF32.
+// the batch in chunks of one sample, and its products in 3xTF32 and TF32.
 TEST_CASE("Winograd convolutions agree with the f64 path", "[quick]") {
   MathGuard fp32(cuda::Math::kFP32);
   struct G {
@@ -113,6 +117,16 @@ TEST_CASE("Winograd convolutions agree with the f64 path", "[quick]") {
     CHECK(gpu[0].to_vector() != implicit[0].to_vector());
     CHECK(gpu[1].to_vector() != implicit[1].to_vector());
     CHECK(gpu[2].to_vector() != implicit[2].to_vector());
+    // The batch one sample at a time on the same V and M (the L2 blocking of conv_winograd.cu,
+    // which a batch's V and M beyond half the L2 take): within the same bounds.
+    {
+      WinogradGuard always(cuda::Winograd::kAlways);
+      ChunkGuard one_sample(1);
+      const std::vector<Tensor> chunked = run(Device::CUDA, DType::F32);
+      CHECK(ref::mismatch(chunked[0], ref[0], ty, ty) <= 1.0);
+      CHECK(ref::mismatch(chunked[1], ref[1], tx, tx) <= 1.0);
+      CHECK(ref::mismatch(chunked[2], ref[2], tw, tw) <= 1.0);
+    }
     // The products on the tensor cores (what the default runs in those maths from 64 channels):
     // 3xTF32 within FP32 Winograd's bounds (twice them). TF32 rounds the transformed operands,
     // which the output transform's cancellations amplify: held to TF32's own norm-wise bound,

@@ -69,6 +69,40 @@ void check_winograd(const ConvGeom& g) {
         }
   }
 
+  // In chunks of samples (the L2 blocking of conv_winograd.cu): every chunk on the same V and M,
+  // written over by the next; budgets of one sample and of two (chunks of 2, 2, ..., and a short
+  // last one where N is odd).
+  for (const bool input_gradient : {false, true})
+    for (const int64_t samples : {1, 2}) {
+      const WinogradGeom all = winograd_geometry(g, input_gradient);
+      const int64_t per_sample =
+          int64_t{winograd::kPoints} * (all.in + all.out) * all.th * all.tw * 4;
+      const int per = winograd_chunk_samples(all, samples * per_sample);
+      INFO((input_gradient ? "input gradient" : "forward") << " in chunks of " << per);
+      REQUIRE(per == std::min<int64_t>(samples, g.N));
+      const WinogradGeom most = winograd_chunk(all, 0, per).g;
+      std::vector<float> u(most.u_floats(), NAN), v(most.v_floats(), NAN), m(most.m_floats(), NAN);
+      const WinogradWeight ww{w.data<float>(), u.data(), all.in, all.out, input_gradient};
+      for (int64_t i = 0; i < ww.threads(); ++i) ww.run(i);
+      const Tensor& in = input_gradient ? dy : x;
+      const Tensor& ref = input_gradient ? dx_ref : y_ref;
+      Tensor y = Tensor::full(ref.shape(), NAN);
+      for (int n0 = 0; n0 < all.N; n0 += per) {
+        const WinogradChunk c = winograd_chunk(all, n0, std::min(per, all.N - n0));
+        const WinogradInput wi{in.data<float>() + c.in_offset, v.data(), c.g};
+        for (int64_t i = 0; i < wi.threads(); ++i) wi.run(i);
+        WinogradProduct p = WinogradProduct::make(c.g);
+        p.u = u.data(), p.v = v.data(), p.m = m.data();
+        emulate(p, forced_plan(p.M, p.Ncols, p.ktiles, ConvTile::k64x64, 1, p.batches()),
+                Mode::kFP32);
+        const WinogradOutput wo{m.data(), input_gradient ? nullptr : bias.data<float>(),
+                                y.data<float>() + c.out_offset, c.g};
+        for (int64_t i = 0; i < wo.threads(); ++i) wo.run(i);
+      }
+      const double t = 1e-5 * std::sqrt(static_cast<double>(all.in * 9)) * 4;
+      CHECK(ref::mismatch(y, ref, t, t) <= 1.0);
+    }
+
   // The weight gradient: V of x, dM of dy, the products (split as a large plane's would be),
   // dw; within the CPU test's bound for a reduction over N H W pixels.
   INFO("weight gradient");
@@ -108,6 +142,39 @@ TEST_CASE("the CUDA Winograd path, emulated, matches the f64 path", "[conv_emula
        {conv_geom(2, 17, 7, 9, 20, 3, 1, 1), conv_geom(1, 24, 8, 8, 130, 3, 1, 1),
         conv_geom(3, 16, 5, 6, 16, 3, 1, 1), conv_geom(4, 16, 16, 12, 24, 3, 1, 1)})
     check_winograd(g);
+}
+
+TEST_CASE("the CUDA Winograd path cuts a batch into chunks whose V and M fit the budget",
+          "[conv_emulation]") {
+  const int64_t MiB = int64_t{1} << 20;
+  // 64 channels of 32x32 planes at batch 64: 1,179,648 bytes of V and M a sample, 75 MB in all.
+  const WinogradGeom big = winograd_geometry(conv_geom(64, 64, 32, 32, 64, 3, 1, 1), false);
+  CHECK(winograd_chunk_samples(big, 0) == 64);         // no budget: the whole batch
+  CHECK(winograd_chunk_samples(big, 30 * MiB) == 22);  // an H200's half L2: 26 fit, 22 22 20
+  CHECK(winograd_chunk_samples(big, 25 * MiB) == 22);  // an H100's: 22 fit, 22 22 20
+  CHECK(winograd_chunk_samples(big, 16 * MiB) == 13);  // 14 fit: 13 13 13 13 12
+  CHECK(winograd_chunk_samples(big, 1) == 1);          // less than a sample: one at a time
+  CHECK(winograd_chunk_samples(big, 200 * MiB) == 64);
+  // 128 channels at 16x16 (589,824 bytes a sample): two chunks; 512 at 4x4: none.
+  CHECK(winograd_chunk_samples(winograd_geometry(conv_geom(64, 128, 16, 16, 128, 3, 1, 1), true),
+                               30 * MiB) == 32);
+  CHECK(winograd_chunk_samples(winograd_geometry(conv_geom(64, 512, 4, 4, 512, 3, 1, 1), false),
+                               30 * MiB) == 64);
+  // The input gradient swaps the channel roles; the bytes of a sample are the same.
+  const WinogradGeom wide = winograd_geometry(conv_geom(8, 16, 8, 8, 48, 3, 1, 1), true);
+  CHECK(wide.in == 48);
+  CHECK(wide.out == 16);
+  // Never more samples than the kernels' 32-bit indexing of V and M allows, budget or none:
+  // 512 channels of 256x256 planes are 75.5 M floats of V a sample, so at most 28: 22 22 20.
+  const WinogradGeom huge = winograd_geometry(conv_geom(64, 512, 256, 256, 512, 3, 1, 1), false);
+  CHECK(winograd_chunk_samples(huge, 0) == 22);
+  CHECK(winograd_chunk(huge, 0, 22).g.v_floats() < (int64_t{1} << 31));
+  // A chunk starts where its samples do.
+  const WinogradChunk c = winograd_chunk(big, 22, 22);
+  CHECK(c.g.N == 22);
+  CHECK(c.g.tiles() == 22 * 64);
+  CHECK(c.in_offset == int64_t{22} * 64 * 32 * 32);
+  CHECK(c.out_offset == int64_t{22} * 64 * 32 * 32);
 }
 
 TEST_CASE("the CUDA Winograd path takes 3x3 'same' stride-1 convolutions with enough channels",

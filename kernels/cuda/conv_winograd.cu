@@ -5,6 +5,8 @@
 #include "kernels/cuda/conv_gemm.cuh"
 #include "kernels/cuda/conv_winograd.h"
 
+#include <algorithm>
+
 namespace sire::cuda {
 namespace {
 
@@ -20,17 +22,12 @@ void transform(const Work& work) {
   SIRE_LAUNCH(kernel, grid_for(work.threads()), kBlock, work);
 }
 
-// The Winograd geometry of convolution g (with input_gradient, of its input gradient: the channel
-// roles swapped), its transformed operands checked to fit the kernels' 32-bit indexing.
-conv::WinogradGeom geometry(const char* op, const ConvGeom& g, bool input_gradient) {
-  const auto i32 = [](int64_t v) { return static_cast<int>(v); };
-  const conv::WinogradGeom wg =
-      conv::WinogradGeom::make(i32(g.N), i32(input_gradient ? g.K : g.C),
-                               i32(input_gradient ? g.C : g.K), i32(g.H), i32(g.W));
-  for (int64_t v : {wg.u_floats(), wg.v_floats(), wg.m_floats()})
+// g, checked to fit the kernels' 32-bit indexing of U, V and M.
+conv::WinogradGeom checked(const char* op, const conv::WinogradGeom& g) {
+  for (int64_t v : {g.u_floats(), g.v_floats(), g.m_floats()})
     SIRE_CHECK(v < (int64_t{1} << 31), op, ": Winograd's transformed operands (", v,
                " floats) are beyond the CUDA kernels' 32-bit indexing");
-  return wg;
+  return g;
 }
 
 }  // namespace
@@ -38,24 +35,31 @@ conv::WinogradGeom geometry(const char* op, const ConvGeom& g, bool input_gradie
 bool winograd_conv(const char* op, const Tensor& in, const Tensor& w, const Tensor* bias,
                    Tensor& out, const ConvGeom& g, bool input_gradient) {
   if (!conv::winograd_takes(g, conv_winograd())) return false;
-  const conv::WinogradGeom wg = geometry(op, g, input_gradient);
-  Tensor u = scratch(wg.u_floats()), v = scratch(wg.v_floats()), m = scratch(wg.m_floats());
-  transform(conv::WinogradWeight{w.data<float>(), u.data<float>(), wg.in, wg.out, input_gradient});
-  transform(conv::WinogradInput{in.data<float>(), v.data<float>(), wg});
-  conv::WinogradProduct p = conv::WinogradProduct::make(wg);
-  p.u = u.data<float>();
-  p.v = v.data<float>();
-  p.m = m.data<float>();
-  conv::run(op, p);
-  transform(conv::WinogradOutput{m.data<float>(), bias ? bias->data<float>() : nullptr,
-                                 out.data<float>(), wg});
+  // The batch in chunks whose V and M stay in the L2 (conv_winograd.h), on one scratch for all.
+  const conv::WinogradGeom all = conv::winograd_geometry(g, input_gradient);
+  const int per = conv::winograd_chunk_samples(all, winograd_chunk_bytes());
+  const conv::WinogradGeom most = checked(op, conv::winograd_chunk(all, 0, per).g);
+  Tensor u = scratch(most.u_floats()), v = scratch(most.v_floats()), m = scratch(most.m_floats());
+  transform(
+      conv::WinogradWeight{w.data<float>(), u.data<float>(), all.in, all.out, input_gradient});
+  for (int n0 = 0; n0 < all.N; n0 += per) {
+    const conv::WinogradChunk c = conv::winograd_chunk(all, n0, std::min(per, all.N - n0));
+    transform(conv::WinogradInput{in.data<float>() + c.in_offset, v.data<float>(), c.g});
+    conv::WinogradProduct p = conv::WinogradProduct::make(c.g);
+    p.u = u.data<float>();
+    p.v = v.data<float>();
+    p.m = m.data<float>();
+    conv::run(op, p);
+    transform(conv::WinogradOutput{m.data<float>(), bias ? bias->data<float>() : nullptr,
+                                   out.data<float>() + c.out_offset, c.g});
+  }
   return true;
 }
 
 bool winograd_weight_grad(const char* op, const Tensor& x, const Tensor& dy, Tensor& dw,
                           const ConvGeom& g) {
   if (!conv::winograd_takes(g, conv_winograd())) return false;
-  const conv::WinogradGeom wg = geometry(op, g, false);
+  const conv::WinogradGeom wg = checked(op, conv::winograd_geometry(g, false));
   Tensor v = scratch(wg.v_floats()), dm = scratch(wg.m_floats()), du = scratch(wg.u_floats());
   transform(conv::WinogradInput{x.data<float>(), v.data<float>(), wg});
   transform(conv::WinogradOutputGrad{dy.data<float>(), dm.data<float>(), wg});

@@ -9,6 +9,8 @@
 //      mainloops of conv_gemm.cuh (WinogradProduct: a batched Problem, one GEMM per blockIdx.z);
 //   4. y = A^T M A (+ bias), one thread per (output channel, tile), written where the tile
 //      lies in the plane.
+// Steps 2-4 run chunk by chunk over the batch, so that V and M stay in the L2 (L2 blocking,
+// winograd_chunk_samples below).
 // A 4x4 output tile and channel pair costs 36 multiplications where the direct sum takes 144;
 // the price is V and M in memory (2.25x the input's and output's size each) and 10-20x the
 // direct sum's rounding (tests/test_reference.cpp measures the CPU's). Host+device code
@@ -58,6 +60,48 @@ struct WinogradGeom {
   int64_t v_floats() const { return int64_t{winograd::kPoints} * in * tiles(); }
   int64_t m_floats() const { return int64_t{winograd::kPoints} * out * tiles(); }
 };
+
+// The Winograd geometry of convolution g's forward pass, or (input_gradient) of its input
+// gradient: the same planes, the channel roles swapped.
+inline WinogradGeom winograd_geometry(const ConvGeom& g, bool input_gradient) {
+  const auto i32 = [](int64_t v) { return static_cast<int>(v); };
+  return WinogradGeom::make(i32(g.N), i32(input_gradient ? g.K : g.C),
+                            i32(input_gradient ? g.C : g.K), i32(g.H), i32(g.W));
+}
+
+// L2 blocking. A whole batch's V and M are 2.25x its input and output each (75 MB for 64
+// channels of 32x32 planes at batch 64): written by one kernel and read back by the next, they
+// would go through DRAM. So the batch is cut into chunks of samples whose V and M together fit
+// in `budget` bytes (the runtime's winograd_chunk_bytes: half the L2 by default), and the input
+// transform, the products and the output transform run chunk by chunk on the same scratch: a
+// chunk's V and M are written and read back in the L2, and the next chunk overwrites the same
+// lines there, so that only x, y and U meet DRAM. Samples per chunk: the most that fit (at least
+// 1; all N when budget is 0), spread evenly over the chunks that takes (64 samples at most 26 a
+// chunk: 22, 22, 20), and few enough for the kernels' 32-bit indexing of V and M.
+inline int winograd_chunk_samples(const WinogradGeom& g, int64_t budget) {
+  const int64_t tiles = int64_t{g.th} * g.tw;  // per sample
+  const int64_t bytes = int64_t{winograd::kPoints} * (g.in + g.out) * tiles * 4;
+  const int64_t indexable = ((int64_t{1} << 31) - 1) /
+                            (int64_t{winograd::kPoints} * (g.in > g.out ? g.in : g.out) * tiles);
+  int64_t most = budget > 0 ? budget / bytes : g.N;
+  most = most < indexable ? most : indexable;
+  most = most < g.N ? most : g.N;
+  if (most < 1) return 1;
+  const int64_t chunks = (g.N + most - 1) / most;
+  return static_cast<int>((g.N + chunks - 1) / chunks);
+}
+
+// Samples [n0, n0 + n) of a batch of geometry `all`: their geometry, and where they start in the
+// input ([N][in][H][W]) and the output ([N][out][H][W]).
+struct WinogradChunk {
+  WinogradGeom g;
+  int64_t in_offset, out_offset;
+};
+inline WinogradChunk winograd_chunk(const WinogradGeom& all, int n0, int n) {
+  const int64_t plane = int64_t{all.H} * all.W;
+  return WinogradChunk{WinogradGeom::make(n, all.in, all.out, all.H, all.W), n0 * all.in * plane,
+                       n0 * all.out * plane};
+}
 
 // Where tile `col` lies: its sample and the plane position of its top-left output.
 struct TileAt {

@@ -32,6 +32,7 @@ std::atomic<int> g_winograd{static_cast<int>(env_is("SIRE_CUDA_WINOGRAD", "0") ?
                                                  ? Winograd::kAlways
                                                  : Winograd::kAuto)};
 const bool g_sync_after_launch = env_is("SIRE_CUDA_SYNC", "1");
+std::atomic<int64_t> g_winograd_chunk{-1};  // negative: the default (or the environment's)
 
 // Device 0, or nothing: the answer is decided once.
 bool gpu_present() {
@@ -148,6 +149,25 @@ Winograd conv_winograd() { return static_cast<Winograd>(g_winograd.load()); }
 
 const char* winograd_name(Winograd use) {
   return use == Winograd::kOff ? "off" : use == Winograd::kAlways ? "always" : "auto";
+}
+
+void set_winograd_chunk_bytes(int64_t bytes) { g_winograd_chunk.store(bytes < 0 ? -1 : bytes); }
+
+int64_t winograd_chunk_bytes() {
+  const int64_t set = g_winograd_chunk.load();
+  if (set >= 0) return set;
+  // SIRE_CUDA_WINOGRAD_CHUNK_MIB, read once; a malformed value is an error, not the default.
+  static const int64_t from_env = [] {
+    const char* v = std::getenv("SIRE_CUDA_WINOGRAD_CHUNK_MIB");
+    if (!v || !*v) return int64_t{-1};
+    char* end = nullptr;
+    const long long mib = std::strtoll(v, &end, 10);
+    SIRE_CHECK(*end == '\0' && mib >= 0 && mib < (1LL << 30),
+               "SIRE_CUDA_WINOGRAD_CHUNK_MIB: expected a whole number of MiB (0: no chunks), got '",
+               v, "'");
+    return static_cast<int64_t>(mib) << 20;
+  }();
+  return from_env >= 0 ? from_env : device_info().l2_bytes / 2;
 }
 
 const DeviceInfo& device_info() {

@@ -47,6 +47,16 @@ void set_conv_winograd(Winograd use);
 Winograd conv_winograd();
 const char* winograd_name(Winograd use);
 
+// The bytes of Winograd's transformed operands (V and M) one forward or input-gradient pass keeps
+// at a time: the batch runs in chunks of samples whose V and M fit (conv_winograd.h's
+// winograd_chunk_samples), so that they stay in the L2 cache. By default half the device's L2;
+// 0: the whole batch at once (the first version, kept to compare). Also set by
+// SIRE_CUDA_WINOGRAD_CHUNK_MIB=N at start-up. Chunks change no sum inside a tile's products, but
+// a chunk's products may be planned (split) otherwise than the whole batch's: not always the
+// same bits.
+void set_winograd_chunk_bytes(int64_t bytes);  // negative: back to the default
+int64_t winograd_chunk_bytes();                // the setting, the default resolved on this device
+
 // The device the backend runs on (device 0).
 struct DeviceInfo {
   std::string name;
