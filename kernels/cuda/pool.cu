@@ -1,4 +1,5 @@
-// Max pooling, nearest upsampling and adaptive average pooling. Forward passes run one thread
+// Max pooling, nearest upsampling and adaptive average pooling. 2x2 max pooling at stride 2 over
+// even planes (SIRe's and VGG's) has its own kernels (pool2x2.h). Forward passes run one thread
 // per output element (upsampling to exactly twice the size: one per input element, its four
 // outputs at once); backward passes gather, one thread per input element, over the outputs
 // that read it (the inverse maps of kernels/common/pool_geometry.h), adding in the order the
@@ -6,6 +7,7 @@
 #include "kernels/common/pool_geometry.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/pool2x2.h"
 
 namespace sire::cuda {
 namespace {
@@ -60,6 +62,18 @@ __global__ void max_pool_backward_kernel(const float* dy, const int32_t* idx, fl
         if (which[p * g.Q + q] == hw) s += grad[p * g.Q + q];
     dx[i] = s;
   }
+}
+
+// One thread's work of the 2x2 pooling kernels (pool2x2.h) per output.
+template <class Work>
+__global__ void pool2x2_kernel(Work work, int64_t total) {
+  SIRE_GRID_LOOP(o, total) { work.run(o); }
+}
+
+// Whether the 2x2 kernels take pooling g between tensors at a and b: they read and write pairs.
+bool pool2x2_fits(const PoolGeom& g, const float* a, const float* b) {
+  return pool2x2_takes(g) && reinterpret_cast<uintptr_t>(a) % 8 == 0 &&
+         reinterpret_cast<uintptr_t>(b) % 8 == 0;
 }
 
 // Plane sizes of the resampling kernels: H x W in, OH x OW out.
@@ -202,6 +216,13 @@ void CudaBackend::max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices
   require_i32("max_pool2d", indices);
   const int64_t total = y.numel();
   if (total == 0) return;
+  if (pool2x2_fits(g, x.data<float>(), y.data<float>())) {
+    const MaxPool2x2Forward work{x.data<float>(), y.data<float>(), indices.data<int32_t>(),
+                                 static_cast<int>(g.P), static_cast<int>(g.W)};
+    auto kernel = pool2x2_kernel<MaxPool2x2Forward>;
+    SIRE_LAUNCH(kernel, grid_for(total), kBlock, work, total);
+    return;
+  }
   SIRE_LAUNCH(max_pool_forward_kernel, grid_for(total), kBlock, x.data<float>(), y.data<float>(),
               indices.data<int32_t>(), pool32(g), total);
 }
@@ -212,6 +233,13 @@ void CudaBackend::max_pool2d_backward(const Tensor& dy, const Tensor& indices, T
   require_i32("max_pool2d_backward", indices);
   const int64_t total = dx.numel();
   if (total == 0) return;
+  if (pool2x2_fits(g, dx.data<float>(), dy.data<float>())) {  // one thread per window
+    const MaxPool2x2Backward work{dy.data<float>(), indices.data<int32_t>(), dx.data<float>(),
+                                  static_cast<int>(g.P), static_cast<int>(g.W)};
+    auto kernel = pool2x2_kernel<MaxPool2x2Backward>;
+    SIRE_LAUNCH(kernel, grid_for(dy.numel()), kBlock, work, dy.numel());
+    return;
+  }
   SIRE_LAUNCH(max_pool_backward_kernel, grid_for(total), kBlock, dy.data<float>(),
               indices.data<int32_t>(), dx.data<float>(), pool32(g), total);
 }
