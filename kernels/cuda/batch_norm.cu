@@ -21,8 +21,8 @@ __global__ void stats_partial_kernel(const float* x, ChannelLayout l, double2* p
   const int c = blockIdx.x, part = blockIdx.y;
   const double shift = x[static_cast<int64_t>(c) * l.inner];  // x[0][c][0]
   double s1 = 0.0, s2 = 0.0;
-  for_part(l, c, part, [&](int64_t at) {
-    const double d = x[at] - shift;
+  for_part(l, c, part, {x}, [&](int64_t, const auto& v) {
+    const double d = v[0] - shift;
     s1 += d;
     s2 += d * d;
   });
@@ -137,10 +137,10 @@ __global__ void grad_partial_kernel(const float* dy, const float* x, const float
   const double mu = mean[c], is = invstd[c];
   const Affine f = Affine::of(gamma, Relu ? beta : gamma, mean, invstd, c);
   double s_dy = 0.0, s_dy_xhat = 0.0;
-  for_part(l, c, part, [&](int64_t at) {
-    const double g = masked<Relu>(dy[at], x[at], f);
+  for_part(l, c, part, {dy, x}, [&](int64_t, const auto& v) {
+    const double g = masked<Relu>(v[0], v[1], f);
     s_dy += g;
-    s_dy_xhat += g * (x[at] - mu) * is;
+    s_dy_xhat += g * (v[1] - mu) * is;
   });
   s_dy = block_sum(s_dy);
   s_dy_xhat = block_sum(s_dy_xhat);
@@ -202,8 +202,8 @@ __global__ void forward_train_channel_kernel(const float* x, const float* gamma,
   const int c = blockIdx.x;
   const double shift = x[static_cast<int64_t>(c) * l.inner];
   double s1 = 0.0, s2 = 0.0;
-  for_part(l, c, 0, [&](int64_t at) {
-    const double d = x[at] - shift;
+  for_part(l, c, 0, {x}, [&](int64_t, const auto& v) {
+    const double d = v[0] - shift;
     s1 += d;
     s2 += d * d;
   });
@@ -217,9 +217,14 @@ __global__ void forward_train_channel_kernel(const float* x, const float* gamma,
   }
   __syncthreads();
   const Affine f = ab;
-  for_part(l, c, 0, [&](int64_t at) {
-    y[at] = normalized<Relu>(f, x[at], add != nullptr, add ? add[at] : 0.0f, add_before);
-  });
+  if (add)
+    for_part(l, c, 0, {x, add}, [&](int64_t at, const auto& v) {
+      y[at] = normalized<Relu>(f, v[0], true, v[1], add_before);
+    });
+  else
+    for_part(l, c, 0, {x}, [&](int64_t at, const auto& v) {
+      y[at] = normalized<Relu>(f, v[0], false, 0.0f, add_before);
+    });
 }
 
 // The backward pass of a one-part channel, one block each: grad_partial, grad_finish and
@@ -233,10 +238,10 @@ __global__ void backward_channel_kernel(const float* dy, const float* x, const f
   const double mu = mean[c], is = invstd[c];
   const Affine f = Affine::of(gamma, Relu ? beta : gamma, mean, invstd, c);
   double s_dy = 0.0, s_dy_xhat = 0.0;
-  for_part(l, c, 0, [&](int64_t at) {
-    const double g = masked<Relu>(dy[at], x[at], f);
+  for_part(l, c, 0, {dy, x}, [&](int64_t, const auto& v) {
+    const double g = masked<Relu>(v[0], v[1], f);
     s_dy += g;
-    s_dy_xhat += g * (x[at] - mu) * is;
+    s_dy_xhat += g * (v[1] - mu) * is;
   });
   s_dy = block_sum(s_dy);
   s_dy_xhat = block_sum(s_dy_xhat);
@@ -247,9 +252,9 @@ __global__ void backward_channel_kernel(const float* dy, const float* x, const f
   if (!dx) return;
   const double k = gamma[c] * is;
   const double2 m = means;
-  for_part(l, c, 0, [&](int64_t at) {
-    const double xhat = (x[at] - mu) * is;
-    const float d = masked<Relu>(dy[at], x[at], f);
+  for_part(l, c, 0, {dy, x}, [&](int64_t at, const auto& v) {
+    const double xhat = (v[1] - mu) * is;
+    const float d = masked<Relu>(v[0], v[1], f);
     dx[at] = static_cast<float>(k * (d - m.x - xhat * m.y));
   });
 }

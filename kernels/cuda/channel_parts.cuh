@@ -33,16 +33,38 @@ inline ChannelLayout layout_of(const Tensor& x) {
   return l;
 }
 
-// Calls f(offset of x[n][c][i]) for this block's part of channel c, the threads striding
-// through the part; (n, i) advance without a division per element.
-template <class F>
-__device__ void for_part(const ChannelLayout& l, int c, int part, const F& f) {
+// Calls f(offset, v) for this block's part of channel c, the threads striding through the part,
+// in order: offset is that of [n][c][i], v[k] = src[k][offset] for each of the K tensors read.
+// (n, i) advance without a division per element. A thread fetches the values of four offsets
+// before f runs on any of them: four loads in flight (for each tensor) where fetching inside f
+// leaves the thread waiting on memory once per value, which at 16 values a thread took most of
+// a small channel's time. f runs on the values in the same order either way: the same sums.
+template <int K, class F>
+__device__ void for_part(const ChannelLayout& l, int c, int part, const float* const (&src)[K],
+                         const F& f) {
   const int64_t count = l.count(), chunk = (count + l.parts - 1) / l.parts;
   const int64_t begin = part * chunk, end = begin + chunk < count ? begin + chunk : count;
+  const int step = blockDim.x;
   int64_t j = begin + threadIdx.x;
   if (j >= end) return;
-  ChannelWalk walk(j, blockDim.x, l.C, c, l.inner);
-  for (; j < end; j += blockDim.x, walk.advance()) f(walk.offset());
+  ChannelWalk walk(j, step, l.C, c, l.inner);
+  for (; j + 3 * step < end; j += 4 * step) {
+    int64_t at[4];
+    float v[4][K];
+    for (int u = 0; u < 4; ++u) {
+      at[u] = walk.offset();
+      walk.advance();
+    }
+    for (int u = 0; u < 4; ++u)
+      for (int k = 0; k < K; ++k) v[u][k] = src[k][at[u]];
+    for (int u = 0; u < 4; ++u) f(at[u], v[u]);
+  }
+  for (; j < end; j += step, walk.advance()) {
+    const int64_t at = walk.offset();
+    float v[K];
+    for (int k = 0; k < K; ++k) v[k] = src[k][at];
+    f(at, v);
+  }
 }
 
 // The element-wise passes move V floats at a time: 4 (one 16-byte access) when the plane size is
