@@ -46,15 +46,15 @@ SIRE_HD void store_pair(float* p, float a, float b) {
 
 // Output o of planes P x Q (Q = W / 2): its row of the whole output (plane P + p), p and q, and
 // where its window starts in the input: row 2p of the plane, which is input row 2 row (H = 2P).
+// In 32-bit arithmetic (tensors hold fewer than 2^31 elements, require_f32): a 64-bit division
+// is a subroutine call on the GPU.
 struct Window2x2 {
   int64_t top;  // x[top], x[top + 1]; x[top + W], x[top + W + 1]
   int corner;   // the plane position of x[top]: 2p W + 2q
-  SIRE_HD static Window2x2 of(int64_t o, int P, int W) {
-    const int Q = W / 2;
-    const int64_t row = o / Q;
-    const int q = static_cast<int>(o - row * Q);
-    const int p = static_cast<int>(row % P);
-    return Window2x2{row * 2 * W + 2 * q, 2 * p * W + 2 * q};
+  SIRE_HD static Window2x2 of(int64_t o64, int P, int W) {
+    const int o = static_cast<int>(o64), Q = W / 2;
+    const int row = o / Q, q = o - row * Q, p = row % P;
+    return Window2x2{static_cast<int64_t>(row) * 2 * W + 2 * q, 2 * p * W + 2 * q};
   }
 };
 
