@@ -158,11 +158,10 @@ void run_conv(benchmark::State& state, ConvShape s, bool transposed, int pass, c
   // Which of our kernels ran: Winograd (conv_winograd.h) or the implicit GEMM.
   const bool winograd = cuda::conv::winograd_takes(g, cuda::conv_winograd());
   state.counters["winograd"] = winograd ? 1 : 0;
-  // How many chunks of samples its forward and input-gradient passes ran in (L2 blocking,
-  // conv_winograd.h); the weight gradient runs the batch whole.
+  // How many chunks of samples the pass ran in (L2 blocking, conv_winograd.h).
   const Kernel kernel = kernel_of(pass, transposed);
   int chunks = 1;
-  if (winograd && kernel != Kernel::kBackwardWeight) {
+  if (winograd) {
     const cuda::conv::WinogradGeom all =
         cuda::conv::winograd_geometry(g, kernel == Kernel::kBackwardData);
     const int per = cuda::conv::winograd_chunk_samples(all, cuda::winograd_chunk_bytes());

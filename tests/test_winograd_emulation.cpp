@@ -131,6 +131,32 @@ void check_winograd(const ConvGeom& g) {
         for (int64_t i = 0; i < wgrad.threads(); ++i) wgrad.run(i);
         CHECK(ref::mismatch(dw, dw_ref, tw, tw) <= 1.0);
       }
+
+  // In chunks of one and two samples, each chunk's products added to dU (split too: the split
+  // sums' store accumulates as the unsplit one does).
+  for (const int samples : {1, 2})
+    for (int splits : {1, 3}) {
+      const int per = std::min<int>(samples, static_cast<int>(g.N));
+      INFO("weight gradient in chunks of " << per << ", " << splits << " splits");
+      const WinogradGeom most = winograd_chunk(wg, 0, per).g;
+      std::vector<float> cv(most.v_floats(), NAN), cdm(most.m_floats(), NAN);
+      std::fill(du.begin(), du.end(), NAN);
+      for (int n0 = 0; n0 < wg.N; n0 += per) {
+        const WinogradChunk c = winograd_chunk(wg, n0, std::min(per, wg.N - n0));
+        const WinogradInput ci{x.data<float>() + c.in_offset, cv.data(), c.g};
+        for (int64_t i = 0; i < ci.threads(); ++i) ci.run(i);
+        const WinogradOutputGrad co{dy.data<float>() + c.out_offset, cdm.data(), c.g};
+        for (int64_t i = 0; i < co.threads(); ++i) co.run(i);
+        WinogradWeightProduct p = WinogradWeightProduct::make(c.g);
+        p.dm = cdm.data(), p.v = cv.data(), p.du = du.data(), p.accumulate = n0 > 0;
+        emulate(p, forced_plan(p.M, p.Ncols, p.ktiles, ConvTile::k64x64, splits, p.batches()),
+                Mode::kFP32);
+      }
+      Tensor dw = Tensor::full(w.shape(), NAN);
+      const WinogradWeightGrad wgrad{du.data(), dw.data<float>(), wg.in, wg.out};
+      for (int64_t i = 0; i < wgrad.threads(); ++i) wgrad.run(i);
+      CHECK(ref::mismatch(dw, dw_ref, tw, tw) <= 1.0);
+    }
 }
 
 }  // namespace

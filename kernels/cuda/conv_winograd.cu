@@ -59,16 +59,24 @@ bool winograd_conv(const char* op, const Tensor& in, const Tensor& w, const Tens
 bool winograd_weight_grad(const char* op, const Tensor& x, const Tensor& dy, Tensor& dw,
                           const ConvGeom& g) {
   if (!conv::winograd_takes(g, conv_winograd())) return false;
-  const conv::WinogradGeom wg = checked(op, conv::winograd_geometry(g, false));
-  Tensor v = scratch(wg.v_floats()), dm = scratch(wg.m_floats()), du = scratch(wg.u_floats());
-  transform(conv::WinogradInput{x.data<float>(), v.data<float>(), wg});
-  transform(conv::WinogradOutputGrad{dy.data<float>(), dm.data<float>(), wg});
-  conv::WinogradWeightProduct p = conv::WinogradWeightProduct::make(wg);
-  p.dm = dm.data<float>();
-  p.v = v.data<float>();
-  p.du = du.data<float>();
-  conv::run(op, p);
-  transform(conv::WinogradWeightGrad{du.data<float>(), dw.data<float>(), wg.in, wg.out});
+  // The batch in chunks whose V and dM stay in the L2 (conv_winograd.h), each chunk's products
+  // added to dU.
+  const conv::WinogradGeom all = conv::winograd_geometry(g, false);
+  const int per = conv::winograd_chunk_samples(all, winograd_chunk_bytes());
+  const conv::WinogradGeom most = checked(op, conv::winograd_chunk(all, 0, per).g);
+  Tensor v = scratch(most.v_floats()), dm = scratch(most.m_floats()), du = scratch(most.u_floats());
+  for (int n0 = 0; n0 < all.N; n0 += per) {
+    const conv::WinogradChunk c = conv::winograd_chunk(all, n0, std::min(per, all.N - n0));
+    transform(conv::WinogradInput{x.data<float>() + c.in_offset, v.data<float>(), c.g});
+    transform(conv::WinogradOutputGrad{dy.data<float>() + c.out_offset, dm.data<float>(), c.g});
+    conv::WinogradWeightProduct p = conv::WinogradWeightProduct::make(c.g);
+    p.dm = dm.data<float>();
+    p.v = v.data<float>();
+    p.du = du.data<float>();
+    p.accumulate = n0 > 0;
+    conv::run(op, p);
+  }
+  transform(conv::WinogradWeightGrad{du.data<float>(), dw.data<float>(), all.in, all.out});
   return true;
 }
 

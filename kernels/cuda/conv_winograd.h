@@ -75,9 +75,10 @@ inline WinogradGeom winograd_geometry(const ConvGeom& g, bool input_gradient) {
 // in `budget` bytes (the runtime's winograd_chunk_bytes: half the L2 by default), and the input
 // transform, the products and the output transform run chunk by chunk on the same scratch: a
 // chunk's V and M are written and read back in the L2, and the next chunk overwrites the same
-// lines there, so that only x, y and U meet DRAM. Samples per chunk: the most that fit (at least
-// 1; all N when budget is 0), spread evenly over the chunks that takes (64 samples at most 26 a
-// chunk: 22, 22, 20), and few enough for the kernels' 32-bit indexing of V and M.
+// lines there, so that only x, y and U meet DRAM. The weight gradient alike, with V and dM
+// (the same sizes), each chunk's products added to dU. Samples per chunk: the most that fit (at
+// least 1; all N when budget is 0), spread evenly over the chunks that takes (64 samples at most 26
+// a chunk: 22, 22, 20), and few enough for the kernels' 32-bit indexing of V and M.
 inline int winograd_chunk_samples(const WinogradGeom& g, int64_t budget) {
   const int64_t tiles = int64_t{g.th} * g.tw;  // per sample
   const int64_t bytes = int64_t{winograd::kPoints} * (g.in + g.out) * tiles * 4;
@@ -290,13 +291,15 @@ struct WinogradOutputGrad {
 // dU[point][k][c] = sum over col of dM[point][k][col] V[point][c][col]: for each point a GEMM
 // with C = dU[point] [out, in], A = dM[point], B = V[point] read transposed; both operands run
 // along the reduction in memory, so both load with consecutive threads on consecutive tiles
-// (Order::kKFast), as BackwardWeight's do.
+// (Order::kKFast), as BackwardWeight's do. With `accumulate`, C is added to dU (a chunk of the
+// batch after the first: the sum over tiles goes on across chunks).
 struct WinogradWeightProduct {
   static constexpr bool kBatched = true;
   const float* __restrict__ dm;  // [36][out][tiles]
   const float* __restrict__ v;   // [36][in][tiles]
   float* __restrict__ du;        // [36][out][in]
   int M, Ncols, ktiles, tiles;
+  bool accumulate;
 
   static WinogradWeightProduct make(const WinogradGeom& g) {
     WinogradWeightProduct p{};
@@ -358,7 +361,8 @@ struct WinogradWeightProduct {
   };
 
   SIRE_HD void store(int k, int c, float val) const {
-    du[static_cast<int64_t>(k) * Ncols + c] = val;
+    float& to = du[static_cast<int64_t>(k) * Ncols + c];
+    to = accumulate ? to + val : val;
   }
 };
 
