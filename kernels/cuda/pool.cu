@@ -131,8 +131,9 @@ __global__ void upsample2x_forward_kernel(const float* x, const float* add, floa
       top = make_float2(v + a.x, v + a.y);
       bottom = make_float2(v + b.x, v + b.y);
     }
-    *reinterpret_cast<float2*>(y + at) = top;
-    *reinterpret_cast<float2*>(y + at + 2 * W) = bottom;
+    float2* out = reinterpret_cast<float2*>(y + at);  // rows 2W floats, W pairs, apart
+    out[0] = top;
+    out[W] = bottom;
   }
 }
 
