@@ -232,6 +232,9 @@ void run(const char* op, const P& p) {
     launch_tile<P, decltype(bm)::value, decltype(bn)::value>(p, plan, partial);
   });
   if (partial) {
+    SIRE_CHECK(int64_t{p.M} * p.Ncols * plan.batches < (int64_t{1} << 31), op, ": ", p.M, " x ",
+               p.Ncols, " x ", plan.batches,
+               " outputs are beyond the split-K sum's 32-bit indexing");
     auto reduce_splits = split_reduce_kernel<P>;
     SIRE_LAUNCH(reduce_splits, grid_for(int64_t{p.M} * p.Ncols * plan.batches), kBlock, p,
                 plan.splits, plan.batches, partial);

@@ -18,14 +18,16 @@
 
 namespace sire::cuda::conv {
 
-// wt[tap][c][k] = w[k][c][tap]: element i of wt is element weight_for_forward(i) of w.
-SIRE_HD int64_t weight_for_forward(int64_t i, int K, int C, int taps) {
-  const int64_t k = i % K, c = (i / K) % C, tap = i / (int64_t{K} * C);
+// wt[tap][c][k] = w[k][c][tap]: element i of wt is element weight_for_forward(i) of w. In 32-bit
+// arithmetic: w has fewer than 2^31 elements (geom32 checks), and a 64-bit division is a
+// subroutine call on the GPU (three per element, in a kernel run before every pass).
+SIRE_HD int64_t weight_for_forward(int64_t i64, int K, int C, int taps) {
+  const int i = static_cast<int>(i64), k = i % K, c = (i / K) % C, tap = i / (K * C);
   return (k * C + c) * taps + tap;
 }
 // wd[tap][k][c] = w[k][c][tap].
-SIRE_HD int64_t weight_for_backward_data(int64_t i, int K, int C, int taps) {
-  const int64_t c = i % C, k = (i / C) % K, tap = i / (int64_t{K} * C);
+SIRE_HD int64_t weight_for_backward_data(int64_t i64, int K, int C, int taps) {
+  const int i = static_cast<int>(i64), c = i % C, k = (i / C) % K, tap = i / (K * C);
   return (k * C + c) * taps + tap;
 }
 
@@ -369,14 +371,16 @@ SIRE_HD BlockWork<P> block_work(const P& problem, int per_split, int z) {
 // of its partial values in split order, then the problem's store. The partial tiles lie as the
 // kernels write them (emit() in conv_math.cuh): partial[(z M + m) Ncols + n], z = batch x splits
 // + split.
+// In 32-bit arithmetic: C has fewer than 2^31 elements (run() checks; a 64-bit division is a
+// subroutine call on the GPU).
 template <class P>
-SIRE_HD void split_sum(const P& p, int splits, const float* partial, int64_t i) {
-  const int64_t mn = static_cast<int64_t>(p.M) * p.Ncols;
-  const int batch = static_cast<int>(i / mn);
-  const int at = static_cast<int>(i - batch * mn), m = at / p.Ncols;  // fewer than 2^31
+SIRE_HD void split_sum(const P& p, int splits, const float* partial, int64_t i64) {
+  const int mn = p.M * p.Ncols, i = static_cast<int>(i64);
+  const int batch = i / mn;
+  const int at = i - batch * mn, m = at / p.Ncols;
   const float* part = partial + int64_t{batch} * splits * mn + at;
   float s = 0.0f;
-  for (int z = 0; z < splits; ++z) s += part[z * mn];
+  for (int z = 0; z < splits; ++z) s += part[int64_t{z} * mn];
   if constexpr (P::kBatched)
     p.batch(batch).store(m, at - m * p.Ncols, s);
   else

@@ -104,6 +104,9 @@ inline WinogradChunk winograd_chunk(const WinogradGeom& all, int n0, int n) {
                        n0 * all.out * plane};
 }
 
+// The transforms' threads divide their index in 32 bits (a 64-bit division is a subroutine call on
+// the GPU): fewer than 2^31 of them, as U, V and M are checked to hold fewer floats.
+
 // Where tile `col` lies: its sample and the plane position of its top-left output.
 struct TileAt {
   int n, h0, w0;
@@ -123,7 +126,7 @@ struct WinogradWeight {
   bool flip;
   SIRE_HD int64_t threads() const { return int64_t{in} * out; }
   SIRE_HD void run(int64_t i) const {
-    const int o = static_cast<int>(i % out), c = static_cast<int>(i / out);
+    const int o = static_cast<int>(i) % out, c = static_cast<int>(i) / out;  // 32-bit: see above
     const float* src = w + (flip ? int64_t{c} * out + o : int64_t{o} * in + c) * 9;
     float g[9], t[winograd::kPoints];
     for (int j = 0; j < 9; ++j) g[j] = src[flip ? 8 - j : j];
@@ -142,7 +145,7 @@ struct WinogradInput {
   WinogradGeom g;
   SIRE_HD int64_t threads() const { return int64_t{g.in} * g.tiles(); }
   SIRE_HD void run(int64_t i) const {
-    const int cols = g.tiles(), c = static_cast<int>(i / cols), col = static_cast<int>(i % cols);
+    const int cols = g.tiles(), c = static_cast<int>(i) / cols, col = static_cast<int>(i) % cols;
     const TileAt at = tile_at(g, col);
     const float* plane = x + (int64_t{at.n} * g.in + c) * g.H * g.W;
     float d[winograd::kPoints], t[winograd::kPoints];
@@ -242,7 +245,7 @@ struct WinogradOutput {
   WinogradGeom g;
   SIRE_HD int64_t threads() const { return int64_t{g.out} * g.tiles(); }
   SIRE_HD void run(int64_t i) const {
-    const int cols = g.tiles(), o = static_cast<int>(i / cols), col = static_cast<int>(i % cols);
+    const int cols = g.tiles(), o = static_cast<int>(i) / cols, col = static_cast<int>(i) % cols;
     const int64_t point = int64_t{g.out} * cols;
     float t[winograd::kPoints], r[winograd::kOut * winograd::kOut];
     for (int p = 0; p < winograd::kPoints; ++p) t[p] = m[p * point + i];
@@ -273,7 +276,7 @@ struct WinogradOutputGrad {
   WinogradGeom g;
   SIRE_HD int64_t threads() const { return int64_t{g.out} * g.tiles(); }
   SIRE_HD void run(int64_t i) const {
-    const int cols = g.tiles(), k = static_cast<int>(i / cols), col = static_cast<int>(i % cols);
+    const int cols = g.tiles(), k = static_cast<int>(i) / cols, col = static_cast<int>(i) % cols;
     const TileAt at = tile_at(g, col);
     const float* plane = dy + (int64_t{at.n} * g.out + k) * g.H * g.W;
     float d[winograd::kOut * winograd::kOut], t[winograd::kPoints];
