@@ -9,6 +9,7 @@
 
 #include "kernels/common/conv_geometry.h"
 #include "kernels/cuda/conv_tile.h"
+#include "kernels/cuda/vector_access.h"
 
 namespace sire::cuda::conv {
 
@@ -34,15 +35,6 @@ SIRE_HD float few_padded_weight(const float* wd, int i) {  // element i of wp, f
   const int c = i % kFewPadded<NC>;
   return c < NC ? wd[i / kFewPadded<NC> * NC + c] : 0.0f;
 }
-SIRE_HD void load_float4(const float* p, float* out) {  // p 16-byte aligned
-#if defined(__CUDA_ARCH__)
-  const float4 q = *reinterpret_cast<const float4*>(p);
-  out[0] = q.x, out[1] = q.y, out[2] = q.z, out[3] = q.w;
-#else
-  for (int i = 0; i < 4; ++i) out[i] = p[i];
-#endif
-}
-
 struct FewChannelsBackwardData {
   const float* __restrict__ dy;
   float* __restrict__ dx;
@@ -69,7 +61,7 @@ struct FewChannelsBackwardData {
         for (int k = 0; k < g.K; ++k) {
           const float v = src[static_cast<int64_t>(k) * pq];
           float wv[NP];
-          for (int q = 0; q < NP; q += 4) load_float4(wk + k * NP + q, wv + q);
+          for (int q = 0; q < NP; q += 4) load_quad(wk + k * NP + q, wv + q);
           for (int c = 0; c < NC; ++c) acc[c] += wv[c] * v;
         }
       }

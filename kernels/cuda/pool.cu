@@ -8,6 +8,7 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/pool2x2.h"
+#include "kernels/cuda/upsample2x.h"
 
 namespace sire::cuda {
 namespace {
@@ -64,16 +65,23 @@ __global__ void max_pool_backward_kernel(const float* dy, const int32_t* idx, fl
   }
 }
 
-// One thread's work of the 2x2 pooling kernels (pool2x2.h) per output.
+// One thread's work (pool2x2.h, upsample2x.h) per index of [0, total).
 template <class Work>
-__global__ void pool2x2_kernel(Work work, int64_t total) {
-  SIRE_GRID_LOOP(o, total) { work.run(o); }
+__global__ void per_index_kernel(Work work, int64_t total) {
+  SIRE_GRID_LOOP(i, total) { work.run(i); }
 }
+
+template <class Work>
+void launch_per_index(const Work& work, int64_t total) {
+  auto kernel = per_index_kernel<Work>;
+  SIRE_LAUNCH(kernel, grid_for(total), kBlock, work, total);
+}
+
+bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 // Whether the 2x2 kernels take pooling g between tensors at a and b: they read and write pairs.
 bool pool2x2_fits(const PoolGeom& g, const float* a, const float* b) {
-  return pool2x2_takes(g) && reinterpret_cast<uintptr_t>(a) % 8 == 0 &&
-         reinterpret_cast<uintptr_t>(b) % 8 == 0;
+  return pool2x2_takes(g) && aligned(a, 8) && aligned(b, 8);
 }
 
 // Plane sizes of the resampling kernels: H x W in, OH x OW out.
@@ -155,7 +163,14 @@ __global__ void upsample2x_backward_kernel(const float* dy, float* dx, int W, in
 
 // Whether the 2x kernels apply: exactly twice the size, and the big side 8-byte aligned.
 bool twice(const Resample& r, const float* big) {
-  return r.OH == 2 * r.H && r.OW == 2 * r.W && reinterpret_cast<uintptr_t>(big) % 8 == 0;
+  return r.OH == 2 * r.H && r.OW == 2 * r.W && aligned(big, 8);
+}
+
+// Whether the 2x kernels by pairs (upsample2x.h) apply: twice the size, an even width, the small
+// side 8-byte and the big side 16-byte aligned.
+bool twice_by_pairs(const Resample& r, const float* small, const float* big) {
+  return r.OH == 2 * r.H && r.OW == 2 * r.W && r.W % 2 == 0 && aligned(small, 8) &&
+         aligned(big, 16);
 }
 
 __global__ void adaptive_forward_kernel(const float* x, float* y, Resample r, int64_t total) {
@@ -220,8 +235,7 @@ void CudaBackend::max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices
   if (pool2x2_fits(g, x.data<float>(), y.data<float>())) {
     const MaxPool2x2Forward work{x.data<float>(), y.data<float>(), indices.data<int32_t>(),
                                  static_cast<int>(g.P), static_cast<int>(g.W)};
-    auto kernel = pool2x2_kernel<MaxPool2x2Forward>;
-    SIRE_LAUNCH(kernel, grid_for(total), kBlock, work, total);
+    launch_per_index(work, total);
     return;
   }
   SIRE_LAUNCH(max_pool_forward_kernel, grid_for(total), kBlock, x.data<float>(), y.data<float>(),
@@ -237,8 +251,7 @@ void CudaBackend::max_pool2d_backward(const Tensor& dy, const Tensor& indices, T
   if (pool2x2_fits(g, dx.data<float>(), dy.data<float>())) {  // one thread per window
     const MaxPool2x2Backward work{dy.data<float>(), indices.data<int32_t>(), dx.data<float>(),
                                   static_cast<int>(g.P), static_cast<int>(g.W)};
-    auto kernel = pool2x2_kernel<MaxPool2x2Backward>;
-    SIRE_LAUNCH(kernel, grid_for(dy.numel()), kBlock, work, dy.numel());
+    launch_per_index(work, dy.numel());
     return;
   }
   SIRE_LAUNCH(max_pool_backward_kernel, grid_for(total), kBlock, dy.data<float>(),
@@ -252,6 +265,10 @@ void CudaBackend::upsample_nearest2d_forward(const Tensor& x, Tensor& y, const T
   if (total == 0) return;
   const Resample r = resample_of("upsample_nearest2d", x, y);
   const float* pa = add ? add->data<float>() : nullptr;
+  if (twice_by_pairs(r, x.data<float>(), y.data<float>()) && (!pa || aligned(pa, 16))) {
+    launch_per_index(Upsample2xForward{x.data<float>(), pa, y.data<float>(), r.W}, x.numel() / 2);
+    return;
+  }
   if (twice(r, y.data<float>()) && (!pa || twice(r, pa))) {
     SIRE_LAUNCH(upsample2x_forward_kernel, grid_for(x.numel()), kBlock, x.data<float>(), pa,
                 y.data<float>(), r.W, x.numel());
@@ -266,6 +283,10 @@ void CudaBackend::upsample_nearest2d_backward(const Tensor& dy, Tensor& dx) {
   const int64_t total = dx.numel();
   if (total == 0) return;
   const Resample r = resample_of("upsample_nearest2d_backward", dx, dy);
+  if (twice_by_pairs(r, dx.data<float>(), dy.data<float>())) {
+    launch_per_index(Upsample2xBackward{dy.data<float>(), dx.data<float>(), r.W}, dx.numel() / 2);
+    return;
+  }
   if (twice(r, dy.data<float>())) {
     SIRE_LAUNCH(upsample2x_backward_kernel, grid_for(total), kBlock, dy.data<float>(),
                 dx.data<float>(), r.W, total);

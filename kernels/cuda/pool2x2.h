@@ -6,13 +6,14 @@
 // results, bit for bit: the first maximum wins and a NaN wins over any number, the index is the
 // plane position (pool.cu, the CPU); each input's gradient is 0 + dy at the window's maximum and
 // 0 elsewhere (the CPU's scatter into zeros). Host+device code (SIRE_HD):
-// tests/test_pool2x2_emulation.cpp runs each thread's work on the CPU against the CPU backend.
+// tests/test_pool_emulation.cpp runs each thread's work on the CPU against the CPU backend.
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/common/host_device.h"
 #include "kernels/common/pool_geometry.h"
+#include "kernels/cuda/vector_access.h"
 
 namespace sire::cuda {
 
@@ -22,26 +23,6 @@ namespace sire::cuda {
 inline bool pool2x2_takes(const PoolGeom& g) {
   return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 &&
          g.H == 2 * g.P && g.W == 2 * g.Q && g.H * g.W < (int64_t{1} << 31);
-}
-
-struct FloatPair {
-  float a, b;
-};
-SIRE_HD FloatPair load_pair(const float* p) {
-#if defined(__CUDA_ARCH__)
-  const float2 v = *reinterpret_cast<const float2*>(p);
-  return FloatPair{v.x, v.y};
-#else
-  return FloatPair{p[0], p[1]};
-#endif
-}
-SIRE_HD void store_pair(float* p, float a, float b) {
-#if defined(__CUDA_ARCH__)
-  *reinterpret_cast<float2*>(p) = make_float2(a, b);
-#else
-  p[0] = a;
-  p[1] = b;
-#endif
 }
 
 // Output o of planes P x Q (Q = W / 2): its row of the whole output (plane P + p), p and q, and

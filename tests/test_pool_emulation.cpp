@@ -1,6 +1,7 @@
-// The CUDA 2x2 max-pooling kernels (kernels/cuda/pool2x2.h), run on the CPU thread by thread,
-// against the CPU backend: the same outputs, indices and gradients, bit for bit, with ties and
-// NaNs in the windows; and which poolings they take.
+// The CUDA 2x2 max-pooling kernels (kernels/cuda/pool2x2.h) and the 2x upsampling by pairs
+// (kernels/cuda/upsample2x.h), run on the CPU thread by thread, against the CPU backend: the same
+// outputs, indices and gradients, bit for bit (ties and NaNs in the pooling windows); and which
+// poolings they take.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 
 #include "engine/backend.h"
 #include "kernels/cuda/pool2x2.h"
+#include "kernels/cuda/upsample2x.h"
 #include "tests/support/op_cases.h"
 
 using namespace sire;
@@ -85,4 +87,34 @@ TEST_CASE("the CUDA 2x2 max-pooling kernels take 2x2 windows at stride 2 over ev
   PoolGeom three = pool_2x2(2, 3, 6, 6);
   three.kh = three.kw = 3;
   CHECK_FALSE(pool2x2_takes(three));
+}
+
+TEST_CASE("the CUDA 2x upsampling by pairs, emulated, matches the CPU bit for bit",
+          "[conv_emulation]") {
+  // Planes of even width: square, wide, one row, and the SIRe decoders' 2x2 -> 4x4.
+  for (const Shape& shape : {Shape{2, 3, 4, 6}, Shape{1, 2, 3, 8}, Shape{3, 1, 1, 2},
+                             Shape{2, 5, 2, 2}, Shape{2, 4, 16, 16}}) {
+    INFO("x " << shape);
+    const Tensor x = testing::random_tensor(shape, DType::F32, 61);
+    const Shape big{shape[0], shape[1], 2 * shape[2], 2 * shape[3]};
+    const Tensor add = testing::random_tensor(big, DType::F32, 62);
+    const int W = static_cast<int>(shape[3]);
+    for (const bool with_add : {false, true}) {
+      INFO((with_add ? "with add" : "plain"));
+      Tensor y_cpu = Tensor::empty(big);
+      cpu_backend().upsample_nearest2d_forward(x, y_cpu, with_add ? &add : nullptr);
+      Tensor y = Tensor::full(big, NAN);
+      const Upsample2xForward fwd{x.data<float>(), with_add ? add.data<float>() : nullptr,
+                                  y.data<float>(), W};
+      for (int64_t j = 0; j < x.numel() / 2; ++j) fwd.run(j);
+      CHECK(same_bits(y, y_cpu));
+    }
+    const Tensor dy = testing::random_tensor(big, DType::F32, 63);
+    Tensor dx_cpu = Tensor::empty(shape);
+    cpu_backend().upsample_nearest2d_backward(dy, dx_cpu);
+    Tensor dx = Tensor::full(shape, NAN);
+    const Upsample2xBackward bwd{dy.data<float>(), dx.data<float>(), W};
+    for (int64_t j = 0; j < x.numel() / 2; ++j) bwd.run(j);
+    CHECK(same_bits(dx, dx_cpu));
+  }
 }
