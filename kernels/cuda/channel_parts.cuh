@@ -103,7 +103,7 @@ __device__ void for_groups(int64_t total, int C, int inner, const F& f) {
 // Every pointer (nulls aside) 16-byte aligned: the 4-float passes' condition.
 inline bool aligned16(std::initializer_list<const void*> ptrs) {
   for (const void* p : ptrs)
-    if (p && reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+    if (p && !aligned_to(p, 16)) return false;
   return true;
 }
 

@@ -10,16 +10,10 @@
 namespace sire::cuda {
 namespace {
 
-// One thread's work of a transform (WinogradWeight, WinogradInput, WinogradOutput) per index.
-template <class Work>
-__global__ void winograd_transform_kernel(Work work) {
-  SIRE_GRID_LOOP(i, work.threads()) { work.run(i); }
-}
-
+// A transform (WinogradWeight, WinogradInput, ...): its thread work for each of its threads.
 template <class Work>
 void transform(const Work& work) {
-  auto kernel = winograd_transform_kernel<Work>;
-  SIRE_LAUNCH(kernel, grid_for(work.threads()), kBlock, work);
+  launch_per_index(work, work.threads());
 }
 
 // g, checked to fit the kernels' 32-bit indexing of U, V and M.

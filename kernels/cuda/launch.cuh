@@ -23,6 +23,23 @@ inline unsigned grid_for(int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
+// Kernels whose thread work is a host+device functor (work.run(i) for each i of [0, total):
+// conv_winograd.h's transforms, pool2x2.h, upsample2x.h), which the CPU emulation tests run too.
+template <class Work>
+__global__ void per_index_kernel(Work work, int64_t total) {
+  SIRE_GRID_LOOP(i, total) { work.run(i); }
+}
+template <class Work>
+void launch_per_index(const Work& work, int64_t total) {
+  auto kernel = per_index_kernel<Work>;
+  SIRE_LAUNCH(kernel, grid_for(total), kBlock, work, total);
+}
+
+// Whether p is aligned to `bytes`: the condition of the 8- and 16-byte accesses.
+inline bool aligned_to(const void* p, uintptr_t bytes) {
+  return reinterpret_cast<uintptr_t>(p) % bytes == 0;
+}
+
 // Sum of v over the block (kBlock threads), the same bits every run: a fixed shuffle tree inside
 // each warp, then the warp sums added in order. Every thread gets the result.
 __device__ inline double block_sum(double v) {

@@ -65,23 +65,9 @@ __global__ void max_pool_backward_kernel(const float* dy, const int32_t* idx, fl
   }
 }
 
-// One thread's work (pool2x2.h, upsample2x.h) per index of [0, total).
-template <class Work>
-__global__ void per_index_kernel(Work work, int64_t total) {
-  SIRE_GRID_LOOP(i, total) { work.run(i); }
-}
-
-template <class Work>
-void launch_per_index(const Work& work, int64_t total) {
-  auto kernel = per_index_kernel<Work>;
-  SIRE_LAUNCH(kernel, grid_for(total), kBlock, work, total);
-}
-
-bool aligned(const void* p, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
-
 // Whether the 2x2 kernels take pooling g between tensors at a and b: they read and write pairs.
 bool pool2x2_fits(const PoolGeom& g, const float* a, const float* b) {
-  return pool2x2_takes(g) && aligned(a, 8) && aligned(b, 8);
+  return pool2x2_takes(g) && aligned_to(a, 8) && aligned_to(b, 8);
 }
 
 // Plane sizes of the resampling kernels: H x W in, OH x OW out.
@@ -163,14 +149,14 @@ __global__ void upsample2x_backward_kernel(const float* dy, float* dx, int W, in
 
 // Whether the 2x kernels apply: exactly twice the size, and the big side 8-byte aligned.
 bool twice(const Resample& r, const float* big) {
-  return r.OH == 2 * r.H && r.OW == 2 * r.W && aligned(big, 8);
+  return r.OH == 2 * r.H && r.OW == 2 * r.W && aligned_to(big, 8);
 }
 
 // Whether the 2x kernels by pairs (upsample2x.h) apply: twice the size, an even width, the small
 // side 8-byte and the big side 16-byte aligned.
 bool twice_by_pairs(const Resample& r, const float* small, const float* big) {
-  return r.OH == 2 * r.H && r.OW == 2 * r.W && r.W % 2 == 0 && aligned(small, 8) &&
-         aligned(big, 16);
+  return r.OH == 2 * r.H && r.OW == 2 * r.W && r.W % 2 == 0 && aligned_to(small, 8) &&
+         aligned_to(big, 16);
 }
 
 __global__ void adaptive_forward_kernel(const float* x, float* y, Resample r, int64_t total) {
@@ -265,7 +251,7 @@ void CudaBackend::upsample_nearest2d_forward(const Tensor& x, Tensor& y, const T
   if (total == 0) return;
   const Resample r = resample_of("upsample_nearest2d", x, y);
   const float* pa = add ? add->data<float>() : nullptr;
-  if (twice_by_pairs(r, x.data<float>(), y.data<float>()) && (!pa || aligned(pa, 16))) {
+  if (twice_by_pairs(r, x.data<float>(), y.data<float>()) && (!pa || aligned_to(pa, 16))) {
     launch_per_index(Upsample2xForward{x.data<float>(), pa, y.data<float>(), r.W}, x.numel() / 2);
     return;
   }
