@@ -10,6 +10,7 @@
 #include "engine/tensor.h"
 #include "kernels/cuda/channel_walk.h"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/vector_access.h"
 
 namespace sire::cuda {
 
@@ -36,9 +37,9 @@ inline ChannelLayout layout_of(const Tensor& x) {
 // Calls f(offset, v) for this block's part of channel c, the threads striding through the part,
 // in order: offset is that of [n][c][i], v[k] = src[k][offset] for each of the K tensors read.
 // (n, i) advance without a division per element. A thread fetches the values of four offsets
-// before f runs on any of them: four loads in flight (for each tensor) where fetching inside f
-// leaves the thread waiting on memory once per value, which at 16 values a thread took most of
-// a small channel's time. f runs on the values in the same order either way: the same sums.
+// before f runs on any of them: four loads in flight (for each tensor), where fetching inside f
+// left the one-block batch-norm passes loading and waiting once per value (their SASS). f runs
+// on the values in the same order either way: the same sums.
 template <int K, class F>
 __device__ void for_part(const ChannelLayout& l, int c, int part, const float* const (&src)[K],
                          const F& f) {
@@ -75,15 +76,14 @@ struct Floats {
   float v[V];
   __device__ void load(const float* p, int64_t g) {
     if constexpr (V == 4) {
-      const float4 q = reinterpret_cast<const float4*>(p)[g];
-      v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+      load_quad(p + 4 * g, v);
     } else {
       v[0] = p[g];
     }
   }
   __device__ void store(float* p, int64_t g) const {
     if constexpr (V == 4)
-      reinterpret_cast<float4*>(p)[g] = make_float4(v[0], v[1], v[2], v[3]);
+      store_quad(p + 4 * g, v);
     else
       p[g] = v[0];
   }

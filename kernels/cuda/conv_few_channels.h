@@ -25,10 +25,11 @@ constexpr int kFewWeights = 6144;  // floats of weights a block of the few-chann
 // wp[tap][k][kFewPadded], so that a thread reads them as float4s: one shared-memory load per
 // output channel at NC <= 4 where there were NC (the loop issued about as many of those loads as
 // FMAs, through the same unit as the loads of dy).
+constexpr int few_padded(int C) { return (C + 3) / 4 * 4; }
 template <int NC>
-constexpr int kFewPadded = (NC + 3) / 4 * 4;
+constexpr int kFewPadded = few_padded(NC);
 inline int64_t few_padded_weights(int C, int taps, int K) {
-  return int64_t{taps} * K * ((C + 3) / 4 * 4);
+  return int64_t{taps} * K * few_padded(C);
 }
 template <int NC>
 SIRE_HD float few_padded_weight(const float* wd, int i) {  // element i of wp, from wd

@@ -128,12 +128,11 @@ __global__ void dropout_kernel(const float* in, float* out, int64_t n, float kee
   SIRE_GRID_LOOP(group, (n + 3) / 4) {
     const Philox4 r = philox4x32(seed, static_cast<uint64_t>(group), stream);
     if (by4 && group * 4 + 3 < n) {  // a whole group, 16-byte aligned: one load, one store
-      const float4 v = reinterpret_cast<const float4*>(in)[group];
-      const float x[4] = {v.x, v.y, v.z, v.w};
-      float y[4];
+      Floats<4> v;
+      v.load(in, group);
       for (int j = 0; j < 4; ++j)
-        y[j] = uniform_from_bits(r.v[j]) >= keep_threshold ? x[j] * scale : 0.0f;
-      reinterpret_cast<float4*>(out)[group] = make_float4(y[0], y[1], y[2], y[3]);
+        v.v[j] = uniform_from_bits(r.v[j]) >= keep_threshold ? v.v[j] * scale : 0.0f;
+      v.store(out, group);
       continue;
     }
     for (int j = 0; j < 4; ++j) {
