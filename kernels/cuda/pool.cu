@@ -1,9 +1,9 @@
 // Max pooling, nearest upsampling and adaptive average pooling. 2x2 max pooling at stride 2 over
-// even planes (SIRe's and VGG's) has its own kernels (pool2x2.h). Forward passes run one thread
-// per output element (upsampling to exactly twice the size: one per input element, its four
-// outputs at once); backward passes gather, one thread per input element, over the outputs
-// that read it (the inverse maps of kernels/common/pool_geometry.h), adding in the order the
-// CPU's scatter adds: every gradient is written once, with no atomics, and equals the CPU's.
+// even planes (SIRe's and VGG's) and upsampling to exactly twice an even width (every SIRe
+// decoder level) have their own kernels (pool2x2.h, upsample2x.h). Otherwise forward passes run
+// one thread per output element; backward passes gather, one thread per input element, over the
+// outputs that read it (the inverse maps of kernels/common/pool_geometry.h), adding in the order
+// the CPU's scatter adds: every gradient is written once, with no atomics, and equals the CPU's.
 #include "kernels/common/pool_geometry.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/launch.cuh"
@@ -109,49 +109,6 @@ __global__ void upsample_backward_kernel(const float* dy, float* dx, Resample r,
   }
 }
 
-// Exactly twice the size (what every SIRe decoder does): one thread per input element, whose
-// 2 x 2 outputs are two float2 stores; input row `row` (plane * H + h) starts output row 2 row,
-// at row * 4W. One division per input element where the kernels above take several per output.
-__global__ void upsample2x_forward_kernel(const float* x, const float* add, float* y, int W,
-                                          int64_t total) {
-  SIRE_GRID_LOOP(i64, total) {
-    const int i = static_cast<int>(i64), row = i / W, w = i - row * W;
-    const float v = x[i];
-    const int64_t at = static_cast<int64_t>(row) * 4 * W + 2 * w;
-    float2 top = make_float2(v, v), bottom = make_float2(v, v);
-    if (add) {  // + the skip connection, read as y is written (float2: aligned as y, by twice())
-      const float2 a = *reinterpret_cast<const float2*>(add + at);
-      const float2 b = *reinterpret_cast<const float2*>(add + at + 2 * W);
-      top = make_float2(v + a.x, v + a.y);
-      bottom = make_float2(v + b.x, v + b.y);
-    }
-    float2* out = reinterpret_cast<float2*>(y + at);  // rows 2W floats, W pairs, apart
-    out[0] = top;
-    out[W] = bottom;
-  }
-}
-
-// Its gradient: the four outputs of each input element as two float2 loads, added in the order
-// of upsample_backward_kernel and the CPU (each row's pair, then the rows in order): the same
-// bits.
-__global__ void upsample2x_backward_kernel(const float* dy, float* dx, int W, int64_t total) {
-  SIRE_GRID_LOOP(i64, total) {
-    const int i = static_cast<int>(i64), row = i / W, w = i - row * W;
-    const float* in = dy + static_cast<int64_t>(row) * 4 * W + 2 * w;
-    const float2 a = *reinterpret_cast<const float2*>(in);
-    const float2 b = *reinterpret_cast<const float2*>(in + 2 * W);
-    float s = 0.0f;
-    s += a.x + a.y;
-    s += b.x + b.y;
-    dx[i] = s;
-  }
-}
-
-// Whether the 2x kernels apply: exactly twice the size, and the big side 8-byte aligned.
-bool twice(const Resample& r, const float* big) {
-  return r.OH == 2 * r.H && r.OW == 2 * r.W && aligned_to(big, 8);
-}
-
 // Whether the 2x kernels by pairs (upsample2x.h) apply: twice the size, an even width, the small
 // side 8-byte and the big side 16-byte aligned.
 bool twice_by_pairs(const Resample& r, const float* small, const float* big) {
@@ -255,11 +212,6 @@ void CudaBackend::upsample_nearest2d_forward(const Tensor& x, Tensor& y, const T
     launch_per_index(Upsample2xForward{x.data<float>(), pa, y.data<float>(), r.W}, x.numel() / 2);
     return;
   }
-  if (twice(r, y.data<float>()) && (!pa || twice(r, pa))) {
-    SIRE_LAUNCH(upsample2x_forward_kernel, grid_for(x.numel()), kBlock, x.data<float>(), pa,
-                y.data<float>(), r.W, x.numel());
-    return;
-  }
   SIRE_LAUNCH(upsample_forward_kernel, grid_for(total), kBlock, x.data<float>(), pa,
               y.data<float>(), r, total);
 }
@@ -271,11 +223,6 @@ void CudaBackend::upsample_nearest2d_backward(const Tensor& dy, Tensor& dx) {
   const Resample r = resample_of("upsample_nearest2d_backward", dx, dy);
   if (twice_by_pairs(r, dx.data<float>(), dy.data<float>())) {
     launch_per_index(Upsample2xBackward{dy.data<float>(), dx.data<float>(), r.W}, dx.numel() / 2);
-    return;
-  }
-  if (twice(r, dy.data<float>())) {
-    SIRE_LAUNCH(upsample2x_backward_kernel, grid_for(total), kBlock, dy.data<float>(),
-                dx.data<float>(), r.W, total);
     return;
   }
   SIRE_LAUNCH(upsample_backward_kernel, grid_for(total), kBlock, dy.data<float>(), dx.data<float>(),

@@ -1,9 +1,9 @@
 // Nearest upsampling to exactly twice the size (every SIRe decoder level) with planes of even
 // width: one thread per pair of input elements (w, w + 1 of one row), whose 2 x 4 outputs are two
 // 16-byte stores, one per output row; its gradient reads them as two 16-byte loads and writes
-// the pair as one 8-byte store. pool.cu's 2x kernels take one input element a thread (two 8-byte
-// accesses), and any width. The same float operations as those and the CPU: y = v (+ add, v
-// first); dx = 0 + (the row's pair added) + (the next row's pair added). Host+device code
+// the pair as one 8-byte store (pool.cu's general kernels take other sizes, odd widths
+// included). The same float operations as those and the CPU: y = v (+ add, v first);
+// dx = 0 + (the row's pair added) + (the next row's pair added). Host+device code
 // (SIRE_HD): tests/test_pool_emulation.cpp runs each thread's work on the CPU against the CPU
 // backend.
 #pragma once

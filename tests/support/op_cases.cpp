@@ -119,7 +119,7 @@ void pool_cases(Builder& b) {
   b.add_large("max_pool2d N1 C3 9x9 k3 s2 p1 ceil", {b.spread({1, 3, 9, 9})},
               [](const Vars& v) { return ops::max_pool2d(v[0], 3, 2, 1, true); }, true);
   struct U { int64_t N, C, H, W, OH, OW; };
-  // 2x at an even width (the GPU's kernels by pairs) and an odd one (its one-element 2x kernels).
+  // 2x at an even width (the GPU's kernels by pairs) and an odd one (its general kernels).
   for (U u : {U{2, 3, 3, 4, 6, 8}, U{2, 2, 3, 5, 6, 10}, U{1, 2, 3, 3, 7, 5}, U{1, 2, 4, 4, 4, 4},
               U{2, 1, 5, 3, 2, 7}}) {
     b.add(str("upsample_nearest2d ", u.H, "x", u.W, " -> ", u.OH, "x", u.OW),
@@ -129,7 +129,7 @@ void pool_cases(Builder& b) {
   b.add_large("upsample_nearest2d N64 C8 8x8 -> 16x16", {b.rnd({64, 8, 8, 8})},
               [](const Vars& v) { return ops::upsample_nearest2d(v[0], 16, 16); });
   // Upsample + skip in one op: 2x (the vector path on the CPU; on the GPU 16-byte accesses at an
-  // even width, float2 at an odd one) and other ratios (the tables).
+  // even width, the general kernels at an odd one) and other ratios (the tables).
   for (U u : {U{2, 3, 3, 4, 6, 8}, U{2, 2, 3, 5, 6, 10}, U{1, 2, 3, 3, 7, 5}, U{2, 1, 5, 3, 2, 7}}) {
     b.add(str("upsample_nearest2d_add ", u.H, "x", u.W, " -> ", u.OH, "x", u.OW),
           {b.rnd({u.N, u.C, u.H, u.W}), b.rnd({u.N, u.C, u.OH, u.OW})},
