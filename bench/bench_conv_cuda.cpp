@@ -158,7 +158,7 @@ void run_conv(benchmark::State& state, ConvShape s, bool transposed, int pass, c
   // Which of our kernels ran: Winograd (conv_winograd.h) or the implicit GEMM.
   const bool winograd = cuda::conv::winograd_takes(g, cuda::conv_winograd());
   state.counters["winograd"] = winograd ? 1 : 0;
-  // How many chunks of samples the pass ran in (L2 blocking, conv_winograd.h).
+  // How many chunks of samples the pass ran in (V and M over the runtime's cap, conv_winograd.h).
   const Kernel kernel = kernel_of(pass, transposed);
   int chunks = 1;
   if (winograd) {

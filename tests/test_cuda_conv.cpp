@@ -25,7 +25,7 @@ struct WinogradGuard {
   ~WinogradGuard() { cuda::set_conv_winograd(before); }
   cuda::Winograd before;
 };
-struct ChunkGuard {  // Winograd's L2 blocking budget (runtime.h)
+struct ChunkGuard {  // Winograd's cap on V and M, which cuts a batch into chunks (runtime.h)
   explicit ChunkGuard(int64_t bytes) { cuda::set_winograd_chunk_bytes(bytes); }
   ~ChunkGuard() { cuda::set_winograd_chunk_bytes(-1); }
 };
@@ -117,8 +117,8 @@ TEST_CASE("Winograd convolutions agree with the f64 path", "[quick]") {
     CHECK(gpu[0].to_vector() != implicit[0].to_vector());
     CHECK(gpu[1].to_vector() != implicit[1].to_vector());
     CHECK(gpu[2].to_vector() != implicit[2].to_vector());
-    // The batch one sample at a time on the same V and M (the L2 blocking of conv_winograd.cu,
-    // which a batch's V and M beyond half the L2 take): within the same bounds.
+    // The batch one sample at a time on the same V and M (the chunks of conv_winograd.cu, which a
+    // batch's V and M beyond the runtime's cap take): within the same bounds.
     {
       WinogradGuard always(cuda::Winograd::kAlways);
       ChunkGuard one_sample(1);

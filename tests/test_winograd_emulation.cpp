@@ -69,8 +69,8 @@ void check_winograd(const ConvGeom& g) {
         }
   }
 
-  // In chunks of samples (the L2 blocking of conv_winograd.cu): every chunk on the same V and M,
-  // written over by the next; budgets of one sample and of two (chunks of 2, 2, ..., and a short
+  // In chunks of samples (conv_winograd.cu, past the runtime's cap): every chunk on the same V and
+  // M, written over by the next; budgets of one sample and of two (chunks of 2, 2, ..., and a short
   // last one where N is odd).
   for (const bool input_gradient : {false, true})
     for (const int64_t samples : {1, 2}) {
@@ -181,6 +181,11 @@ TEST_CASE("the CUDA Winograd path cuts a batch into chunks whose V and M fit the
   CHECK(winograd_chunk_samples(big, 16 * MiB) == 13);  // 14 fit: 13 13 13 13 12
   CHECK(winograd_chunk_samples(big, 1) == 1);          // less than a sample: one at a time
   CHECK(winograd_chunk_samples(big, 200 * MiB) == 64);
+  CHECK(winograd_chunk_samples(big, 256 * MiB) == 64);  // the default cap: SIRe-CNN's layers whole
+  // 64 channels at 224x224 (a VGG layer; 57.8 MB a sample, 3.7 GB in all) under the default cap:
+  // 4 fit, 16 chunks of 4.
+  CHECK(winograd_chunk_samples(winograd_geometry(conv_geom(64, 64, 224, 224, 64, 3, 1, 1), false),
+                               256 * MiB) == 4);
   // 128 channels at 16x16 (589,824 bytes a sample): two chunks; 512 at 4x4: none.
   CHECK(winograd_chunk_samples(winograd_geometry(conv_geom(64, 128, 16, 16, 128, 3, 1, 1), true),
                                30 * MiB) == 32);

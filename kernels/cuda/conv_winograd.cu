@@ -29,7 +29,7 @@ conv::WinogradGeom checked(const char* op, const conv::WinogradGeom& g) {
 bool winograd_conv(const char* op, const Tensor& in, const Tensor& w, const Tensor* bias,
                    Tensor& out, const ConvGeom& g, bool input_gradient) {
   if (!conv::winograd_takes(g, conv_winograd())) return false;
-  // The batch in chunks whose V and M stay in the L2 (conv_winograd.h), on one scratch for all.
+  // The batch in chunks whose V and M fit the runtime's cap (conv_winograd.h), on one scratch.
   const conv::WinogradGeom all = conv::winograd_geometry(g, input_gradient);
   const int per = conv::winograd_chunk_samples(all, winograd_chunk_bytes());
   const conv::WinogradGeom most = checked(op, conv::winograd_chunk(all, 0, per).g);
@@ -53,8 +53,8 @@ bool winograd_conv(const char* op, const Tensor& in, const Tensor& w, const Tens
 bool winograd_weight_grad(const char* op, const Tensor& x, const Tensor& dy, Tensor& dw,
                           const ConvGeom& g) {
   if (!conv::winograd_takes(g, conv_winograd())) return false;
-  // The batch in chunks whose V and dM stay in the L2 (conv_winograd.h), each chunk's products
-  // added to dU.
+  // The batch in chunks whose V and dM fit the runtime's cap (conv_winograd.h), each chunk's
+  // products added to dU.
   const conv::WinogradGeom all = conv::winograd_geometry(g, false);
   const int per = conv::winograd_chunk_samples(all, winograd_chunk_bytes());
   const conv::WinogradGeom most = checked(op, conv::winograd_chunk(all, 0, per).g);

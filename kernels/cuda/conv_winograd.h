@@ -9,8 +9,8 @@
 //      mainloops of conv_gemm.cuh (WinogradProduct: a batched Problem, one GEMM per blockIdx.z);
 //   4. y = A^T M A (+ bias), one thread per (output channel, tile), written where the tile
 //      lies in the plane.
-// Steps 2-4 run chunk by chunk over the batch, so that V and M stay in the L2 (L2 blocking,
-// winograd_chunk_samples below).
+// Steps 2-4 run chunk by chunk over the batch when V and M would be larger than the runtime's
+// cap (winograd_chunk_samples below).
 // A 4x4 output tile and channel pair costs 36 multiplications where the direct sum takes 144;
 // the price is V and M in memory (2.25x the input's and output's size each) and 10-20x the
 // direct sum's rounding (tests/test_reference.cpp measures the CPU's). Host+device code
@@ -69,16 +69,15 @@ inline WinogradGeom winograd_geometry(const ConvGeom& g, bool input_gradient) {
                             i32(input_gradient ? g.C : g.K), i32(g.H), i32(g.W));
 }
 
-// L2 blocking. A whole batch's V and M are 2.25x its input and output each (75 MB for 64
-// channels of 32x32 planes at batch 64): written by one kernel and read back by the next, they
-// would go through DRAM. So the batch is cut into chunks of samples whose V and M together fit
-// in `budget` bytes (the runtime's winograd_chunk_bytes: half the L2 by default), and the input
-// transform, the products and the output transform run chunk by chunk on the same scratch: a
-// chunk's V and M are written and read back in the L2, and the next chunk overwrites the same
-// lines there, so that only x, y and U meet DRAM. The weight gradient alike, with V and dM
-// (the same sizes), each chunk's products added to dU. Samples per chunk: the most that fit (at
-// least 1; all N when budget is 0), spread evenly over the chunks that takes (64 samples at most 26
-// a chunk: 22, 22, 20), and few enough for the kernels' 32-bit indexing of V and M.
+// Chunks of the batch. A whole batch's V and M are 2.25x its input and output each (75 MB for 64
+// channels of 32x32 planes at batch 64; 3.7 GB at 224x224). So the batch is cut into chunks of
+// samples whose V and M together fit in `budget` bytes (the runtime's winograd_chunk_bytes,
+// 256 MiB by default), and the input transform, the products and the output transform run chunk
+// by chunk on one scratch buffer. The weight gradient alike, with V and dM (the same sizes), each
+// chunk's products added to dU. Samples per chunk: the most that fit (at least 1; all N when
+// budget is 0), spread evenly over the chunks that takes (64 samples at most 26 a chunk: 22, 22,
+// 20), and few enough for the kernels' 32-bit indexing of V and M. Chunks as small as half the
+// L2, so that V and M never leave it, were tried as the default and measured slower (runtime.h).
 inline int winograd_chunk_samples(const WinogradGeom& g, int64_t budget) {
   const int64_t tiles = int64_t{g.th} * g.tw;  // per sample
   const int64_t bytes = int64_t{winograd::kPoints} * (g.in + g.out) * tiles * 4;

@@ -33,6 +33,7 @@ std::atomic<int> g_winograd{static_cast<int>(env_is("SIRE_CUDA_WINOGRAD", "0") ?
                                                  : Winograd::kAuto)};
 const bool g_sync_after_launch = env_is("SIRE_CUDA_SYNC", "1");
 std::atomic<int64_t> g_winograd_chunk{-1};  // negative: the default (or the environment's)
+constexpr int64_t kDefaultWinogradChunkBytes = int64_t{256} << 20;  // runtime.h says why
 
 // Device 0, or nothing: the answer is decided once.
 bool gpu_present() {
@@ -167,7 +168,7 @@ int64_t winograd_chunk_bytes() {
                v, "'");
     return static_cast<int64_t>(mib) << 20;
   }();
-  return from_env >= 0 ? from_env : device_info().l2_bytes / 2;
+  return from_env >= 0 ? from_env : kDefaultWinogradChunkBytes;
 }
 
 const DeviceInfo& device_info() {

@@ -47,15 +47,19 @@ void set_conv_winograd(Winograd use);
 Winograd conv_winograd();
 const char* winograd_name(Winograd use);
 
-// The bytes of Winograd's transformed operands (V and M) one forward or input-gradient pass keeps
-// at a time: the batch runs in chunks of samples whose V and M fit (conv_winograd.h's
-// winograd_chunk_samples), so that they stay in the L2 cache. By default half the device's L2;
-// 0: the whole batch at once (the first version, kept to compare). Also set by
+// The most bytes of Winograd's transformed operands (V and M, or V and dM) one pass keeps at a
+// time: a batch whose V and M are larger runs in chunks of samples that fit (conv_winograd.h's
+// winograd_chunk_samples), on one scratch buffer. A memory cap: by default 256 MiB, which no
+// SIRe-CNN layer reaches at batch 64 (75 MB at most) but a 224x224 VGG layer does (3.7 GB at
+// batch 64).
+// Chunks small enough to stay in the L2 (half of it, 3 and 2 chunks at SIRe-CNN's 32x32 and
+// 16x16 planes) were measured 1.25x slower on an H200 (docs/cuda.md): the extra launches cost
+// more than the DRAM traffic they save. 0: the whole batch at once. Also set by
 // SIRE_CUDA_WINOGRAD_CHUNK_MIB=N at start-up. Chunks change no sum inside a tile's products, but
 // a chunk's products may be planned (split) otherwise than the whole batch's: not always the
 // same bits.
 void set_winograd_chunk_bytes(int64_t bytes);  // negative: back to the default
-int64_t winograd_chunk_bytes();                // the setting, the default resolved on this device
+int64_t winograd_chunk_bytes();                // the setting, or the default
 
 // The device the backend runs on (device 0).
 struct DeviceInfo {
