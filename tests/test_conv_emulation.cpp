@@ -25,14 +25,10 @@ using namespace sire::cuda::conv::emulation;
 
 namespace {
 
-// The few-channel backward-data kernel's per-pixel work, run for every input pixel on the
-// block's padded copy of wd (made as the kernel makes it).
+// The few-channel backward-data kernel's per-pixel work, run for every input pixel.
 void emulate_few_channels(const FewChannelsBackwardData& p, const float* wd) {
   const bool dispatched = with_channel_count(p.g.C, [&](auto nc) {
-    constexpr int NC = decltype(nc)::value;
-    std::vector<float> wp(few_padded_weights(p.g.C, p.g.R * p.g.S, p.g.K), NAN);
-    for (size_t i = 0; i < wp.size(); ++i) wp[i] = few_padded_weight<NC>(wd, static_cast<int>(i));
-    for (int col = 0; col < p.g.N * p.g.H * p.g.W; ++col) p.pixel<NC>(col, wp.data());
+    for (int col = 0; col < p.g.N * p.g.H * p.g.W; ++col) p.pixel<decltype(nc)::value>(col, wd);
   });
   CHECK(dispatched);
 }

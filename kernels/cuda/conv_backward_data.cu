@@ -15,15 +15,14 @@ __global__ void weight_for_backward_data_kernel(const float* w, float* wd, int K
   }
 }
 
-// Few input channels (conv_few_channels.h): the block copies wd, padded to 4 weights a (tap,
-// output channel) (at most kFewWeights floats, 24 KB), to shared memory once, then each thread
-// computes every channel of its input pixels. NC, the channel count, is a template so that the
-// accumulators stay in registers.
+// Few input channels (conv_few_channels.h): the block copies wd (at most kFewWeights floats, 24 KB)
+// to shared memory once, then each thread computes every channel of its input pixels. NC, the
+// channel count, is a template so that the accumulators stay in registers.
 template <int NC>
 __global__ void few_channels_backward_data_kernel(conv::FewChannelsBackwardData p, const float* wd,
                                                   int weights) {
-  __shared__ __align__(16) float w[conv::kFewWeights];
-  for (int i = threadIdx.x; i < weights; i += blockDim.x) w[i] = conv::few_padded_weight<NC>(wd, i);
+  __shared__ float w[conv::kFewWeights];
+  for (int i = threadIdx.x; i < weights; i += blockDim.x) w[i] = wd[i];
   __syncthreads();
   SIRE_GRID_LOOP(col, static_cast<int64_t>(p.g.N) * p.g.H * p.g.W) {
     p.pixel<NC>(static_cast<int>(col), w);
@@ -46,10 +45,9 @@ void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor
   Tensor wd = scratch(w.numel());
   SIRE_LAUNCH(weight_for_backward_data_kernel, grid_for(w.numel()), kBlock, w.data<float>(),
               wd.data<float>(), p.g.K, p.g.C, taps);
-  const int64_t padded = conv::few_padded_weights(p.g.C, taps, p.g.K);
-  if (p.g.C <= conv::kFewChannels && padded <= conv::kFewWeights) {
+  if (p.g.C <= conv::kFewChannels && w.numel() <= conv::kFewWeights) {
     const conv::FewChannelsBackwardData few{dy.data<float>(), dx.data<float>(), p.g};
-    const int weights = static_cast<int>(padded);
+    const int weights = static_cast<int>(w.numel());
     conv::with_channel_count(p.g.C, [&](auto nc) {
       auto few_channels_kernel = few_channels_backward_data_kernel<decltype(nc)::value>;
       SIRE_LAUNCH(few_channels_kernel, grid_for(static_cast<int64_t>(p.g.N) * p.g.H * p.g.W),

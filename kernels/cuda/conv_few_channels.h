@@ -9,7 +9,6 @@
 
 #include "kernels/common/conv_geometry.h"
 #include "kernels/cuda/conv_tile.h"
-#include "kernels/cuda/vector_access.h"
 
 namespace sire::cuda::conv {
 
@@ -17,35 +16,18 @@ namespace sire::cuda::conv {
 // transposed convolution's forward to 3 channels). Its GEMM has C rows, so a 64-row tile would be
 // mostly empty (measured on an H100: 6.3x cuDNN's time at 64 -> 3 channels). Instead one thread
 // computes every channel of one input pixel: over the taps that read it and the K output
-// channels, one dy element times NC weights from the block's shared copy of wd (padded, below).
-// Gathering, as BackwardData: one thread writes each dx element.
+// channels, one dy element times NC weights from the block's shared copy of wd. Gathering, as
+// BackwardData: one thread writes each dx element.
 constexpr int kFewChannels = 8;
 constexpr int kFewWeights = 6144;  // floats of weights a block of the few-channel kernels holds
-// The block's copy of wd keeps each (tap, k)'s NC weights padded with zeros to a multiple of 4,
-// wp[tap][k][kFewPadded], so that a thread reads them as float4s: one shared-memory load per
-// output channel at NC <= 4 where there were NC (the loop issued about as many of those loads as
-// FMAs, through the same unit as the loads of dy).
-constexpr int few_padded(int C) { return (C + 3) / 4 * 4; }
-template <int NC>
-constexpr int kFewPadded = few_padded(NC);
-inline int64_t few_padded_weights(int C, int taps, int K) {
-  return int64_t{taps} * K * few_padded(C);
-}
-template <int NC>
-SIRE_HD float few_padded_weight(const float* wd, int i) {  // element i of wp, from wd
-  const int c = i % kFewPadded<NC>;
-  return c < NC ? wd[i / kFewPadded<NC> * NC + c] : 0.0f;
-}
 struct FewChannelsBackwardData {
   const float* __restrict__ dy;
   float* __restrict__ dx;
   Geom32 g;
 
-  // dx at input pixel `col` (of N H W) for all NC == C channels, from wp (above; 16-byte
-  // aligned). The same products, added in the same order, as from wd itself.
+  // dx at input pixel `col` (of N H W) for all NC == C channels, from wd = w as [taps][K][C].
   template <int NC>
-  SIRE_HD void pixel(int col, const float* wp) const {
-    constexpr int NP = kFewPadded<NC>;
+  SIRE_HD void pixel(int col, const float* wd) const {
     const int hw = g.H * g.W, pq = g.P * g.Q;
     const int img = col / hw, o = col - img * hw, h = o / g.W, w = o - h * g.W;
     const float* dyimg = dy + static_cast<int64_t>(img) * g.K * pq;
@@ -58,12 +40,10 @@ struct FewChannelsBackwardData {
         int oq = 0;
         if (!conv_out_coord(w, s, g.sw, g.pw, g.Q, &oq)) continue;
         const float* src = dyimg + op * g.Q + oq;
-        const float* wk = wp + (r * g.S + s) * g.K * NP;
+        const float* wk = wd + (r * g.S + s) * g.K * NC;
         for (int k = 0; k < g.K; ++k) {
           const float v = src[static_cast<int64_t>(k) * pq];
-          float wv[NP];
-          for (int q = 0; q < NP; q += 4) load_quad(wk + k * NP + q, wv + q);
-          for (int c = 0; c < NC; ++c) acc[c] += wv[c] * v;
+          for (int c = 0; c < NC; ++c) acc[c] += wk[k * NC + c] * v;
         }
       }
     }
