@@ -51,10 +51,9 @@ const char* winograd_name(Winograd use);
 // time: a batch whose V and M are larger runs in chunks of samples that fit (conv_winograd.h's
 // winograd_chunk_samples), on one scratch buffer. A memory cap: by default 256 MiB, which no
 // SIRe-CNN layer reaches at batch 64 (75 MB at most) but a 224x224 VGG layer does (3.7 GB at
-// batch 64).
-// Chunks small enough to stay in the L2 (half of it, 3 and 2 chunks at SIRe-CNN's 32x32 and
-// 16x16 planes) were measured 1.25x slower on an H200 (docs/cuda.md): the extra launches cost
-// more than the DRAM traffic they save. 0: the whole batch at once. Also set by
+// batch 64). Chunks small enough to stay in the L2 (half of it: 3 and 2 chunks at SIRe-CNN's
+// 32x32 and 16x16 planes) were measured 1.25x slower on an H200 (docs/cuda.md): the extra
+// launches cost more than the DRAM traffic they save. 0: the whole batch at once. Also set by
 // SIRE_CUDA_WINOGRAD_CHUNK_MIB=N at start-up. Chunks change no sum inside a tile's products, but
 // a chunk's products may be planned (split) otherwise than the whole batch's: not always the
 // same bits.
