@@ -257,9 +257,7 @@ TEST_CASE("add_n gives the CPU's bits", "[quick]") {
 
 // The reductions behind the trainer's gradient statistics: |g| for the gradient-flow plot, g^2 for
 // the norm that gradient clipping caps. Different summation orders: close, not the same bits.
-// Sizes from one block to 1024 blocks of several thousand values (the one-launch reduction's last
-// block adds the parts and resets the count, so back-to-back reductions must each finish); the
-// same bits when run again.
+// Sizes from one block to 1024 blocks of several thousand values; the same bits when run again.
 TEST_CASE("sum_abs and sum_squares match the CPU", "[quick]") {
   for (int64_t n : {int64_t{1}, int64_t{1000}, int64_t{1'000'003}, int64_t{4'194'305}}) {
     INFO(n << " elements");

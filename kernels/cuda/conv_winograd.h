@@ -99,8 +99,8 @@ struct WinogradChunk {
 };
 inline WinogradChunk winograd_chunk(const WinogradGeom& all, int n0, int n) {
   const int64_t plane = int64_t{all.H} * all.W;
-  return WinogradChunk{WinogradGeom::make(n, all.in, all.out, all.H, all.W), n0 * all.in * plane,
-                       n0 * all.out * plane};
+  return WinogradChunk{WinogradGeom::make(n, all.in, all.out, all.H, all.W),
+                       int64_t{n0} * all.in * plane, int64_t{n0} * all.out * plane};
 }
 
 // The transforms' threads divide their index in 32 bits (a 64-bit division is a subroutine call on

@@ -12,51 +12,24 @@
 namespace sire::cuda {
 namespace {
 
-// Blocks of a reduction over n values, from n alone: ~1024 values a block (four a thread, one
-// batch of loads), at most 1024 blocks (more values a thread beyond a million).
+// Blocks of a reduction over n values, from n alone: ~4096 values a block, at most 1024 blocks.
 int reduce_blocks(int64_t n) {
-  const int64_t b = (n + 1023) / 1024;
+  const int64_t b = (n + 4095) / 4096;
   return static_cast<int>(b < 1 ? 1 : (b > 1024 ? 1024 : b));
 }
 
-// Blocks of reduce_to_scalar_kernel that have stored their part, counted so that the last one can
-// add the parts; that block sets it back to 0. One counter for all: every reduction runs on the
-// one stream, one at a time.
-__device__ unsigned int g_parts_done = 0;
-
-// out[0] = scale * the sum of f(i) over [0, n), in one launch. Each block sums a contiguous chunk
-// into partial[block], each thread its values in index order, four fetched before any is added
-// (four loads in flight per thread; nvcc unrolled the plain loop so too, spelled out here so
-// that it stays so); the last block to finish adds the parts in order, where a second kernel
-// did. The same sums in the same order every run.
+// partial[block] = sum of f(i) over the block's contiguous chunk of [0, n); finish_sum_kernel adds
+// the parts. Two launches: a one-launch version (the last block adding the parts, found by a
+// device counter) and ~1024 values a block were tried and measured no faster on an H200
+// (docs/cuda.md), for a counter that every reduction on every stream would share.
 template <class F>
-__global__ void reduce_to_scalar_kernel(int64_t n, F f, double* partial, double scale, float* out) {
-  const int64_t chunk = (n + gridDim.x - 1) / gridDim.x, step = blockDim.x;
+__global__ void partial_sum_kernel(int64_t n, F f, double* partial) {
+  const int64_t chunk = (n + gridDim.x - 1) / gridDim.x;
   const int64_t begin = blockIdx.x * chunk, end = begin + chunk < n ? begin + chunk : n;
   double s = 0.0;
-  int64_t i = begin + threadIdx.x;
-  for (; i + 3 * step < end; i += 4 * step) {
-    const double v0 = f(i), v1 = f(i + step), v2 = f(i + 2 * step), v3 = f(i + 3 * step);
-    s += v0;
-    s += v1;
-    s += v2;
-    s += v3;
-  }
-  for (; i < end; i += step) s += f(i);
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) s += f(i);
   s = block_sum(s);
-  __shared__ bool last;
-  if (threadIdx.x == 0) {
-    partial[blockIdx.x] = s;
-    __threadfence();  // the part is visible to every block before the count includes it
-    last = atomicAdd(&g_parts_done, 1u) == gridDim.x - 1;
-  }
-  __syncthreads();
-  if (!last || threadIdx.x != 0) return;
-  __threadfence();
-  double total = 0.0;
-  for (unsigned p = 0; p < gridDim.x; ++p) total += __ldcg(partial + p);  // from L2, not L1
-  out[0] = static_cast<float>(total * scale);
-  g_parts_done = 0;
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
 // out[0] = scale * (sum of the parts, in order).
@@ -97,9 +70,10 @@ template <class F>
 void reduce_to_scalar(int64_t n, F f, double scale, Tensor& out) {
   const int parts = reduce_blocks(n);
   Tensor partial = scratch(parts, DType::F64);
-  auto kernel = reduce_to_scalar_kernel<F>;
-  SIRE_LAUNCH(kernel, parts, kBlock, n, f, static_cast<double*>(partial.raw_data()), scale,
-              out.data<float>());
+  double* pp = static_cast<double*>(partial.raw_data());
+  auto kernel = partial_sum_kernel<F>;
+  SIRE_LAUNCH(kernel, parts, kBlock, n, f, pp);
+  SIRE_LAUNCH(finish_sum_kernel, 1, 32, pp, parts, scale, out.data<float>());
 }
 
 // Per sample (one block per row of logits): log(sum exp(z - max)) + max in double, as the CPU.
